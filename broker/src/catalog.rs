@@ -1,0 +1,146 @@
+//! The in-memory view of what the database holds: topics, their partitions,
+//! configs, and each partition's log start offset and high watermark.
+//!
+//! Handlers read it without touching SQLite (Metadata, the fetch fast path,
+//! long-poll wake-ups). Only the storage writer changes it, and only after the
+//! transaction that made the change has committed, so nothing a client sees
+//! here can be lost by a crash.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::topic_config::TopicConfig;
+
+/// One partition of a topic.
+#[derive(Debug)]
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    /// Row id in the `partitions` table; keys its batches.
+    pub db_id: i64,
+    high_watermark: AtomicI64,
+    log_start: AtomicI64,
+    /// Woken when the high watermark moves, for long-polling fetches.
+    pub appended: Notify,
+}
+
+impl Partition {
+    pub fn new(topic: &str, index: i32, db_id: i64, log_start: i64, high_watermark: i64) -> Self {
+        Partition {
+            topic: topic.to_string(),
+            index,
+            db_id,
+            high_watermark: AtomicI64::new(high_watermark),
+            log_start: AtomicI64::new(log_start),
+            appended: Notify::new(),
+        }
+    }
+    /// One past the last committed offset.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+    pub fn log_start(&self) -> i64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+    /// Publishes a new high watermark (writer only, after commit).
+    pub fn advance(&self, high_watermark: i64) {
+        self.high_watermark.store(high_watermark, Ordering::Release);
+        self.appended.notify_waiters();
+    }
+    pub fn set_log_start(&self, log_start: i64) {
+        self.log_start.store(log_start, Ordering::Release);
+    }
+}
+
+/// A topic and its partitions.
+#[derive(Debug)]
+pub struct Topic {
+    pub db_id: i64,
+    pub name: String,
+    pub id: Uuid,
+    config: RwLock<Arc<TopicConfig>>,
+    partitions: RwLock<Arc<Vec<Arc<Partition>>>>,
+}
+
+impl Topic {
+    pub fn new(
+        db_id: i64,
+        name: String,
+        id: Uuid,
+        config: TopicConfig,
+        partitions: Vec<Arc<Partition>>,
+    ) -> Self {
+        Topic {
+            db_id,
+            name,
+            id,
+            config: RwLock::new(Arc::new(config)),
+            partitions: RwLock::new(Arc::new(partitions)),
+        }
+    }
+    pub fn config(&self) -> Arc<TopicConfig> {
+        self.config.read().expect("config lock").clone()
+    }
+    pub fn set_config(&self, config: TopicConfig) {
+        *self.config.write().expect("config lock") = Arc::new(config);
+    }
+    pub fn partitions(&self) -> Arc<Vec<Arc<Partition>>> {
+        self.partitions.read().expect("partitions lock").clone()
+    }
+    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions().get(i).cloned())
+    }
+    pub fn add_partitions(&self, more: Vec<Arc<Partition>>) {
+        let mut guard = self.partitions.write().expect("partitions lock");
+        let mut all: Vec<_> = guard.iter().cloned().collect();
+        all.extend(more);
+        *guard = Arc::new(all);
+    }
+}
+
+/// All topics by name.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+}
+
+impl Catalog {
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().expect("catalog lock").get(name).cloned()
+    }
+    pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.topics
+            .read()
+            .expect("catalog lock")
+            .values()
+            .find(|t| t.id == id)
+            .cloned()
+    }
+    /// All topics, sorted by name.
+    pub fn all(&self) -> Vec<Arc<Topic>> {
+        let mut v: Vec<_> = self
+            .topics
+            .read()
+            .expect("catalog lock")
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+    pub fn insert(&self, topic: Arc<Topic>) {
+        self.topics
+            .write()
+            .expect("catalog lock")
+            .insert(topic.name.clone(), topic);
+    }
+    pub fn remove(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.write().expect("catalog lock").remove(name)
+    }
+}

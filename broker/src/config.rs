@@ -1,0 +1,258 @@
+//! Start-up settings, from flags or the environment (the environment names
+//! match those of Tansu's compose files, so Skiff drops into them).
+//!
+//! Everything is validated before the broker starts: a bad setting stops it
+//! with one line that names the setting and says what is accepted.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args};
+
+use crate::storage::Durability;
+
+/// The settings as given, before validation.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Where to listen for Kafka clients, as tcp://HOST:PORT. The default
+    /// listens on loopback only, so a local run is not exposed.
+    #[arg(long, env = "LISTENER_URL", default_value = "tcp://127.0.0.1:9092")]
+    pub listener_url: String,
+
+    /// The address clients are told to connect to (Metadata), as
+    /// tcp://HOST:PORT. Defaults to the listener (with 0.0.0.0 replaced by
+    /// 127.0.0.1). Set it to the public name or IP when behind NAT or Docker.
+    #[arg(long, env = "ADVERTISED_LISTENER_URL")]
+    pub advertised_listener_url: Option<String>,
+
+    /// The database, as sqlite://PATH (sqlite://skiff.db is ./skiff.db;
+    /// sqlite:///data/skiff.db is absolute).
+    #[arg(long, env = "STORAGE_ENGINE", default_value = "sqlite://skiff.db")]
+    pub storage_engine: String,
+
+    /// What an acknowledged write survives: `normal` (SQLite synchronous=NORMAL:
+    /// a broker crash or kill loses nothing acknowledged; a power loss may lose
+    /// the last moments) or `full` (fsync per group commit: power loss too).
+    #[arg(long, env = "SKIFF_DURABILITY", value_enum, default_value = "normal")]
+    pub durability: Durability,
+
+    /// Create a topic when a client asks for its metadata or produces to it,
+    /// as Kafka's auto.create.topics.enable.
+    #[arg(long, env = "SKIFF_AUTO_CREATE_TOPICS", default_value_t = true, action = ArgAction::Set)]
+    pub auto_create_topics: bool,
+
+    /// Partitions of auto-created topics (Kafka's num.partitions).
+    #[arg(long, env = "SKIFF_NUM_PARTITIONS", default_value_t = 1)]
+    pub num_partitions: i32,
+
+    /// The broker's node id, as reported in Metadata.
+    #[arg(long, env = "SKIFF_NODE_ID", default_value_t = 0)]
+    pub node_id: i32,
+
+    /// The cluster id reported in Metadata and DescribeCluster.
+    #[arg(long, env = "CLUSTER_ID", default_value = "skiff")]
+    pub cluster_id: String,
+
+    /// Largest request accepted, in bytes (Kafka's socket.request.max.bytes).
+    /// A larger frame closes the connection.
+    #[arg(long, env = "SKIFF_MAX_REQUEST_BYTES", default_value_t = 104_857_600)]
+    pub max_request_bytes: u32,
+
+    /// Most client connections open at once; more wait to be accepted.
+    #[arg(long, env = "SKIFF_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+}
+
+/// A setting that cannot be used, with the setting's names and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct SettingError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+fn err(setting: &'static str, message: impl Into<String>) -> SettingError {
+    SettingError {
+        setting,
+        message: message.into(),
+    }
+}
+
+/// A host and port from a tcp:// URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Endpoint,
+    pub advertised: Endpoint,
+    pub database: PathBuf,
+    pub durability: Durability,
+    pub auto_create_topics: bool,
+    pub num_partitions: i32,
+    pub node_id: i32,
+    pub cluster_id: String,
+    pub max_request_bytes: u32,
+    pub max_connections: usize,
+}
+
+pub fn parse_endpoint(setting: &'static str, value: &str) -> Result<Endpoint, SettingError> {
+    let url = url::Url::parse(value).map_err(|e| {
+        err(
+            setting,
+            format!("'{value}' is not a URL ({e}); expected tcp://HOST:PORT"),
+        )
+    })?;
+    if url.scheme() != "tcp" {
+        return Err(err(
+            setting,
+            format!(
+                "scheme '{}' is not supported; expected tcp://HOST:PORT",
+                url.scheme()
+            ),
+        ));
+    }
+    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
+        err(
+            setting,
+            format!("'{value}' has no host; expected tcp://HOST:PORT"),
+        )
+    })?;
+    let port = url.port().ok_or_else(|| {
+        err(
+            setting,
+            format!("'{value}' has no port; expected tcp://HOST:PORT"),
+        )
+    })?;
+    Ok(Endpoint {
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        port,
+    })
+}
+
+pub fn parse_storage(value: &str) -> Result<PathBuf, SettingError> {
+    const SETTING: &str = "STORAGE_ENGINE (--storage-engine)";
+    let (scheme, rest) = value.split_once("://").ok_or_else(|| {
+        err(
+            SETTING,
+            format!("'{value}' is not an engine URL; expected sqlite://PATH"),
+        )
+    })?;
+    if scheme != "sqlite" {
+        return Err(err(
+            SETTING,
+            format!(
+                "engine '{scheme}' is not supported; Skiff stores data in SQLite: sqlite://PATH"
+            ),
+        ));
+    }
+    if rest.is_empty() {
+        return Err(err(SETTING, "the path is empty; expected sqlite://PATH"));
+    }
+    Ok(PathBuf::from(rest))
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<Config, SettingError> {
+        let listen = parse_endpoint("LISTENER_URL (--listener-url)", &self.listener_url)?;
+        let advertised = match &self.advertised_listener_url {
+            Some(url) => {
+                parse_endpoint("ADVERTISED_LISTENER_URL (--advertised-listener-url)", url)?
+            }
+            None => Endpoint {
+                host: match listen.host.as_str() {
+                    "0.0.0.0" | "::" => "127.0.0.1".to_string(),
+                    h => h.to_string(),
+                },
+                port: listen.port,
+            },
+        };
+        if self.num_partitions < 1 {
+            return Err(err(
+                "SKIFF_NUM_PARTITIONS (--num-partitions)",
+                format!(
+                    "{} is not a partition count; use 1 or more",
+                    self.num_partitions
+                ),
+            ));
+        }
+        if self.max_request_bytes < 1024 {
+            return Err(err(
+                "SKIFF_MAX_REQUEST_BYTES (--max-request-bytes)",
+                "must be at least 1024 bytes",
+            ));
+        }
+        Ok(Config {
+            listen,
+            advertised,
+            database: parse_storage(&self.storage_engine)?,
+            durability: self.durability,
+            auto_create_topics: self.auto_create_topics,
+            num_partitions: self.num_partitions,
+            node_id: self.node_id,
+            cluster_id: self.cluster_id.clone(),
+            max_request_bytes: self.max_request_bytes,
+            max_connections: self.max_connections.max(1),
+        })
+    }
+}
+
+impl Config {
+    /// The socket address to bind.
+    pub fn bind_addr(&self) -> Result<SocketAddr, SettingError> {
+        use std::net::ToSocketAddrs;
+        (self.listen.host.as_str(), self.listen.port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| {
+                err(
+                    "LISTENER_URL (--listener-url)",
+                    format!("cannot resolve host '{}'", self.listen.host),
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_urls() {
+        assert_eq!(
+            parse_storage("sqlite://skiff.db").unwrap(),
+            PathBuf::from("skiff.db")
+        );
+        assert_eq!(
+            parse_storage("sqlite:///data/skiff.db").unwrap(),
+            PathBuf::from("/data/skiff.db")
+        );
+        let e = parse_storage("postgres://x").unwrap_err().to_string();
+        assert!(e.starts_with("STORAGE_ENGINE"), "{e}");
+        assert!(e.contains("postgres"), "{e}");
+        assert!(parse_storage("skiff.db").is_err());
+    }
+
+    #[test]
+    fn listener_urls() {
+        let e = parse_endpoint("LISTENER_URL", "tcp://0.0.0.0:9092").unwrap();
+        assert_eq!(
+            e,
+            Endpoint {
+                host: "0.0.0.0".into(),
+                port: 9092
+            }
+        );
+        assert!(parse_endpoint("LISTENER_URL", "http://a:1").is_err());
+        assert!(parse_endpoint("LISTENER_URL", "tcp://a").is_err());
+        assert!(parse_endpoint("LISTENER_URL", "nonsense").is_err());
+    }
+}

@@ -1,0 +1,150 @@
+//! One client connection: length-prefixed frames in, responses out, in
+//! request order.
+//!
+//! The reading half decodes and handles requests one after another, so each
+//! request sees the effects of the ones before it. A produce request is only
+//! *started* there (queued to the storage writer); its response, which waits
+//! for the commit, is queued in order to the writing half. So a producer can
+//! pipeline requests while earlier ones commit, and responses still leave in
+//! the order the requests came. Both halves are tasks, not threads.
+
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::broker::Broker;
+use crate::handlers::{self, Outcome, Pending};
+use crate::shutdown::Shutdown;
+
+/// Responses queued but not yet written, per connection. When full, the
+/// connection stops reading requests (back-pressure, not buffering).
+const MAX_IN_FLIGHT: usize = 16;
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame size {0} is negative")]
+    Negative(i32),
+    #[error("frame of {size} bytes exceeds the limit of {limit} (socket.request.max.bytes)")]
+    TooLarge { size: usize, limit: usize },
+    #[error("connection closed in the middle of a frame")]
+    Truncated,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads whole frames from a socket. Buffer space grows only as bytes arrive,
+/// so a frame that merely *claims* to be large costs nothing until it is sent.
+pub struct FrameReader {
+    rd: OwnedReadHalf,
+    buf: BytesMut,
+    limit: usize,
+}
+
+impl FrameReader {
+    pub fn new(rd: OwnedReadHalf, limit: usize) -> Self {
+        FrameReader {
+            rd,
+            buf: BytesMut::with_capacity(4096),
+            limit,
+        }
+    }
+
+    /// The next frame body (without its size prefix), or `None` at a clean end
+    /// of stream.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, FrameError> {
+        loop {
+            if self.buf.len() >= 4 {
+                let size = i32::from_be_bytes(self.buf[..4].try_into().unwrap());
+                if size < 0 {
+                    return Err(FrameError::Negative(size));
+                }
+                let size = size as usize;
+                if size > self.limit {
+                    return Err(FrameError::TooLarge {
+                        size,
+                        limit: self.limit,
+                    });
+                }
+                if self.buf.len() >= 4 + size {
+                    self.buf.advance(4);
+                    return Ok(Some(self.buf.split_to(size).freeze()));
+                }
+                let missing = 4 + size - self.buf.len();
+                self.buf
+                    .reserve(missing.min(READ_CHUNK.max(self.buf.len())));
+            } else {
+                self.buf.reserve(READ_CHUNK.min(4096));
+            }
+            if self.rd.read_buf(&mut self.buf).await? == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(FrameError::Truncated)
+                };
+            }
+        }
+    }
+}
+
+async fn write_responses(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>) {
+    while let Some(pending) = rx.recv().await {
+        let Some(frame) = pending.await else { continue };
+        if let Err(e) = wr.write_all(&frame).await {
+            debug!(error = %e, "client went away while writing");
+            return;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+/// Serves one connection until the client closes it, sends something that
+/// must close it, or the broker shuts down.
+pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: Shutdown) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let mut frames = FrameReader::new(rd, broker.config.max_request_bytes as usize);
+    let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
+    let writer = tokio::spawn(write_responses(wr, rx));
+
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            frame = frames.next() => frame,
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e) => {
+                warn!(%peer, error = %e, "closing connection");
+                break;
+            }
+        };
+        match handlers::handle(&broker, frame).await {
+            Ok(Outcome::Respond(pending)) => {
+                if tx.send(pending).await.is_err() {
+                    break;
+                }
+            }
+            Ok(Outcome::NoResponse) => {}
+            Err(e) => {
+                warn!(%peer, error = %e, "closing connection");
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+    debug!(%peer, "connection closed");
+}

@@ -1,0 +1,80 @@
+//! CreatePartitions (v0-3): grows a topic's partition count (never shrinks,
+//! as Kafka), with validate_only.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{CreatePartitionsResponse, TopicName};
+
+use super::{str, write_error_code};
+use crate::broker::Broker;
+use crate::protocol::reader::{Reader, Result};
+use crate::storage::Command;
+
+pub struct CreatePartitionsRequest {
+    pub topics: Vec<(String, i32)>,
+    pub validate_only: bool,
+}
+
+impl CreatePartitionsRequest {
+    pub fn decode(r: &mut Reader, _version: i16) -> Result<Self> {
+        let topics = r.array("topics", |r| {
+            let name = r.string("topic name")?;
+            let count = r.i32()?;
+            r.nullable_array("assignments", |r| {
+                r.array("broker ids", |r| r.i32())?;
+                r.tagged_fields()?;
+                Ok(())
+            })?;
+            r.tagged_fields()?;
+            Ok((name, count))
+        })?;
+        let _timeout_ms = r.i32()?;
+        let validate_only = r.bool()?;
+        r.tagged_fields()?;
+        Ok(CreatePartitionsRequest {
+            topics,
+            validate_only,
+        })
+    }
+}
+
+pub async fn handle(broker: &Broker, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let mut results = Vec::with_capacity(req.topics.len());
+    for (name, count) in req.topics {
+        let result = CreatePartitionsTopicResult::default().with_name(TopicName(str(&name)));
+        let Some(topic) = broker.catalog.get(&name) else {
+            results.push(result.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
+            continue;
+        };
+        let existing = topic.partitions().len() as i32;
+        if count <= existing {
+            results.push(
+                result
+                    .with_error_code(ResponseError::InvalidPartitions.code())
+                    .with_error_message(Some(str(format!(
+                        "topic '{name}' has {existing} partitions; the new count must be larger"
+                    )))),
+            );
+            continue;
+        }
+        if req.validate_only {
+            results.push(result);
+            continue;
+        }
+        let created = broker
+            .storage
+            .call(|reply| Command::CreatePartitions {
+                name: name.clone(),
+                count,
+                reply,
+            })
+            .await;
+        results.push(match created {
+            Ok(()) => result,
+            Err(e) => result
+                .with_error_code(write_error_code(&e))
+                .with_error_message(Some(str(e.to_string()))),
+        });
+    }
+    CreatePartitionsResponse::default().with_results(results)
+}

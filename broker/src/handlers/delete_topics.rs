@@ -1,0 +1,64 @@
+//! DeleteTopics (v1-6): removes exactly the named topics (by name, or by id
+//! from v6), with their batches and producer state; other topics are not
+//! touched.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsResponse, TopicName};
+use uuid::Uuid;
+
+use super::{str, write_error_code};
+use crate::broker::Broker;
+use crate::protocol::reader::{Reader, Result};
+use crate::storage::Command;
+
+pub struct DeleteTopicsRequest {
+    pub topics: Vec<(Option<String>, Uuid)>,
+}
+
+impl DeleteTopicsRequest {
+    pub fn decode(r: &mut Reader, version: i16) -> Result<Self> {
+        let topics = if version >= 6 {
+            r.array("topics", |r| {
+                let name = r.nullable_string()?;
+                let id = r.uuid()?;
+                r.tagged_fields()?;
+                Ok((name, id))
+            })?
+        } else {
+            r.array("topic names", |r| {
+                Ok((Some(r.string("topic name")?), Uuid::nil()))
+            })?
+        };
+        let _timeout_ms = r.i32()?;
+        r.tagged_fields()?;
+        Ok(DeleteTopicsRequest { topics })
+    }
+}
+
+pub async fn handle(broker: &Broker, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let mut responses = Vec::with_capacity(req.topics.len());
+    for (name, id) in req.topics {
+        let name = name.or_else(|| broker.catalog.get_by_id(id).map(|t| t.name.clone()));
+        let result = DeletableTopicResult::default().with_topic_id(id);
+        let Some(name) = name else {
+            responses.push(result.with_error_code(ResponseError::UnknownTopicId.code()));
+            continue;
+        };
+        let result = result.with_name(Some(TopicName(str(&name))));
+        let deleted = broker
+            .storage
+            .call(|reply| Command::DeleteTopic {
+                name: name.clone(),
+                reply,
+            })
+            .await;
+        responses.push(match deleted {
+            Ok(id) => result.with_topic_id(id),
+            Err(e) => result
+                .with_error_code(write_error_code(&e))
+                .with_error_message(Some(str(e.to_string()))),
+        });
+    }
+    DeleteTopicsResponse::default().with_responses(responses)
+}

@@ -1,0 +1,229 @@
+//! Fetch (v4-12): stored batches served as they were produced.
+//!
+//! Long poll: when less than `min_bytes` is available the request waits, up
+//! to `max_wait_ms`, for an append to any of its partitions; it wakes on the
+//! partition's notification, not by polling. Limits follow Kafka: the
+//! response stays within `max_bytes` and each partition within its own
+//! maximum, except that the first batch of the response is always included
+//! so a consumer can progress past a batch larger than its limits.
+//!
+//! Skiff keeps no fetch sessions (KIP-227): every response carries session id
+//! 0, which tells clients to send full fetch requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::select_all;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchResponse, TopicName};
+use tokio::time::Instant;
+use tracing::error;
+
+use super::str;
+use crate::broker::Broker;
+use crate::catalog::Partition;
+use crate::protocol::reader::{Reader, Result};
+
+pub struct FetchPartition {
+    pub index: i32,
+    pub fetch_offset: i64,
+    pub max_bytes: i32,
+}
+
+pub struct FetchRequest {
+    pub max_wait_ms: i32,
+    pub min_bytes: i32,
+    pub max_bytes: i32,
+    pub session_id: i32,
+    pub session_epoch: i32,
+    pub topics: Vec<(String, Vec<FetchPartition>)>,
+}
+
+impl FetchRequest {
+    pub fn decode(r: &mut Reader, version: i16) -> Result<Self> {
+        let _replica_id = r.i32()?;
+        let max_wait_ms = r.i32()?;
+        let min_bytes = r.i32()?;
+        let max_bytes = r.i32()?;
+        let _isolation_level = r.i8()?;
+        let (session_id, session_epoch) = if version >= 7 {
+            (r.i32()?, r.i32()?)
+        } else {
+            (0, -1)
+        };
+        let topics = r.array("topics", |r| {
+            let name = r.string("topic name")?;
+            let partitions = r.array("partitions", |r| {
+                let index = r.i32()?;
+                if version >= 9 {
+                    r.i32()?; // current leader epoch
+                }
+                let fetch_offset = r.i64()?;
+                if version >= 12 {
+                    r.i32()?; // last fetched epoch
+                }
+                if version >= 5 {
+                    r.i64()?; // log start offset (followers only)
+                }
+                let max_bytes = r.i32()?;
+                r.tagged_fields()?;
+                Ok(FetchPartition {
+                    index,
+                    fetch_offset,
+                    max_bytes,
+                })
+            })?;
+            r.tagged_fields()?;
+            Ok((name, partitions))
+        })?;
+        if version >= 7 {
+            r.array("forgotten topics", |r| {
+                r.string("topic name")?;
+                r.array("partitions", |r| r.i32())?;
+                r.tagged_fields()?;
+                Ok(())
+            })?;
+        }
+        if version >= 11 {
+            r.string("rack id")?;
+        }
+        r.tagged_fields()?;
+        Ok(FetchRequest {
+            max_wait_ms,
+            min_bytes,
+            max_bytes,
+            session_id,
+            session_epoch,
+            topics,
+        })
+    }
+}
+
+/// The partitions of a request resolved against the catalog.
+fn resolve(broker: &Broker, req: &FetchRequest) -> Vec<Vec<Option<Arc<Partition>>>> {
+    req.topics
+        .iter()
+        .map(|(name, parts)| {
+            let topic = broker.catalog.get(name);
+            parts
+                .iter()
+                .map(|p| topic.as_ref().and_then(|t| t.partition(p.index)))
+                .collect()
+        })
+        .collect()
+}
+
+pub async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse {
+    if req.session_id != 0 || req.session_epoch > 0 {
+        return FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
+    }
+    let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let resolved = resolve(broker, &req);
+    loop {
+        // Listen before looking, so an append between the look and the wait
+        // is not missed.
+        let mut wakeups: Vec<_> = resolved
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|p| Box::pin(p.appended.notified()))
+            .collect();
+        for w in wakeups.iter_mut() {
+            w.as_mut().enable();
+        }
+        let mut ready = false;
+        for (parts, (_, requested)) in resolved.iter().zip(&req.topics) {
+            for (p, r) in parts.iter().zip(requested) {
+                match p {
+                    None => ready = true,
+                    Some(p) => {
+                        let hw = p.high_watermark();
+                        if r.fetch_offset != hw {
+                            ready = true; // data, or an out-of-range error
+                        }
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        if ready || now >= deadline || wakeups.is_empty() {
+            let response = collect(broker, &req, &resolved).await;
+            let bytes: usize = response
+                .responses
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+                .sum();
+            let has_error = response
+                .responses
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .any(|p| p.error_code != 0);
+            if bytes >= req.min_bytes.max(1) as usize || has_error || now >= deadline {
+                return response;
+            }
+        }
+        tokio::select! {
+            _ = select_all(wakeups) => {},
+            _ = tokio::time::sleep_until(deadline) => {},
+        }
+    }
+}
+
+async fn collect(
+    broker: &Broker,
+    req: &FetchRequest,
+    resolved: &[Vec<Option<Arc<Partition>>>],
+) -> FetchResponse {
+    let mut remaining = req.max_bytes.max(0) as usize;
+    let mut any_records = false;
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for (parts, (name, requested)) in resolved.iter().zip(&req.topics) {
+        let mut out = Vec::with_capacity(requested.len());
+        for (p, r) in parts.iter().zip(requested) {
+            let data = PartitionData::default().with_partition_index(r.index);
+            let Some(p) = p else {
+                out.push(data.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
+                continue;
+            };
+            let hw = p.high_watermark();
+            let log_start = p.log_start();
+            let data = data
+                .with_high_watermark(hw)
+                .with_last_stable_offset(hw)
+                .with_log_start_offset(log_start);
+            if r.fetch_offset < log_start || r.fetch_offset > hw {
+                out.push(data.with_error_code(ResponseError::OffsetOutOfRange.code()));
+                continue;
+            }
+            if r.fetch_offset == hw || (remaining == 0 && any_records) {
+                out.push(data);
+                continue;
+            }
+            let limit = (r.max_bytes.max(0) as usize).min(remaining);
+            match broker
+                .storage
+                .read_batches(p.db_id, r.fetch_offset, hw, limit, !any_records)
+                .await
+            {
+                Ok(records) => {
+                    remaining = remaining.saturating_sub(records.len());
+                    any_records |= !records.is_empty();
+                    out.push(data.with_records(Some(records)));
+                }
+                Err(e) => {
+                    error!(topic = %name, partition = r.index, error = %e, "fetch read failed");
+                    out.push(data.with_error_code(ResponseError::KafkaStorageError.code()));
+                }
+            }
+        }
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(TopicName(str(name)))
+                .with_partitions(out),
+        );
+    }
+    FetchResponse::default().with_responses(topics)
+}

@@ -1,0 +1,227 @@
+//! Request dispatch: read the header, check the API and version against the
+//! table Skiff advertises, decode the body with the bounded decoders and hand
+//! it to the API's own file (one file per API, each owning its request's
+//! decoding and its handling).
+//!
+//! A request that cannot be decoded, or names an API or version Skiff does not
+//! serve, closes the connection, as Kafka does; only ApiVersions answers an
+//! unknown version (KIP-511) so clients can downgrade.
+
+mod alter_configs;
+mod api_versions;
+mod create_partitions;
+mod create_topics;
+mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
+mod fetch;
+mod init_producer_id;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Encodable, StrBytes};
+
+use crate::broker::Broker;
+use crate::protocol::response::{self, EncodeError};
+use crate::protocol::{versions, DecodeError, RequestHeader};
+use crate::storage::WriteError;
+
+/// A response that may still be waiting (for a commit); `None` means the
+/// request gets no response (acks=0).
+pub type Pending = Pin<Box<dyn Future<Output = Option<BytesMut>> + Send>>;
+
+pub enum Outcome {
+    Respond(Pending),
+    NoResponse,
+}
+
+/// Why a connection must be closed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error("malformed request header: {0}")]
+    Header(DecodeError),
+    #[error("malformed {api:?} v{version} request: {error}")]
+    Body {
+        api: ApiKey,
+        version: i16,
+        error: DecodeError,
+    },
+    #[error("unknown API key {0}")]
+    UnknownApi(i16),
+    #[error("{api:?} v{version} is not supported (supported: {min}..={max})")]
+    UnsupportedVersion {
+        api: ApiKey,
+        version: i16,
+        min: i16,
+        max: i16,
+    },
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+pub(crate) fn ready(frame: BytesMut) -> Outcome {
+    Outcome::Respond(Box::pin(std::future::ready(Some(frame))))
+}
+
+/// Encodes `body` as the response to the request with this header.
+pub(crate) fn respond<R: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &R,
+) -> Result<Outcome, HandleError> {
+    Ok(ready(response::encode(api, version, correlation_id, body)?))
+}
+
+pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Result<Outcome, HandleError> {
+    let (header, mut body) = RequestHeader::decode(frame).map_err(HandleError::Header)?;
+    let api =
+        ApiKey::try_from(header.api_key).map_err(|_| HandleError::UnknownApi(header.api_key))?;
+    let version = header.api_version;
+    let corr = header.correlation_id;
+    if api == ApiKey::ApiVersions {
+        return api_versions::handle(version, corr);
+    }
+    let supported = versions::supported(api).ok_or(HandleError::UnknownApi(header.api_key))?;
+    if version < supported.min || version > supported.max {
+        return Err(HandleError::UnsupportedVersion {
+            api,
+            version,
+            min: supported.min,
+            max: supported.max,
+        });
+    }
+    let bad = |error| HandleError::Body {
+        api,
+        version,
+        error,
+    };
+    let r = &mut body;
+    match api {
+        ApiKey::Produce => produce::handle(broker, version, corr, r).map_err(bad),
+        ApiKey::Fetch => {
+            let req = fetch::FetchRequest::decode(r, version).map_err(bad)?;
+            respond(api, version, corr, &fetch::handle(broker, req).await)
+        }
+        ApiKey::ListOffsets => {
+            let req = list_offsets::ListOffsetsRequest::decode(r, version).map_err(bad)?;
+            respond(api, version, corr, &list_offsets::handle(broker, req).await)
+        }
+        ApiKey::Metadata => {
+            let req = metadata::MetadataRequest::decode(r, version).map_err(bad)?;
+            respond(api, version, corr, &metadata::handle(broker, req).await)
+        }
+        ApiKey::CreateTopics => {
+            let req = create_topics::CreateTopicsRequest::decode(r, version).map_err(bad)?;
+            respond(
+                api,
+                version,
+                corr,
+                &create_topics::handle(broker, req).await,
+            )
+        }
+        ApiKey::DeleteTopics => {
+            let req = delete_topics::DeleteTopicsRequest::decode(r, version).map_err(bad)?;
+            respond(
+                api,
+                version,
+                corr,
+                &delete_topics::handle(broker, req).await,
+            )
+        }
+        ApiKey::InitProducerId => {
+            let req = init_producer_id::InitProducerIdRequest::decode(r, version).map_err(bad)?;
+            respond(
+                api,
+                version,
+                corr,
+                &init_producer_id::handle(broker, req).await,
+            )
+        }
+        ApiKey::DescribeConfigs => {
+            let req = describe_configs::DescribeConfigsRequest::decode(r, version).map_err(bad)?;
+            respond(api, version, corr, &describe_configs::handle(broker, req))
+        }
+        ApiKey::AlterConfigs => {
+            let req = alter_configs::AlterConfigsRequest::decode(r, version, false).map_err(bad)?;
+            respond(
+                api,
+                version,
+                corr,
+                &alter_configs::handle(broker, req).await,
+            )
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let req = alter_configs::AlterConfigsRequest::decode(r, version, true).map_err(bad)?;
+            respond(
+                api,
+                version,
+                corr,
+                &alter_configs::handle_incremental(broker, req).await,
+            )
+        }
+        ApiKey::CreatePartitions => {
+            let req =
+                create_partitions::CreatePartitionsRequest::decode(r, version).map_err(bad)?;
+            respond(
+                api,
+                version,
+                corr,
+                &create_partitions::handle(broker, req).await,
+            )
+        }
+        ApiKey::DescribeCluster => {
+            describe_cluster::decode(r, version).map_err(bad)?;
+            respond(api, version, corr, &describe_cluster::handle(broker))
+        }
+        _ => Err(HandleError::UnknownApi(header.api_key)),
+    }
+}
+
+/// Kafka's rule for topic names: 1..=249 of [a-zA-Z0-9._-], not "." or "..".
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 249 {
+        return Err(format!(
+            "topic name must be 1 to 249 characters long, '{name}' is {}",
+            name.len()
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err("topic name cannot be '.' or '..'".to_string());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "topic name '{name}' contains '{c}'; only ASCII letters, digits, '.', '_' and '-' are allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// The Kafka error code for a refused write.
+pub(crate) fn write_error_code(e: &WriteError) -> i16 {
+    match e {
+        WriteError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+        WriteError::TopicExists => ResponseError::TopicAlreadyExists,
+        WriteError::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
+        WriteError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
+        WriteError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        WriteError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        WriteError::Storage(_) => ResponseError::KafkaStorageError,
+    }
+    .code()
+}
+
+pub(crate) fn str(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}

@@ -1,0 +1,213 @@
+//! Produce (v3-10; v0-2 advertised for librdkafka's sake and refused).
+//!
+//! Each partition's record set is split into batches, each checked (magic 2,
+//! lengths, CRC32C, max.message.bytes) and queued to the storage writer as the
+//! bytes that arrived. Nothing is decoded per record. The response waits for
+//! the commit: acks=1 and acks=all are acknowledged only once durable in the
+//! file; acks=0 gets no response at all.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceResponse, TopicName};
+use tokio::sync::oneshot;
+use tracing::{error, warn};
+
+use super::{str, write_error_code, HandleError, Outcome};
+use crate::batch::{self, BatchError};
+use crate::broker::Broker;
+use crate::protocol::reader::{DecodeError, Reader, Result};
+use crate::protocol::response;
+use crate::storage::{Appended, Command, WriteError};
+use crate::topic_config::TimestampType;
+
+pub struct ProduceRequest {
+    pub transactional_id: Option<String>,
+    pub acks: i16,
+    pub topics: Vec<(String, Vec<(i32, Option<Bytes>)>)>,
+}
+
+impl ProduceRequest {
+    pub fn decode(r: &mut Reader, version: i16) -> Result<Self> {
+        if version < 3 {
+            return Err(DecodeError::Invalid(
+                "Produce v0-2 (message formats v0 and v1) is not supported; use a client that sends record batches (v2)",
+            ));
+        }
+        let transactional_id = r.nullable_string()?;
+        let acks = r.i16()?;
+        let _timeout_ms = r.i32()?;
+        let topics = r.array("topics", |r| {
+            let name = r.string("topic name")?;
+            let partitions = r.array("partitions", |r| {
+                let index = r.i32()?;
+                let records = r.nullable_bytes()?;
+                r.tagged_fields()?;
+                Ok((index, records))
+            })?;
+            r.tagged_fields()?;
+            Ok((name, partitions))
+        })?;
+        r.tagged_fields()?;
+        Ok(ProduceRequest {
+            transactional_id,
+            acks,
+            topics,
+        })
+    }
+}
+
+/// A partition's answer: known now (an error) or after the commit.
+enum Slot {
+    Now(i16, Option<String>),
+    Later(oneshot::Receiver<std::result::Result<Appended, WriteError>>),
+}
+
+fn batch_error_code(e: &BatchError) -> i16 {
+    match e {
+        BatchError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat.code(),
+        _ => ResponseError::CorruptMessage.code(),
+    }
+}
+
+/// Validates and queues one partition's record set.
+fn start_partition(
+    broker: &Broker,
+    topic: &str,
+    index: i32,
+    records: Option<Bytes>,
+    transactional: bool,
+    wants_reply: bool,
+) -> Slot {
+    let Some(t) = broker.catalog.get(topic) else {
+        return Slot::Now(ResponseError::UnknownTopicOrPartition.code(), None);
+    };
+    let Some(partition) = t.partition(index) else {
+        return Slot::Now(ResponseError::UnknownTopicOrPartition.code(), None);
+    };
+    let Some(records) = records else {
+        return Slot::Now(
+            ResponseError::CorruptMessage.code(),
+            Some("null record set".into()),
+        );
+    };
+    let batches = match batch::split_and_validate(&records) {
+        Ok(b) => b,
+        Err(e) => {
+            warn!(topic, partition = index, error = %e, "rejected produced batch");
+            return Slot::Now(batch_error_code(&e), Some(e.to_string()));
+        }
+    };
+    let config = t.config();
+    let limit = config.max_message_bytes.max(0) as usize;
+    if let Some((_, too_big)) = batches.iter().find(|(_, b)| b.len() > limit) {
+        return Slot::Now(
+            ResponseError::MessageTooLarge.code(),
+            Some(format!(
+                "batch of {} bytes exceeds max.message.bytes={limit}",
+                too_big.len()
+            )),
+        );
+    }
+    if transactional || batches.iter().any(|(h, _)| h.is_transactional()) {
+        return Slot::Now(
+            ResponseError::InvalidTxnState.code(),
+            Some("Skiff does not support transactions".into()),
+        );
+    }
+    let (reply, rx) = if wants_reply {
+        let (tx, rx) = oneshot::channel();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let cmd = Command::Append {
+        partition,
+        batches,
+        log_append_time: config.timestamp_type == TimestampType::LogAppendTime,
+        reply,
+    };
+    if let Err(e) = broker.storage.send(cmd) {
+        return Slot::Now(ResponseError::KafkaStorageError.code(), Some(e.to_string()));
+    }
+    match rx {
+        Some(rx) => Slot::Later(rx),
+        None => Slot::Now(0, None),
+    }
+}
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    correlation_id: i32,
+    r: &mut Reader,
+) -> std::result::Result<Outcome, DecodeError> {
+    let req = ProduceRequest::decode(r, version)?;
+    let acks_valid = matches!(req.acks, -1..=1);
+    let wants_reply = req.acks != 0;
+    let transactional = req.transactional_id.is_some();
+    let slots: Vec<(String, Vec<(i32, Slot)>)> = req
+        .topics
+        .into_iter()
+        .map(|(name, partitions)| {
+            let slots = partitions
+                .into_iter()
+                .map(|(index, records)| {
+                    let slot = if acks_valid {
+                        start_partition(broker, &name, index, records, transactional, wants_reply)
+                    } else {
+                        Slot::Now(ResponseError::InvalidRequiredAcks.code(), None)
+                    };
+                    (index, slot)
+                })
+                .collect();
+            (name, slots)
+        })
+        .collect();
+    if !wants_reply {
+        return Ok(Outcome::NoResponse);
+    }
+    Ok(Outcome::Respond(Box::pin(async move {
+        let mut responses = Vec::with_capacity(slots.len());
+        for (name, partitions) in slots {
+            let mut out = Vec::with_capacity(partitions.len());
+            for (index, slot) in partitions {
+                let p = PartitionProduceResponse::default()
+                    .with_index(index)
+                    .with_base_offset(-1)
+                    .with_log_append_time_ms(-1)
+                    .with_log_start_offset(-1);
+                out.push(match slot {
+                    Slot::Now(code, message) => {
+                        p.with_error_code(code).with_error_message(message.map(str))
+                    }
+                    Slot::Later(rx) => match rx.await {
+                        Ok(Ok(a)) => p
+                            .with_base_offset(a.base_offset)
+                            .with_log_append_time_ms(a.log_append_time)
+                            .with_log_start_offset(a.log_start),
+                        Ok(Err(e)) => p
+                            .with_error_code(write_error_code(&e))
+                            .with_error_message(Some(str(e.to_string()))),
+                        Err(_) => p.with_error_code(ResponseError::KafkaStorageError.code()),
+                    },
+                });
+            }
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(TopicName(str(name)))
+                    .with_partition_responses(out),
+            );
+        }
+        let body = ProduceResponse::default().with_responses(responses);
+        match response::encode(ApiKey::Produce, version, correlation_id, &body) {
+            Ok(frame) => Some(frame),
+            Err(e) => {
+                error!(error = %HandleError::from(e), "dropping produce response");
+                None
+            }
+        }
+    })))
+}

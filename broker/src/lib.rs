@@ -1,0 +1,63 @@
+//! skiff-broker: a Kafka-compatible broker that keeps all its data in one
+//! SQLite file. See ARCHITECTURE.md at the repository root for the map.
+
+pub mod batch;
+pub mod broker;
+pub mod catalog;
+pub mod config;
+pub mod connection;
+pub mod handlers;
+pub mod healthcheck;
+pub mod protocol;
+pub mod server;
+pub mod shutdown;
+pub mod storage;
+pub mod topic_config;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::broker::Broker;
+use crate::config::{Config, SettingError};
+use crate::storage::Storage;
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Setting(#[from] SettingError),
+}
+
+/// Opens the database and binds the listener; both failures name the setting.
+pub async fn start(config: Config) -> Result<(Arc<Broker>, TcpListener), StartError> {
+    let (storage, catalog) =
+        Storage::open(&config.database, config.durability).map_err(|e| SettingError {
+            setting: "STORAGE_ENGINE (--storage-engine)",
+            message: format!(
+                "cannot open the database at '{}': {e}",
+                config.database.display()
+            ),
+        })?;
+    let addr = config.bind_addr()?;
+    let listener = TcpListener::bind(addr).await.map_err(|e| SettingError {
+        setting: "LISTENER_URL (--listener-url)",
+        message: format!("cannot listen on {addr}: {e}"),
+    })?;
+    info!(
+        listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        advertised = %format!("{}:{}", config.advertised.host, config.advertised.port),
+        database = %config.database.display(),
+        topics = catalog.all().len(),
+        "skiff-broker ready"
+    );
+    Ok((
+        Arc::new(Broker {
+            config,
+            catalog,
+            storage,
+        }),
+        listener,
+    ))
+}

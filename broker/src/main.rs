@@ -1,0 +1,99 @@
+//! The `skiff-broker` binary: parse settings, start the server, wait for
+//! SIGTERM/SIGINT, finish in-flight work and close the database.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use skiff_broker::config::Settings;
+use skiff_broker::{healthcheck, server, shutdown};
+
+#[derive(Parser)]
+#[command(
+    name = "skiff-broker",
+    version,
+    about = "A Kafka-compatible broker that keeps all its data in one SQLite file.",
+    long_about = "A Kafka-compatible broker that keeps all its data in one SQLite file.\n\n\
+Every setting can be given as a flag or as the environment variable shown. \
+Logging is set with RUST_LOG (e.g. RUST_LOG=info, RUST_LOG=skiff_broker=debug)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Subcommand)]
+enum Sub {
+    /// Check that the broker at the listener address answers a Kafka
+    /// ApiVersions request (exit 0) or not (exit 1). For container health checks.
+    Healthcheck {
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match cli.settings.validate() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("skiff-broker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(Sub::Healthcheck { timeout }) = cli.command {
+        let host = match config.listen.host.as_str() {
+            "0.0.0.0" => "127.0.0.1",
+            "::" => "::1",
+            h => h,
+        };
+        return match healthcheck::check(host, config.listen.port, Duration::from_secs(timeout)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("skiff-broker healthcheck: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(16)
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("skiff-broker: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let (broker, listener) = match skiff_broker::start(config).await {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("skiff-broker: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let (trigger, stop) = shutdown::channel();
+        let serving = tokio::spawn(server::run(listener, broker.clone(), stop));
+        shutdown::signal().await;
+        tracing::info!("shutting down");
+        trigger.fire();
+        let _ = serving.await;
+        let storage_broker = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || storage_broker.storage.close()).await;
+        tracing::info!("stopped cleanly");
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,121 @@
+//! Reading the database's state at start-up: topics, partitions, configs,
+//! high watermarks and idempotent-producer state. The same reading restores
+//! the writer after a failed commit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use uuid::Uuid;
+
+use super::producers::RecentBatch;
+use super::schema::partition_range;
+use super::writer::PartitionLog;
+use super::StorageError;
+use crate::catalog::{Catalog, Partition, Topic};
+use crate::topic_config::TopicConfig;
+
+/// The first producer id handed out on a new database.
+const FIRST_PRODUCER_ID: i64 = 1000;
+
+/// One past the last stored offset of a partition, or its log start if it
+/// holds no batch.
+fn high_watermark(conn: &Connection, partition: i64, log_start: i64) -> rusqlite::Result<i64> {
+    let (lo, hi) = partition_range(partition, 0);
+    let max: Option<i64> = conn.query_row(
+        "SELECT MAX(id) FROM batches WHERE id BETWEEN ?1 AND ?2",
+        params![lo, hi],
+        |r| r.get(0),
+    )?;
+    Ok(max
+        .map(|id| (id - (partition << super::schema::OFFSET_BITS)) + 1)
+        .unwrap_or(0)
+        .max(log_start))
+}
+
+/// The writer's per-partition state and the next producer id.
+pub fn partition_logs(
+    conn: &Connection,
+) -> Result<(HashMap<i64, PartitionLog>, i64), StorageError> {
+    let mut logs = HashMap::new();
+    let mut stmt = conn.prepare("SELECT id, log_start FROM partitions")?;
+    let rows: Vec<(i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, log_start) in rows {
+        logs.insert(
+            id,
+            PartitionLog {
+                next_offset: high_watermark(conn, id, log_start)?,
+                ..Default::default()
+            },
+        );
+    }
+    let mut stmt = conn.prepare(
+        "SELECT partition_id, producer_id, epoch, first_seq, last_seq, base_offset FROM producers",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let partition: i64 = r.get(0)?;
+        if let Some(log) = logs.get_mut(&partition) {
+            log.producers.restore(
+                r.get(1)?,
+                r.get(2)?,
+                RecentBatch {
+                    first_seq: r.get(3)?,
+                    last_seq: r.get(4)?,
+                    base_offset: r.get(5)?,
+                },
+            );
+        }
+    }
+    let next_pid: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'next_producer_id'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok((logs, next_pid.unwrap_or(FIRST_PRODUCER_ID)))
+}
+
+/// The catalog of topics, built from the file.
+pub fn catalog(
+    conn: &Connection,
+    logs: &HashMap<i64, PartitionLog>,
+) -> Result<Catalog, StorageError> {
+    let catalog = Catalog::default();
+    let mut topics = conn.prepare("SELECT id, name, uuid FROM topics")?;
+    let topic_rows: Vec<(i64, String, Vec<u8>)> = topics
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut configs = conn.prepare("SELECT name, value FROM topic_configs WHERE topic_id = ?1")?;
+    let mut parts =
+        conn.prepare("SELECT id, idx, log_start FROM partitions WHERE topic_id = ?1 ORDER BY idx")?;
+    for (db_id, name, uuid) in topic_rows {
+        let overrides: BTreeMap<String, String> = configs
+            .query_map(params![db_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let config = TopicConfig::from_overrides(overrides)
+            .map_err(|e| StorageError::Corrupt(format!("topic '{name}': {e}")))?;
+        let partitions = parts
+            .query_map(params![db_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i32>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .map(|(id, idx, log_start)| {
+                let hw = logs.get(&id).map(|l| l.next_offset).unwrap_or(log_start);
+                Arc::new(Partition::new(&name, idx, id, log_start, hw))
+            })
+            .collect();
+        let uuid = Uuid::from_slice(&uuid)
+            .map_err(|_| StorageError::Corrupt(format!("topic '{name}' has a malformed id")))?;
+        catalog.insert(Arc::new(Topic::new(db_id, name, uuid, config, partitions)));
+    }
+    Ok(catalog)
+}
