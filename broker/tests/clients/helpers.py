@@ -1,0 +1,302 @@
+"""Client helpers shared by the tests: confluent-kafka and kafka-python
+producers/consumers, and a raw Kafka wire-protocol client built on struct."""
+
+import socket
+import struct
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+# ---------------------------------------------------------------- confluent
+
+
+def admin(broker):
+    return AdminClient({"bootstrap.servers": broker.bootstrap, "socket.timeout.ms": 10000})
+
+
+def create_topic(broker, name, partitions=1, config=None):
+    a = admin(broker)
+    futs = a.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
+        operation_timeout=10,
+        request_timeout=15,
+    )
+    futs[name].result(timeout=20)
+
+
+def producer(broker, **conf):
+    c = {
+        "bootstrap.servers": broker.bootstrap,
+        "linger.ms": 5,
+        "message.timeout.ms": 20000,
+    }
+    c.update(conf)
+    return Producer(c)
+
+
+def produce_all(p, topic, records, partition=None, timeout=30):
+    """Produces records (dicts with value and optional key, headers, timestamp)
+    and returns the delivery reports (msg or KafkaError) in produce order."""
+    reports = [None] * len(records)
+
+    def cb(i):
+        def on_delivery(err, msg):
+            reports[i] = err if err is not None else msg
+
+        return on_delivery
+
+    for i, r in enumerate(records):
+        kw = dict(r)
+        if partition is not None:
+            kw.setdefault("partition", partition)
+        while True:
+            try:
+                p.produce(topic, on_delivery=cb(i), **kw)
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    remaining = p.flush(timeout)
+    assert remaining == 0, f"{remaining} records not delivered within {timeout}s"
+    return reports
+
+
+def produce_ok(p, topic, records, partition=None, timeout=30):
+    reports = produce_all(p, topic, records, partition, timeout)
+    errors = [r for r in reports if isinstance(r, KafkaError)]
+    assert not errors, f"delivery errors: {errors[:5]}"
+    return reports
+
+
+def consumer(broker, **conf):
+    c = {
+        "bootstrap.servers": broker.bootstrap,
+        "group.id": "skiff-tests",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "fetch.wait.max.ms": 100,
+    }
+    c.update(conf)
+    return Consumer(c)
+
+
+def consume_n(broker, topic, n, partitions=(0,), offset=OFFSET_BEGINNING, timeout=30, **conf):
+    """Assigns the partitions at offset and reads exactly n records (then
+    polls briefly to make sure nothing more arrives)."""
+    c = consumer(broker, **conf)
+    try:
+        c.assign([TopicPartition(topic, p, offset) for p in partitions])
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < n and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise AssertionError(f"consumer error: {m.error()}")
+            out.append(m)
+        assert len(out) == n, f"consumed {len(out)} of {n} records from {topic}"
+        extra = c.poll(0.5)
+        assert extra is None or extra.error(), f"unexpected extra record at offset {extra.offset()}"
+        return out
+    finally:
+        c.close()
+
+
+# ------------------------------------------------------------- kafka-python
+
+
+def kp_consume_n(broker, topic, n, partitions=(0,), timeout=30):
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KTP
+
+    c = KafkaConsumer(
+        bootstrap_servers=broker.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=1000,
+    )
+    try:
+        tps = [KTP(topic, p) for p in partitions]
+        c.assign(tps)
+        c.seek_to_beginning(*tps)
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < n and time.monotonic() < deadline:
+            for recs in c.poll(timeout_ms=500).values():
+                out.extend(recs)
+        assert len(out) == n, f"kafka-python consumed {len(out)} of {n} records from {topic}"
+        return out
+    finally:
+        c.close()
+
+
+# --------------------------------------------------------------- wire level
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def varint(n: int) -> bytes:
+    z = (n << 1) ^ (n >> 63)  # zigzag
+    out = bytearray()
+    while True:
+        b = z & 0x7F
+        z >>= 7
+        if z:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def record_batch(records, base_timestamp=None, corrupt_crc=False):
+    """A magic-2 record batch, uncompressed, non-idempotent. records: list of
+    (key bytes|None, value bytes|None, [(header key str, header value bytes)])."""
+    ts = base_timestamp if base_timestamp is not None else int(time.time() * 1000)
+    body = bytearray()
+    for i, (key, value, headers) in enumerate(records):
+        r = bytearray()
+        r += b"\x00"  # attributes
+        r += varint(0)  # timestamp delta
+        r += varint(i)  # offset delta
+        for field in (key, value):
+            if field is None:
+                r += varint(-1)
+            else:
+                r += varint(len(field)) + field
+        r += varint(len(headers))
+        for hk, hv in headers:
+            hkb = hk.encode()
+            r += varint(len(hkb)) + hkb + varint(len(hv)) + hv
+        body += varint(len(r)) + r
+    after_crc = (
+        struct.pack(">hiqqqhii", 0, len(records) - 1, ts, ts, -1, -1, -1, len(records)) + bytes(body)
+    )
+    crc = crc32c(after_crc)
+    if corrupt_crc:
+        crc ^= 0xDEADBEEF
+    # partitionLeaderEpoch, magic, crc follow batchLength
+    tail = struct.pack(">ibI", -1, 2, crc) + after_crc
+    return struct.pack(">qi", 0, len(tail)) + tail
+
+
+def kstr(s):
+    if s is None:
+        return struct.pack(">h", -1)
+    b = s.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+class RawClient:
+    """A blocking Kafka connection speaking non-flexible request versions."""
+
+    def __init__(self, broker, timeout=10.0):
+        self.sock = socket.create_connection(("127.0.0.1", broker.port), timeout=timeout)
+        self.correlation = 0
+
+    def close(self):
+        self.sock.close()
+
+    def _recv_exact(self, n):
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError(f"connection closed after {len(buf)} of {n} bytes")
+            buf += chunk
+        return bytes(buf)
+
+    def request(self, api_key, version, body: bytes) -> bytes:
+        """Sends one request (header v1) and returns the response body after
+        the correlation id (response header v0), checking the correlation id."""
+        self.correlation += 1
+        header = struct.pack(">hhi", api_key, version, self.correlation) + kstr("skiff-raw-test")
+        frame = header + body
+        self.sock.sendall(struct.pack(">i", len(frame)) + frame)
+        (size,) = struct.unpack(">i", self._recv_exact(4))
+        payload = self._recv_exact(size)
+        (corr,) = struct.unpack(">i", payload[:4])
+        assert corr == self.correlation, f"correlation id {corr}, expected {self.correlation}"
+        return payload[4:]
+
+    def api_versions(self):
+        """ApiVersions v0: returns {api_key: (min, max)}; asserts error 0."""
+        body = self.request(18, 0, b"")
+        err, n = struct.unpack(">hi", body[:6])
+        assert err == 0, f"ApiVersions error {err}"
+        out = {}
+        for i in range(n):
+            k, lo, hi = struct.unpack(">hhh", body[6 + 6 * i : 12 + 6 * i])
+            out[k] = (lo, hi)
+        return out
+
+    def metadata_brokers(self, topics=None):
+        """Metadata v1 for topics (None = all); returns the broker list
+        [(node_id, host, port)]."""
+        if topics is None:
+            body = struct.pack(">i", -1)
+        else:
+            body = struct.pack(">i", len(topics)) + b"".join(kstr(t) for t in topics)
+        resp = self.request(3, 1, body)
+        (n,) = struct.unpack(">i", resp[:4])
+        pos = 4
+        brokers = []
+        for _ in range(n):
+            (node,) = struct.unpack(">i", resp[pos : pos + 4])
+            pos += 4
+            (hl,) = struct.unpack(">h", resp[pos : pos + 2])
+            host = resp[pos + 2 : pos + 2 + hl].decode()
+            pos += 2 + hl
+            (port,) = struct.unpack(">i", resp[pos : pos + 4])
+            pos += 4
+            (rl,) = struct.unpack(">h", resp[pos : pos + 2])
+            pos += 2 + max(rl, 0)
+            brokers.append((node, host, port))
+        return brokers
+
+    def produce(self, topic, partition, records: bytes, acks=-1, version=3):
+        """Produce v3 of one record set to one partition; returns
+        (error_code, base_offset) of that partition's response."""
+        body = (
+            kstr(None)
+            + struct.pack(">hi", acks, 10000)
+            + struct.pack(">i", 1)
+            + kstr(topic)
+            + struct.pack(">i", 1)
+            + struct.pack(">ii", partition, len(records))
+            + records
+        )
+        resp = self.request(0, version, body)
+        (nt,) = struct.unpack(">i", resp[:4])
+        assert nt == 1
+        (tl,) = struct.unpack(">h", resp[4:6])
+        name = resp[6 : 6 + tl].decode()
+        assert name == topic
+        pos = 6 + tl
+        (np_,) = struct.unpack(">i", resp[pos : pos + 4])
+        assert np_ == 1
+        idx, err, base = struct.unpack(">ihq", resp[pos + 4 : pos + 18])
+        assert idx == partition
+        return err, base
