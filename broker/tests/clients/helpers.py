@@ -171,8 +171,8 @@ def varint(n: int) -> bytes:
             return bytes(out)
 
 
-def record_batch(records, base_timestamp=None, corrupt_crc=False):
-    """A magic-2 record batch, uncompressed, non-idempotent. records: list of
+def record_batch(records, base_timestamp=None, corrupt_crc=False, producer_id=-1, producer_epoch=-1, base_sequence=-1):
+    """A magic-2 record batch, uncompressed. records: list of
     (key bytes|None, value bytes|None, [(header key str, header value bytes)])."""
     ts = base_timestamp if base_timestamp is not None else int(time.time() * 1000)
     body = bytearray()
@@ -192,7 +192,9 @@ def record_batch(records, base_timestamp=None, corrupt_crc=False):
             r += varint(len(hkb)) + hkb + varint(len(hv)) + hv
         body += varint(len(r)) + r
     after_crc = (
-        struct.pack(">hiqqqhii", 0, len(records) - 1, ts, ts, -1, -1, -1, len(records)) + bytes(body)
+        struct.pack(
+            ">hiqqqhii", 0, len(records) - 1, ts, ts, producer_id, producer_epoch, base_sequence, len(records)
+        ) + bytes(body)
     )
     crc = crc32c(after_crc)
     if corrupt_crc:
@@ -300,3 +302,20 @@ class RawClient:
         idx, err, base = struct.unpack(">ihq", resp[pos + 4 : pos + 18])
         assert idx == partition
         return err, base
+
+    def init_producer_id(self):
+        """InitProducerId v0 without a transactional id: (error, id, epoch)."""
+        resp = self.request(22, 0, kstr(None) + struct.pack(">i", 60000))
+        _throttle, err, pid, epoch = struct.unpack(">ihqh", resp[:16])
+        return err, pid, epoch
+
+    def high_watermark(self, topic, partition):
+        """ListOffsets v1 latest (-1): the high watermark."""
+        body = struct.pack(">i", -1) + struct.pack(">i", 1) + kstr(topic) + struct.pack(">iiq", 1, partition, -1)
+        resp = self.request(2, 1, body)
+        (nt,) = struct.unpack(">i", resp[:4])
+        (tl,) = struct.unpack(">h", resp[4:6])
+        pos = 6 + tl
+        _np, idx, err, _ts, offset = struct.unpack(">iihqq", resp[pos : pos + 26])
+        assert (idx, err) == (partition, 0), f"ListOffsets partition {idx} error {err}"
+        return offset
