@@ -309,13 +309,18 @@ class RawClient:
         _throttle, err, pid, epoch = struct.unpack(">ihqh", resp[:16])
         return err, pid, epoch
 
-    def high_watermark(self, topic, partition):
-        """ListOffsets v1 latest (-1): the high watermark."""
-        body = struct.pack(">i", -1) + struct.pack(">i", 1) + kstr(topic) + struct.pack(">iiq", 1, partition, -1)
+    def list_offset(self, topic, partition, timestamp):
+        """ListOffsets v1 for one partition: (error, timestamp, offset)."""
+        body = struct.pack(">i", -1) + struct.pack(">i", 1) + kstr(topic) + struct.pack(">iiq", 1, partition, timestamp)
         resp = self.request(2, 1, body)
-        (nt,) = struct.unpack(">i", resp[:4])
         (tl,) = struct.unpack(">h", resp[4:6])
         pos = 6 + tl
-        _np, idx, err, _ts, offset = struct.unpack(">iihqq", resp[pos : pos + 26])
-        assert (idx, err) == (partition, 0), f"ListOffsets partition {idx} error {err}"
+        _np, idx, err, ts, offset = struct.unpack(">iihqq", resp[pos : pos + 26])
+        assert idx == partition
+        return err, ts, offset
+
+    def high_watermark(self, topic, partition):
+        """ListOffsets v1 latest (-1): the high watermark."""
+        err, _ts, offset = self.list_offset(topic, partition, -1)
+        assert err == 0, f"ListOffsets error {err}"
         return offset
