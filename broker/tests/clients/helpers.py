@@ -171,9 +171,20 @@ def varint(n: int) -> bytes:
             return bytes(out)
 
 
-def record_batch(records, base_timestamp=None, corrupt_crc=False, producer_id=-1, producer_epoch=-1, base_sequence=-1):
+def record_batch(
+    records,
+    base_timestamp=None,
+    corrupt_crc=False,
+    producer_id=-1,
+    producer_epoch=-1,
+    base_sequence=-1,
+    record_count=None,
+    last_offset_delta=None,
+):
     """A magic-2 record batch, uncompressed. records: list of
-    (key bytes|None, value bytes|None, [(header key str, header value bytes)])."""
+    (key bytes|None, value bytes|None, [(header key str, header value bytes)]).
+    record_count / last_offset_delta override the header fields (to build
+    batches whose header lies about their records)."""
     ts = base_timestamp if base_timestamp is not None else int(time.time() * 1000)
     body = bytearray()
     for i, (key, value, headers) in enumerate(records):
@@ -191,10 +202,10 @@ def record_batch(records, base_timestamp=None, corrupt_crc=False, producer_id=-1
             hkb = hk.encode()
             r += varint(len(hkb)) + hkb + varint(len(hv)) + hv
         body += varint(len(r)) + r
+    count = len(records) if record_count is None else record_count
+    lod = len(records) - 1 if last_offset_delta is None else last_offset_delta
     after_crc = (
-        struct.pack(
-            ">hiqqqhii", 0, len(records) - 1, ts, ts, producer_id, producer_epoch, base_sequence, len(records)
-        ) + bytes(body)
+        struct.pack(">hiqqqhii", 0, lod, ts, ts, producer_id, producer_epoch, base_sequence, count) + bytes(body)
     )
     crc = crc32c(after_crc)
     if corrupt_crc:
@@ -229,6 +240,23 @@ class RawClient:
                 raise ConnectionError(f"connection closed after {len(buf)} of {n} bytes")
             buf += chunk
         return bytes(buf)
+
+    def send(self, api_key, version, body: bytes):
+        """Sends one request (header v1) without reading its response."""
+        self.correlation += 1
+        header = struct.pack(">hhi", api_key, version, self.correlation) + kstr("skiff-raw-test")
+        frame = header + body
+        self.sock.sendall(struct.pack(">i", len(frame)) + frame)
+
+    def fetch_body(self, topic, partition, offset, max_wait_ms, min_bytes=1):
+        """A Fetch v4 request body for one partition."""
+        return (
+            struct.pack(">iiiib", -1, max_wait_ms, min_bytes, 1 << 20, 0)
+            + struct.pack(">i", 1)
+            + kstr(topic)
+            + struct.pack(">i", 1)
+            + struct.pack(">iqi", partition, offset, 1 << 20)
+        )
 
     def request(self, api_key, version, body: bytes) -> bytes:
         """Sends one request (header v1) and returns the response body after
@@ -324,3 +352,55 @@ class RawClient:
         err, _ts, offset = self.list_offset(topic, partition, -1)
         assert err == 0, f"ListOffsets error {err}"
         return offset
+
+    def read_response(self):
+        """Reads the response to the last request sent with send()."""
+        (size,) = struct.unpack(">i", self._recv_exact(4))
+        payload = self._recv_exact(size)
+        (corr,) = struct.unpack(">i", payload[:4])
+        assert corr == self.correlation, f"correlation id {corr}, expected {self.correlation}"
+        return payload[4:]
+
+    @staticmethod
+    def parse_fetch_v4(resp):
+        """One topic, one partition Fetch v4 response: (error, high watermark,
+        record set bytes)."""
+        pos = 4  # throttle
+        (nt,) = struct.unpack(">i", resp[pos : pos + 4])
+        assert nt == 1, f"{nt} topics in the fetch response"
+        (tl,) = struct.unpack(">h", resp[pos + 4 : pos + 6])
+        pos += 6 + tl
+        (np_,) = struct.unpack(">i", resp[pos : pos + 4])
+        assert np_ == 1
+        _idx, err, hwm, _lso = struct.unpack(">ihqq", resp[pos + 4 : pos + 26])
+        pos += 26
+        (naborted,) = struct.unpack(">i", resp[pos : pos + 4])
+        pos += 4 + max(naborted, 0) * 16
+        (rl,) = struct.unpack(">i", resp[pos : pos + 4])
+        records = resp[pos + 4 : pos + 4 + max(rl, 0)]
+        return err, hwm, records
+
+
+def stored_batches(broker, topic, partition=0, offset=0):
+    """The batches a Fetch v4 returns from offset, as (base offset,
+    compression codec id, record count)."""
+    c = RawClient(broker)
+    try:
+        err, _hwm, recs = c.parse_fetch_v4(c.request(1, 4, c.fetch_body(topic, partition, offset, 100)))
+        assert err == 0, f"fetch error {err}"
+    finally:
+        c.close()
+    out = []
+    pos = 0
+    while pos + 61 <= len(recs):
+        base, blen = struct.unpack(">qi", recs[pos : pos + 12])
+        if pos + 12 + blen > len(recs):
+            break  # partial trailing batch
+        (attrs,) = struct.unpack(">h", recs[pos + 21 : pos + 23])
+        (count,) = struct.unpack(">i", recs[pos + 57 : pos + 61])
+        out.append((base, attrs & 0x07, count))
+        pos += 12 + blen
+    return out
+
+
+CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}

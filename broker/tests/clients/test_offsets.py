@@ -3,10 +3,12 @@ and ListOffsets' max timestamp."""
 
 import time
 
+import pytest
+
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from helpers import RawClient, admin, consume_n, consumer, create_topic, produce_ok, producer
+from helpers import CODEC_IDS, RawClient, admin, stored_batches, consume_n, consumer, create_topic, produce_ok, producer
 
 BASE_TS = 1_700_000_000_000  # 2023-11-14, fixed producer timestamps
 
@@ -27,9 +29,9 @@ def wait_eof(c, expected, timeout=15):
     raise AssertionError(f"no end-of-partition event within {timeout}s")
 
 
-def produce_one_batch(broker, topic, records):
+def produce_one_batch(broker, topic, records, codec="none"):
     """All records in one batch (one linger window, one flush)."""
-    p = producer(broker, **{"linger.ms": 1000, "batch.num.messages": 10000})
+    p = producer(broker, **{"linger.ms": 1000, "batch.num.messages": 10000, "compression.type": codec})
     return produce_ok(p, topic, records)
 
 
@@ -129,15 +131,18 @@ def test_offsets_for_times_across_batches(broker, topic_name):
         kc.close()
 
 
-def test_offsets_for_times_inside_one_batch(broker, topic_name):
-    """Ten records in ONE batch with timestamps 1 s apart: a timestamp lookup
-    must land on the record, not on the batch's first offset (Kafka finds the
-    first record with timestamp >= target)."""
+@pytest.mark.parametrize("codec", ["none", "zstd"])
+def test_offsets_for_times_inside_one_batch(broker, topic_name, codec):
+    """Ten records in ONE batch (uncompressed, and zstd-compressed) with
+    timestamps 1 s apart: a timestamp lookup must land on the record, not on
+    the batch's first offset (Kafka finds the first record with timestamp >=
+    target, decompressing if it must)."""
     create_topic(broker, topic_name)
     reports = produce_one_batch(
-        broker, topic_name, [{"value": b"b-%d" % i, "timestamp": BASE_TS + i * 1000} for i in range(10)]
+        broker, topic_name, [{"value": b"b-%d " % i * 100, "timestamp": BASE_TS + i * 1000} for i in range(10)], codec
     )
     assert [m.offset() for m in reports] == list(range(10))
+    assert stored_batches(broker, topic_name) == [(0, CODEC_IDS[codec], 10)], "not one batch of the codec"
     c = consumer(broker)
     try:
         (r,) = c.offsets_for_times([TopicPartition(topic_name, 0, BASE_TS + 5000)], timeout=10)
@@ -170,16 +175,20 @@ def test_list_offsets_max_timestamp(broker, topic_name):
     assert (ts.offset, ts.timestamp) == (1, BASE_TS + 9000)
 
 
-def test_list_offsets_max_timestamp_inside_one_batch(broker, topic_name):
+@pytest.mark.parametrize("codec", ["none", "zstd"])
+def test_list_offsets_max_timestamp_inside_one_batch(broker, topic_name, codec):
     """Max timestamp where the largest timestamp is in the middle of one
-    batch: Kafka (KIP-734, KAFKA-16310) answers that record's offset."""
+    batch (uncompressed, and zstd): Kafka (KIP-734, KAFKA-16310) answers that
+    record's offset."""
     a = admin(broker)
     create_topic(broker, topic_name)
     produce_one_batch(
         broker,
         topic_name,
-        [{"value": b"x-%d" % i, "timestamp": BASE_TS + ts} for i, ts in enumerate([1000, 7000, 2000, 3000])],
+        [{"value": b"x-%d " % i * 100, "timestamp": BASE_TS + ts} for i, ts in enumerate([1000, 7000, 2000, 3000])],
+        codec,
     )
+    assert stored_batches(broker, topic_name) == [(0, CODEC_IDS[codec], 4)], "not one batch of the codec"
     mx = list_offsets(a, topic_name, OffsetSpec.max_timestamp())
     assert (mx.offset, mx.timestamp) == (1, BASE_TS + 7000), f"got offset {mx.offset} ts {mx.timestamp}"
 

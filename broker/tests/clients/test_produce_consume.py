@@ -8,7 +8,9 @@ import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME
 
 from helpers import (
+    CODEC_IDS,
     RawClient,
+    stored_batches,
     consume_n,
     create_topic,
     kp_consume_n,
@@ -144,6 +146,11 @@ def test_compression_confluent_producer(shared_broker, topic_name, codec):
     ]
     reports = produce_ok(producer(broker, **{"compression.type": codec, "linger.ms": 50}), topic_name, records)
     assert [m.offset() for m in reports] == list(range(500))
+    batches = stored_batches(broker, topic_name)
+    assert batches, "no batch fetched"
+    assert {b[1] for b in batches} == {CODEC_IDS[codec]}, (
+        f"librdkafka stored batches with codec ids {sorted({b[1] for b in batches})}, not {codec}"
+    )
     got = consume_n(broker, topic_name, 500)
     assert [(m.offset(), m.key(), m.value(), m.headers()) for m in got] == [
         (i, r["key"], r["value"], r["headers"]) for i, r in enumerate(records)
@@ -156,7 +163,8 @@ def test_compression_confluent_producer(shared_broker, topic_name, codec):
 
 @pytest.mark.parametrize("codec", CODECS)
 def test_compression_kafka_python_producer(shared_broker, topic_name, codec):
-    """kafka-python compressing with each codec; confluent-kafka reads back."""
+    """kafka-python compressing with each codec; the broker stores the batches
+    compressed as produced; confluent-kafka and kafka-python read back."""
     from kafka import KafkaProducer
 
     broker = shared_broker
@@ -169,8 +177,12 @@ def test_compression_kafka_python_producer(shared_broker, topic_name, codec):
         assert [f.get(30).offset for f in futs] == list(range(200))
     finally:
         p.close(10)
+    batches = stored_batches(broker, topic_name)
+    assert batches and {b[1] for b in batches} == {CODEC_IDS[codec]}
     got = consume_n(broker, topic_name, 200)
     assert [(m.offset(), m.key(), m.value()) for m in got] == [(i, b"%d" % i, v) for i, v in enumerate(values)]
+    kgot = kp_consume_n(broker, topic_name, 200)
+    assert [(m.offset, m.key, m.value) for m in kgot] == [(i, b"%d" % i, v) for i, v in enumerate(values)]
 
 
 @pytest.mark.parametrize("acks", ["0", "1", "all"])
