@@ -31,7 +31,7 @@ pub enum StartError {
 }
 
 /// Opens the database and binds the listener; both failures name the setting.
-pub async fn start(config: Config) -> Result<(Arc<Broker>, TcpListener), StartError> {
+pub async fn start(mut config: Config) -> Result<(Arc<Broker>, TcpListener), StartError> {
     let (storage, catalog) =
         Storage::open(&config.database, config.durability).map_err(|e| SettingError {
             setting: "STORAGE_ENGINE (--storage-engine)",
@@ -45,6 +45,12 @@ pub async fn start(config: Config) -> Result<(Arc<Broker>, TcpListener), StartEr
         setting: "LISTENER_URL (--listener-url)",
         message: format!("cannot listen on {addr}: {e}"),
     })?;
+    // Listening on port 0 (tests) advertises the port actually bound.
+    if config.advertised.port == 0 {
+        if let Ok(local) = listener.local_addr() {
+            config.advertised.port = local.port();
+        }
+    }
     info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         advertised = %format!("{}:{}", config.advertised.host, config.advertised.port),

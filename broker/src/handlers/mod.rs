@@ -186,6 +186,56 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Result<Outcome, Handl
     }
 }
 
+/// Decodes a request frame (header and body) without handling it: the whole
+/// of Skiff's decoding of untrusted input, for the fuzzer and the tests.
+pub fn decode_request(frame: Bytes) -> Result<(), HandleError> {
+    let (header, mut body) = RequestHeader::decode(frame).map_err(HandleError::Header)?;
+    let api =
+        ApiKey::try_from(header.api_key).map_err(|_| HandleError::UnknownApi(header.api_key))?;
+    let version = header.api_version;
+    let supported = versions::supported(api).ok_or(HandleError::UnknownApi(header.api_key))?;
+    if version < supported.min || version > supported.max {
+        return Err(HandleError::UnsupportedVersion {
+            api,
+            version,
+            min: supported.min,
+            max: supported.max,
+        });
+    }
+    let r = &mut body;
+    let decoded = match api {
+        ApiKey::ApiVersions => Ok(()),
+        ApiKey::Produce => produce::ProduceRequest::decode(r, version).map(drop),
+        ApiKey::Fetch => fetch::FetchRequest::decode(r, version).map(drop),
+        ApiKey::ListOffsets => list_offsets::ListOffsetsRequest::decode(r, version).map(drop),
+        ApiKey::Metadata => metadata::MetadataRequest::decode(r, version).map(drop),
+        ApiKey::CreateTopics => create_topics::CreateTopicsRequest::decode(r, version).map(drop),
+        ApiKey::DeleteTopics => delete_topics::DeleteTopicsRequest::decode(r, version).map(drop),
+        ApiKey::InitProducerId => {
+            init_producer_id::InitProducerIdRequest::decode(r, version).map(drop)
+        }
+        ApiKey::DescribeConfigs => {
+            describe_configs::DescribeConfigsRequest::decode(r, version).map(drop)
+        }
+        ApiKey::AlterConfigs => {
+            alter_configs::AlterConfigsRequest::decode(r, version, false).map(drop)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            alter_configs::AlterConfigsRequest::decode(r, version, true).map(drop)
+        }
+        ApiKey::CreatePartitions => {
+            create_partitions::CreatePartitionsRequest::decode(r, version).map(drop)
+        }
+        ApiKey::DescribeCluster => describe_cluster::decode(r, version),
+        _ => return Err(HandleError::UnknownApi(header.api_key)),
+    };
+    decoded.map_err(|error| HandleError::Body {
+        api,
+        version,
+        error,
+    })
+}
+
 /// Kafka's rule for topic names: 1..=249 of [a-zA-Z0-9._-], not "." or "..".
 pub fn validate_topic_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 249 {

@@ -1,0 +1,494 @@
+//! Request handling end to end, through the wire: a client built on the
+//! `kafka-protocol` crate talks to an in-process skiff-broker.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{batch, TestBroker};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{Compression, RecordBatchDecoder};
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+fn produce_req(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
+}
+
+async fn produce(c: &mut common::Client, topic: &str, records: Bytes) -> (i16, i64) {
+    let r: ProduceResponse = c
+        .call(ApiKey::Produce, 9, &produce_req(topic, 0, records, -1))
+        .await;
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+fn fetch_req(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(10 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1 << 20)])])
+}
+
+async fn fetch(c: &mut common::Client, topic: &str, offset: i64) -> fetch_response::PartitionData {
+    let r: FetchResponse = c
+        .call(ApiKey::Fetch, 12, &fetch_req(topic, offset, 0))
+        .await;
+    r.responses[0].partitions[0].clone()
+}
+
+/// (offset, value) of every record in a fetched record set.
+fn values(records: &Option<Bytes>) -> Vec<(i64, Vec<u8>)> {
+    let mut buf = records.clone().unwrap_or_default();
+    let sets = RecordBatchDecoder::decode_all(&mut buf).unwrap();
+    sets.iter()
+        .flat_map(|s| s.records.iter())
+        .map(|r| (r.offset, r.value.clone().unwrap().to_vec()))
+        .collect()
+}
+
+async fn create_topic(
+    c: &mut common::Client,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> i16 {
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(1000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(k, v)| {
+                        CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_string(k.to_string()))
+                            .with_value(Some(StrBytes::from_string(v.to_string())))
+                    })
+                    .collect(),
+            )]);
+    let r: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 7, &req).await;
+    r.topics[0].error_code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_then_fetch_returns_the_batches_with_offsets() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    assert_eq!(create_topic(&mut c, "t", 1, &[]).await, 0);
+    assert_eq!(
+        produce(&mut c, "t", batch(&[b"a", b"b"], Compression::None, None)).await,
+        (0, 0)
+    );
+    assert_eq!(
+        produce(&mut c, "t", batch(&[b"c"], Compression::Gzip, None)).await,
+        (0, 2)
+    );
+    let p = fetch(&mut c, "t", 0).await;
+    assert_eq!(p.error_code, 0);
+    assert_eq!(p.high_watermark, 3);
+    assert_eq!(
+        values(&p.records),
+        vec![(0, b"a".to_vec()), (1, b"b".to_vec()), (2, b"c".to_vec())]
+    );
+    // From the middle of the first batch: the whole batch is served (as Kafka).
+    assert_eq!(
+        values(&fetch(&mut c, "t", 2).await.records),
+        vec![(2, b"c".to_vec())]
+    );
+    // Past the end: out of range.
+    assert_eq!(fetch(&mut c, "t", 9).await.error_code, 1);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_survives_a_restart() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    assert_eq!(
+        create_topic(&mut c, "kept", 2, &[("retention.ms", "12345")]).await,
+        0
+    );
+    produce(
+        &mut c,
+        "kept",
+        batch(&[b"1", b"2", b"3"], Compression::None, None),
+    )
+    .await;
+    drop(c);
+    let dir = b.stop().await;
+    let b = TestBroker::start_in(dir, |_| {}).await;
+    let mut c = b.client().await;
+    let p = fetch(&mut c, "kept", 0).await;
+    assert_eq!(p.high_watermark, 3);
+    assert_eq!(values(&p.records).len(), 3);
+    assert_eq!(
+        produce(&mut c, "kept", batch(&[b"4"], Compression::None, None)).await,
+        (0, 3)
+    );
+    let topic = b.broker.catalog.get("kept").unwrap();
+    assert_eq!(topic.partitions().len(), 2);
+    assert_eq!(topic.config().retention_ms, 12345);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_producer_duplicates_out_of_order_and_fencing() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "idem", 1, &[]).await;
+    let r: InitProducerIdResponse = c
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60000),
+        )
+        .await;
+    assert_eq!(r.error_code, 0);
+    let pid = r.producer_id.0;
+    let first = batch(&[b"a", b"b"], Compression::None, Some((pid, 0, 0)));
+    assert_eq!(produce(&mut c, "idem", first.clone()).await, (0, 0));
+    // A retry of the same batch: acknowledged with its original offset, stored once.
+    assert_eq!(produce(&mut c, "idem", first).await, (0, 0));
+    assert_eq!(fetch(&mut c, "idem", 0).await.high_watermark, 2);
+    // A gap in the sequence.
+    let gap = batch(&[b"x"], Compression::None, Some((pid, 0, 5)));
+    assert_eq!(
+        produce(&mut c, "idem", gap).await.0,
+        45,
+        "OUT_OF_ORDER_SEQUENCE_NUMBER"
+    );
+    // The next in sequence is fine.
+    let next = batch(&[b"c"], Compression::None, Some((pid, 0, 2)));
+    assert_eq!(produce(&mut c, "idem", next).await, (0, 2));
+    // An older epoch after a newer one is fenced.
+    let newer = batch(&[b"d"], Compression::None, Some((pid, 1, 0)));
+    assert_eq!(produce(&mut c, "idem", newer).await, (0, 3));
+    let older = batch(&[b"e"], Compression::None, Some((pid, 0, 3)));
+    assert_eq!(
+        produce(&mut c, "idem", older).await.0,
+        47,
+        "INVALID_PRODUCER_EPOCH"
+    );
+    // The state survives a restart: a retry of the last batch is still a duplicate.
+    drop(c);
+    let dir = b.stop().await;
+    let b = TestBroker::start_in(dir, |_| {}).await;
+    let mut c = b.client().await;
+    let newer = batch(&[b"d"], Compression::None, Some((pid, 1, 0)));
+    assert_eq!(produce(&mut c, "idem", newer).await, (0, 3));
+    assert_eq!(fetch(&mut c, "idem", 0).await.high_watermark, 4);
+    // Producer ids are never reused after a restart.
+    let r: InitProducerIdResponse = c
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default().with_transactional_id(None),
+        )
+        .await;
+    assert!(r.producer_id.0 > pid);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_and_oversized_batches_are_refused_and_not_stored() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "strict", 1, &[("max.message.bytes", "200")]).await;
+    let mut bad = batch(&[b"hello"], Compression::None, None).to_vec();
+    let n = bad.len();
+    bad[n - 3] ^= 0x55;
+    assert_eq!(
+        produce(&mut c, "strict", Bytes::from(bad)).await.0,
+        2,
+        "CORRUPT_MESSAGE"
+    );
+    let big = batch(&[&[7u8; 500]], Compression::None, None);
+    assert_eq!(
+        produce(&mut c, "strict", big).await.0,
+        10,
+        "MESSAGE_TOO_LARGE"
+    );
+    assert_eq!(fetch(&mut c, "strict", 0).await.high_watermark, 0);
+    assert_eq!(
+        produce(&mut c, "strict", batch(&[b"ok"], Compression::None, None)).await,
+        (0, 0)
+    );
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_offsets_earliest_latest_timestamp_and_max() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "ts", 1, &[]).await;
+    // Records get timestamps 1_700_000_000_000 + index within their batch.
+    produce(
+        &mut c,
+        "ts",
+        batch(&[b"a", b"b", b"c"], Compression::None, None),
+    )
+    .await;
+    let q = |t: i64| {
+        ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(name("ts"))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(t)])])
+    };
+    let mut ask = async |t: i64| {
+        let r: ListOffsetsResponse = c.call(ApiKey::ListOffsets, 7, &q(t)).await;
+        let p = &r.topics[0].partitions[0];
+        (p.error_code, p.offset, p.timestamp)
+    };
+    assert_eq!(ask(-2).await, (0, 0, -1));
+    assert_eq!(ask(-1).await, (0, 3, -1));
+    assert_eq!(ask(1_700_000_000_001).await, (0, 1, 1_700_000_000_001));
+    assert_eq!(ask(1_700_000_000_002).await, (0, 2, 1_700_000_000_002));
+    assert_eq!(ask(1_800_000_000_000).await, (0, -1, -1));
+    assert_eq!(ask(-3).await, (0, 2, 1_700_000_000_002));
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_wakes_on_append_not_at_the_deadline() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "poll", 1, &[]).await;
+    let addr = b.addr;
+    let waiter = tokio::spawn(async move {
+        let mut c = common::Client::connect(addr).await;
+        let start = Instant::now();
+        let r: FetchResponse = c
+            .call(ApiKey::Fetch, 12, &fetch_req("poll", 0, 10_000))
+            .await;
+        (start.elapsed(), r.responses[0].partitions[0].clone())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    produce(&mut c, "poll", batch(&[b"wake"], Compression::None, None)).await;
+    let (elapsed, p) = waiter.await.unwrap();
+    assert_eq!(values(&p.records), vec![(0, b"wake".to_vec())]);
+    assert!(elapsed < Duration::from_secs(5), "woke after {elapsed:?}");
+    // With nothing to read, the wait lasts max_wait_ms.
+    let start = Instant::now();
+    let r: FetchResponse = c.call(ApiKey::Fetch, 12, &fetch_req("poll", 1, 300)).await;
+    assert!(start.elapsed() >= Duration::from_millis(290));
+    assert_eq!(
+        r.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .map_or(0, |r| r.len()),
+        0
+    );
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_limits_keep_the_first_batch() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "big", 1, &[]).await;
+    for i in 0..3u8 {
+        produce(&mut c, "big", batch(&[&[i; 3000]], Compression::None, None)).await;
+    }
+    let mut req = fetch_req("big", 0, 0);
+    req.max_bytes = 100;
+    req.topics[0].partitions[0].partition_max_bytes = 100;
+    let r: FetchResponse = c.call(ApiKey::Fetch, 12, &req).await;
+    assert_eq!(
+        values(&r.responses[0].partitions[0].records).len(),
+        1,
+        "first batch only"
+    );
+    req.max_bytes = 7000;
+    req.topics[0].partitions[0].partition_max_bytes = 1 << 20;
+    let r: FetchResponse = c.call(ApiKey::Fetch, 12, &req).await;
+    assert_eq!(values(&r.responses[0].partitions[0].records).len(), 2);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_append_time_topics_stamp_the_broker_time() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(
+        &mut c,
+        "lat",
+        1,
+        &[("message.timestamp.type", "LogAppendTime")],
+    )
+    .await;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let r: ProduceResponse = c
+        .call(
+            ApiKey::Produce,
+            9,
+            &produce_req("lat", 0, batch(&[b"a"], Compression::None, None), 1),
+        )
+        .await;
+    let append_time = r.responses[0].partition_responses[0].log_append_time_ms;
+    assert!(append_time >= before, "{append_time} < {before}");
+    let p = fetch(&mut c, "lat", 0).await;
+    let raw = p.records.unwrap();
+    let attributes = i16::from_be_bytes(raw[21..23].try_into().unwrap());
+    assert_eq!(attributes & 0x08, 0x08, "timestamp type LogAppendTime");
+    let max_timestamp = i64::from_be_bytes(raw[35..43].try_into().unwrap());
+    assert_eq!(max_timestamp, append_time);
+    let mut buf = raw.clone();
+    let set = RecordBatchDecoder::decode(&mut buf).unwrap();
+    assert_eq!(
+        set.records[0].timestamp_type,
+        kafka_protocol::records::TimestampType::LogAppend
+    );
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_zero_gets_no_response_but_is_stored() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "fire", 1, &[]).await;
+    let frame = common::Client::frame(
+        ApiKey::Produce,
+        9,
+        99,
+        &produce_req("fire", 0, batch(&[b"x"], Compression::None, None), 0),
+    );
+    c.send_raw(&frame).await;
+    // The next response on the connection belongs to the next request.
+    let p = fetch(&mut c, "fire", 0).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut hw = p.high_watermark;
+    while hw == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        hw = fetch(&mut c, "fire", 0).await.high_watermark;
+    }
+    assert_eq!(hw, 1);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_metadata_auto_create_and_delete_only_the_named() {
+    let b = TestBroker::start_with(|s| s.num_partitions = 3).await;
+    let mut c = b.client().await;
+    let md = |topics: Option<Vec<&str>>, auto: bool| {
+        MetadataRequest::default()
+            .with_topics(topics.map(|t| {
+                t.into_iter()
+                    .map(|n| {
+                        metadata_request::MetadataRequestTopic::default().with_name(Some(name(n)))
+                    })
+                    .collect()
+            }))
+            .with_allow_auto_topic_creation(auto)
+    };
+    let r: MetadataResponse = c
+        .call(ApiKey::Metadata, 12, &md(Some(vec!["auto"]), true))
+        .await;
+    assert_eq!(r.topics[0].error_code, 0);
+    assert_eq!(r.topics[0].partitions.len(), 3);
+    assert_eq!(r.brokers[0].port as u16, b.addr.port());
+    let r: MetadataResponse = c
+        .call(ApiKey::Metadata, 12, &md(Some(vec!["nope"]), false))
+        .await;
+    assert_eq!(r.topics[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    let r: MetadataResponse = c
+        .call(ApiKey::Metadata, 12, &md(Some(vec!["bad name!"]), true))
+        .await;
+    assert_eq!(r.topics[0].error_code, 17, "INVALID_TOPIC_EXCEPTION");
+    create_topic(&mut c, "other", 1, &[]).await;
+    assert_eq!(
+        create_topic(&mut c, "other", 1, &[]).await,
+        36,
+        "TOPIC_ALREADY_EXISTS"
+    );
+    assert_eq!(
+        create_topic(&mut c, "compacted", 1, &[("cleanup.policy", "compact")]).await,
+        40
+    );
+    let del = DeleteTopicsRequest::default().with_topic_names(vec![name("auto")]);
+    let r: DeleteTopicsResponse = c.call(ApiKey::DeleteTopics, 5, &del).await;
+    assert_eq!(r.responses[0].error_code, 0);
+    let r: MetadataResponse = c.call(ApiKey::Metadata, 12, &md(None, false)).await;
+    let names: Vec<_> = r
+        .topics
+        .iter()
+        .map(|t| t.name.clone().unwrap().0.to_string())
+        .collect();
+    assert_eq!(names, vec!["other".to_string()]);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_versions_advertises_the_served_table_at_every_version() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    for v in 0..=4 {
+        let r: ApiVersionsResponse = c
+            .call(ApiKey::ApiVersions, v, &ApiVersionsRequest::default())
+            .await;
+        assert_eq!(r.error_code, 0);
+        let produce = r.api_keys.iter().find(|k| k.api_key == 0).unwrap();
+        assert_eq!((produce.min_version, produce.max_version), (0, 10));
+        let fetch = r.api_keys.iter().find(|k| k.api_key == 1).unwrap();
+        assert_eq!(fetch.max_version, 12);
+        assert!(!r.api_keys.iter().any(|k| k.api_key == 71), "no telemetry");
+    }
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_produces_on_one_connection_are_answered_in_order() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "pipe", 1, &[]).await;
+    let mut all = Vec::new();
+    for i in 0..50 {
+        let f = common::Client::frame(
+            ApiKey::Produce,
+            9,
+            1000 + i,
+            &produce_req("pipe", 0, batch(&[b"v"], Compression::None, None), -1),
+        );
+        all.extend_from_slice(&f);
+    }
+    c.send_raw(&all).await;
+    for i in 0..50 {
+        let body = c.read_frame().await.unwrap();
+        assert_eq!(i32::from_be_bytes(body[..4].try_into().unwrap()), 1000 + i);
+    }
+    assert_eq!(fetch(&mut c, "pipe", 0).await.high_watermark, 50);
+    b.stop().await;
+}
