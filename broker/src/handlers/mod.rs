@@ -20,6 +20,9 @@ mod list_offsets;
 mod metadata;
 mod produce;
 
+#[cfg(test)]
+mod codec_tests;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
