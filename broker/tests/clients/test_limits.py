@@ -1,0 +1,262 @@
+"""Message size limits, long-poll latency, many concurrent connections,
+broker settings (auto-create), and the healthcheck command."""
+
+import os
+import socket
+import statistics
+import subprocess
+import threading
+import time
+
+import pytest
+from confluent_kafka import KafkaError, TopicPartition
+
+from conftest import BROKER_BIN, Broker
+from helpers import RawClient, admin, consume_n, consumer, create_topic, produce_all, produce_ok, producer, record_batch
+
+
+def test_max_message_bytes_confluent(broker, topic_name):
+    """A topic with max.message.bytes=1000 refuses a 5000-byte record with
+    MESSAGE_TOO_LARGE in the delivery report and stores nothing; a topic with
+    the default limit takes a 900 KB record, read back intact."""
+    small, big = topic_name + "-small", topic_name + "-default"
+    create_topic(broker, small, config={"max.message.bytes": "1000"})
+    create_topic(broker, big)
+    p = producer(broker)
+    (r,) = produce_all(p, small, [{"value": os.urandom(5000)}])
+    assert isinstance(r, KafkaError), f"5000-byte record accepted at offset {r.offset()}"
+    assert r.code() == KafkaError.MSG_SIZE_TOO_LARGE, r
+    (ok,) = produce_ok(p, small, [{"value": b"fits"}])
+    assert ok.offset() == 0, "the refused record took an offset"
+
+    payload = os.urandom(900 * 1024)
+    (m,) = produce_ok(p, big, [{"key": b"big", "value": payload}])
+    assert m.offset() == 0
+    (got,) = consume_n(broker, big, 1)
+    assert got.value() == payload
+    (small_got,) = consume_n(broker, small, 1)
+    assert small_got.value() == b"fits"
+
+
+def test_max_message_bytes_kafka_python(broker, topic_name):
+    from kafka import KafkaProducer
+    from kafka.errors import MessageSizeTooLargeError
+
+    create_topic(broker, topic_name, config={"max.message.bytes": "1000"})
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, retries=0, enable_idempotence=False)
+    try:
+        fut = p.send(topic_name, value=os.urandom(5000))
+        with pytest.raises(MessageSizeTooLargeError):
+            fut.get(30)
+        assert p.send(topic_name, value=b"fits").get(30).offset == 0
+    finally:
+        p.close(10)
+
+
+def test_long_poll_returns_promptly_on_produce(broker, topic_name):
+    """A consumer parked in a Fetch with fetch.wait.max.ms=2000 on an empty
+    topic gets a record promptly after it is produced (the long poll wakes on
+    append instead of running out its wait)."""
+    create_topic(broker, topic_name)
+    c = consumer(broker, **{"fetch.wait.max.ms": 2000, "fetch.error.backoff.ms": 0})
+    p = producer(broker, **{"linger.ms": 0})
+    produce_ok(p, topic_name + "-warmup", [{"value": b"w"}])  # connection up
+    c.assign([TopicPartition(topic_name, 0, 0)])
+    received = {}
+    stop = threading.Event()
+
+    def poll_loop():
+        while not stop.is_set() and len(received) < 3:
+            m = c.poll(0.05)
+            if m is not None and not m.error():
+                received[m.offset()] = time.monotonic()
+
+    t = threading.Thread(target=poll_loop)
+    t.start()
+    latencies = []
+    try:
+        for i in range(3):
+            time.sleep(1.3)  # mid-way through a 2 s long poll
+            acked = {}
+
+            def cb(err, msg, i=i):
+                acked[i] = time.monotonic()
+
+            sent = time.monotonic()
+            p.produce(topic_name, value=b"lp-%d" % i, on_delivery=cb)
+            p.flush(10)
+            deadline = time.monotonic() + 5
+            while i not in received and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert i in received, f"record {i} not consumed within 5 s"
+            latencies.append(received[i] - sent)
+    finally:
+        stop.set()
+        t.join()
+        c.close()
+    print(f"long-poll produce->consume latencies: {[f'{x * 1000:.0f} ms' for x in latencies]}")
+    assert max(latencies) < 1.5, f"latencies {latencies}"
+    assert statistics.median(latencies) < 0.5, f"latencies {latencies}"
+
+
+def test_long_poll_raw_fetch(broker, topic_name):
+    """On the wire: a Fetch (max_wait 5000 ms, min_bytes 1) on an empty
+    partition answers within 0.5 s of a produce, with the record; with no
+    produce it answers after about max_wait (not at once, not much later)."""
+    create_topic(broker, topic_name)
+    waiter, writer = RawClient(broker), RawClient(broker)
+    try:
+        t0 = time.monotonic()
+        waiter.send(1, 4, waiter.fetch_body(topic_name, 0, 0, 1000))
+        err, hwm, recs = waiter.parse_fetch_v4(waiter.read_response())
+        empty_wait = time.monotonic() - t0
+        assert (err, hwm, recs) == (0, 0, b"")
+        assert 0.8 <= empty_wait <= 2.5, f"empty long poll of 1000 ms answered after {empty_wait:.2f}s"
+
+        waiter.send(1, 4, waiter.fetch_body(topic_name, 0, 0, 5000))
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        assert writer.produce(topic_name, 0, record_batch([(b"k", b"wake-up", [])]), acks=1) == (0, 0)
+        err, hwm, recs = waiter.parse_fetch_v4(waiter.read_response())
+        woke = time.monotonic() - t0
+        print(f"raw fetch woke {woke * 1000:.0f} ms after the produce was sent")
+        assert err == 0 and hwm == 1 and b"wake-up" in recs
+        assert woke < 0.5, f"fetch answered {woke:.2f}s after the produce"
+    finally:
+        waiter.close()
+        writer.close()
+
+
+def test_two_hundred_concurrent_connections(broker, topic_name):
+    """200 sockets open at once, each doing ApiVersions then Metadata; all
+    answered, with the broker's own address in every Metadata."""
+    create_topic(broker, topic_name)
+    n = 200
+    clients = [RawClient(broker, timeout=30) for _ in range(n)]
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def work(i):
+        c = clients[i]
+        try:
+            barrier.wait(30)
+            versions = c.api_versions()
+            brokers = c.metadata_brokers([topic_name])
+            results[i] = (3 in versions and 0 in versions, brokers)
+        except Exception as e:  # reported below
+            results[i] = e
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    took = time.monotonic() - t0
+    for c in clients:
+        c.close()
+    failures = [r for r in results if not (isinstance(r, tuple) and r[0])]
+    assert not failures, f"{len(failures)} of {n} connections failed: {failures[:3]}"
+    assert all(r[1] == [(0, "127.0.0.1", broker.port)] for r in results)
+    print(f"{n} concurrent connections answered in {took:.2f}s")
+
+
+def test_fifty_concurrent_producers(broker, topic_name):
+    """50 confluent producers in parallel threads, 40 records each: all 2000
+    delivered, each producer's records in its order."""
+    create_topic(broker, topic_name, partitions=2)
+    errors = []
+
+    def run(i):
+        try:
+            p = producer(broker, **{"linger.ms": 5})
+            produce_ok(p, topic_name, [{"key": b"p%d" % i, "value": b"%d:%d" % (i, j)} for j in range(40)])
+        except Exception as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    assert not errors, errors[:3]
+    got = consume_n(broker, topic_name, 2000, partitions=(0, 1), timeout=60)
+    per = {}
+    for m in sorted(got, key=lambda m: (m.partition(), m.offset())):
+        i, j = m.value().split(b":")
+        per.setdefault(i, []).append(int(j))
+    assert len(per) == 50
+    assert all(v == list(range(40)) for v in per.values())
+
+
+def test_auto_create_settings(tmp_path, topic_name):
+    """Metadata for an unknown topic auto-creates it with
+    SKIFF_NUM_PARTITIONS partitions; with SKIFF_AUTO_CREATE_TOPICS=false it
+    does not, and producing to it fails."""
+    on = Broker(tmp_path / "on", env={"SKIFF_NUM_PARTITIONS": "3"})
+    off = Broker(tmp_path / "off", env={"SKIFF_AUTO_CREATE_TOPICS": "false"})
+    (tmp_path / "on").mkdir()
+    (tmp_path / "off").mkdir()
+    try:
+        on.start()
+        p = producer(on)
+        produce_ok(p, topic_name, [{"value": b"auto"}])
+        md = admin(on).list_topics(timeout=10)
+        assert len(md.topics[topic_name].partitions) == 3
+        on.stop()
+
+        off.start()
+        md = admin(off).list_topics(topic=topic_name, timeout=10)
+        assert md.topics[topic_name].error is not None
+        assert md.topics[topic_name].error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+        p = producer(off, **{"message.timeout.ms": 3000})
+        (r,) = produce_all(p, topic_name, [{"value": b"nowhere"}])
+        assert isinstance(r, KafkaError), "produced to a topic that must not exist"
+        assert topic_name not in admin(off).list_topics(timeout=10).topics
+        off.stop()
+    finally:
+        on.cleanup()
+        off.cleanup()
+
+
+def healthcheck(args, env=None):
+    return subprocess.run([BROKER_BIN, *args], capture_output=True, text=True, timeout=30, env=env)
+
+
+def test_healthcheck_exit_codes(tmp_path):
+    """healthcheck exits 0 while the broker answers and 1 once it is gone."""
+    b = Broker(tmp_path)
+    b.start()
+    try:
+        assert healthcheck(["--listener-url", b.url, "healthcheck"]).returncode == 0
+        env = dict(os.environ, LISTENER_URL=b.url)
+        assert healthcheck(["healthcheck"], env=env).returncode == 0
+        b.stop()
+        r = healthcheck(["--listener-url", b.url, "healthcheck", "--timeout", "2"])
+        assert r.returncode == 1, (r.returncode, r.stderr)
+    finally:
+        b.cleanup()
+
+
+def test_healthcheck_does_not_hang_on_silent_server():
+    """A listener that accepts but never answers: healthcheck --timeout 2
+    gives up with exit 1 within a few seconds."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+    try:
+        t0 = time.monotonic()
+        r = healthcheck(["--listener-url", f"tcp://127.0.0.1:{port}", "healthcheck", "--timeout", "2"])
+        took = time.monotonic() - t0
+        assert r.returncode == 1
+        assert took < 6, f"healthcheck took {took:.1f}s with --timeout 2"
+    finally:
+        srv.close()
+
+
+def test_healthcheck_listener_url_after_subcommand(broker):
+    """The form `skiff-broker healthcheck --listener-url URL` (settings after
+    the subcommand, as a container HEALTHCHECK line is usually written)."""
+    r = healthcheck(["healthcheck", "--listener-url", broker.url])
+    assert r.returncode == 0, f"exit {r.returncode}: {r.stderr.strip()}"
