@@ -22,9 +22,13 @@ use crate::handlers::{self, Outcome, Pending};
 use crate::shutdown::Shutdown;
 
 /// Responses queued but not yet written, per connection. When full, the
-/// connection stops reading requests (back-pressure, not buffering).
-const MAX_IN_FLIGHT: usize = 16;
-const READ_CHUNK: usize = 64 * 1024;
+/// connection stops reading requests (back-pressure, not buffering): a few
+/// produce requests in flight keep a producer's pipeline busy while earlier
+/// ones commit, without holding many megabytes of frames per connection.
+const MAX_IN_FLIGHT: usize = 4;
+/// A frame's declared size is trusted up to this much buffer at once; beyond
+/// it the buffer grows only as bytes arrive.
+const TRUSTED_FRAME: usize = 1024 * 1024;
 
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -78,9 +82,9 @@ impl FrameReader {
                 }
                 let missing = 4 + size - self.buf.len();
                 self.buf
-                    .reserve(missing.min(READ_CHUNK.max(self.buf.len())));
+                    .reserve(missing.min(TRUSTED_FRAME.max(self.buf.len())));
             } else {
-                self.buf.reserve(READ_CHUNK.min(4096));
+                self.buf.reserve(4096);
             }
             if self.rd.read_buf(&mut self.buf).await? == 0 {
                 return if self.buf.is_empty() {

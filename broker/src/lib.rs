@@ -8,6 +8,7 @@ pub mod config;
 pub mod connection;
 pub mod handlers;
 pub mod healthcheck;
+pub mod memory;
 pub mod protocol;
 pub mod server;
 pub mod shutdown;

@@ -38,6 +38,7 @@ enum Sub {
 }
 
 fn main() -> ExitCode {
+    skiff_broker::memory::tune_allocator();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -26,7 +26,7 @@ use crate::catalog::{Catalog, Partition, Topic};
 use crate::topic_config::{ConfigError, TopicConfig};
 
 /// Stop gathering a group once this many payload bytes are queued in it.
-const GROUP_BYTES: usize = 16 * 1024 * 1024;
+const GROUP_BYTES: usize = 4 * 1024 * 1024;
 
 pub type Reply<T> = oneshot::Sender<Result<T, WriteError>>;
 
