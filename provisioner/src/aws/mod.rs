@@ -82,7 +82,7 @@ pub async fn connect(region: Option<&str>) -> Result<Clients, ConnectError> {
         .provide_credentials()
         .await
         .map_err(|e| ConnectError::NoCredentials {
-            detail: first_line(&DisplayErrorContext(&e).to_string()),
+            detail: error_chain(&e),
         })?;
     if let Some(expiry) = creds.expiry() {
         if expiry <= SystemTime::now() {
@@ -111,6 +111,20 @@ fn detail_suffix(detail: &str) -> String {
     } else {
         format!(" ({detail})")
     }
+}
+
+/// An error and its sources as one line, without repeats.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    first_line(&parts.join(": "))
 }
 
 fn first_line(s: &str) -> String {
