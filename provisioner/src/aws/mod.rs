@@ -86,13 +86,10 @@ pub async fn connect(region: Option<&str>) -> Result<Clients, ConnectError> {
         })?;
     if let Some(expiry) = creds.expiry() {
         if expiry <= SystemTime::now() {
-            let secs = expiry
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            return Err(ConnectError::Expired {
-                expired_at: format!("unix time {secs}"),
-            });
+            let at = aws_sdk_ec2::primitives::DateTime::from(expiry)
+                .fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
+                .unwrap_or_else(|_| "an earlier time".into());
+            return Err(ConnectError::Expired { expired_at: at });
         }
     }
     tracing::debug!(%region, "AWS credentials resolved");
