@@ -497,3 +497,93 @@ async fn public_flag_opens_the_world_with_a_warning() {
         .collect();
     assert_eq!(cidrs, vec!["0.0.0.0/0"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn t4g_gets_the_arm64_image() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let run = Skiff::new(&moto, home.path())
+        .run(&[
+            "up",
+            "--instance-type",
+            "t4g.micro",
+            "--allow",
+            ALLOW,
+            "--no-wait",
+        ])
+        .ok();
+    assert!(
+        run.stdout.contains("(Amazon Linux 2023, arm64)"),
+        "{}",
+        run.stdout
+    );
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto.url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await;
+    let arm_ami = aws_sdk_ssm::Client::new(&conf)
+        .get_parameter()
+        .name("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64")
+        .send()
+        .await
+        .unwrap()
+        .parameter()
+        .unwrap()
+        .value()
+        .unwrap()
+        .to_string();
+    let res = ec2(&moto)
+        .await
+        .describe_instances()
+        .filters(tag_filter())
+        .send()
+        .await
+        .unwrap();
+    let inst = &res.reservations()[0].instances()[0];
+    assert_eq!(inst.image_id(), Some(arm_ami.as_str()));
+    assert_eq!(inst.instance_type().unwrap().as_str(), "t4g.micro");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_starts_a_stopped_instance_instead_of_launching_another() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    Skiff::new(&moto, home.path())
+        .run(&["up", "--allow", ALLOW, "--no-wait"])
+        .ok();
+    let ec2 = ec2(&moto).await;
+    let res = ec2
+        .describe_instances()
+        .filters(tag_filter())
+        .send()
+        .await
+        .unwrap();
+    let id = res.reservations()[0].instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_string();
+    ec2.stop_instances().instance_ids(&id).send().await.unwrap();
+    let run = Skiff::new(&moto, home.path())
+        .run(&["up", "--allow", ALLOW, "--no-wait"])
+        .ok();
+    assert!(
+        run.stdout.contains(&format!("started {id}")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 1));
+    let res = ec2
+        .describe_instances()
+        .instance_ids(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.reservations()[0].instances()[0].state().unwrap().name(),
+        Some(&InstanceStateName::Running)
+    );
+}
