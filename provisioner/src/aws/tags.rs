@@ -53,6 +53,12 @@ pub fn filters(name: &str) -> Vec<Filter> {
     ]
 }
 
+/// Prefix of the CloudWatch alarm names of deployment `name` (alarms are
+/// found by name, as CloudWatch cannot filter alarms by tag).
+pub fn alarm_prefix(name: &str) -> String {
+    format!("skiff-{name}-")
+}
+
 /// Does this tag list carry `key`?
 pub fn has(tags: &[Tag], key: &str) -> bool {
     tags.iter().any(|t| t.key() == Some(key))

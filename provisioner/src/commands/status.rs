@@ -2,18 +2,13 @@
 //! the broker answers, and the deployment's CloudWatch alarms.
 
 use crate::aws::inventory::Inventory;
-use crate::aws::{self, api};
+use crate::aws::{self, api, tags};
 use crate::commands::up::PROBE_ADDR_ENV;
 use crate::config::Overrides;
 use crate::render::BROKER_PORT;
 use crate::{probe, Global};
 use anyhow::Result;
 use std::time::Duration;
-
-/// Prefix of the alarms Skiff creates for deployment `name`.
-pub fn alarm_prefix(name: &str) -> String {
-    format!("skiff-{name}-")
-}
 
 pub async fn run(g: &Global) -> Result<()> {
     let config = super::load_config(g, Overrides::default())?;
@@ -91,7 +86,7 @@ pub async fn run(g: &Global) -> Result<()> {
     match clients
         .cloudwatch()
         .describe_alarms()
-        .alarm_name_prefix(alarm_prefix(&config.name))
+        .alarm_name_prefix(tags::alarm_prefix(&config.name))
         .send()
         .await
     {
