@@ -208,3 +208,47 @@ async fn status_and_logs_report_the_deployment() {
     let calls: Vec<String> = moto.calls().into_iter().map(|(a, _)| a).collect();
     assert!(calls.iter().any(|a| a == "GetConsoleOutput"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_lists_the_deployments_alarms() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    Skiff::new(&moto, home.path())
+        .run(&["up", "--allow", ALLOW, "--no-wait"])
+        .ok();
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto.url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await;
+    let cw = aws_sdk_cloudwatch::Client::new(&conf);
+    for name in ["skiff-skiff-cpu-credits-low", "someone-elses-alarm"] {
+        cw.put_metric_alarm()
+            .alarm_name(name)
+            .namespace("AWS/EC2")
+            .metric_name("CPUCreditBalance")
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Minimum)
+            .period(300)
+            .evaluation_periods(2)
+            .threshold(57.6)
+            .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
+            .send()
+            .await
+            .unwrap();
+    }
+    let run = Skiff::new(&moto, home.path()).run(&["status"]).ok();
+    assert!(
+        run.stdout
+            .contains("alarms:\n  skiff-skiff-cpu-credits-low OK"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("someone-elses-alarm"),
+        "{}",
+        run.stdout
+    );
+}
