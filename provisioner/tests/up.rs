@@ -36,12 +36,24 @@ async fn up_creates_exactly_the_expected_resources() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
     let broker = FakeBroker::start();
+    let ec2 = ec2(&moto).await;
+    let before = all_counts(&ec2).await;
     let run = Skiff::new(&moto, home.path())
         .env("SKIFF_PROBE_ADDR", &broker.addr)
         .run(&["up", "--allow", ALLOW])
         .ok();
-    let ec2 = ec2(&moto).await;
     assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 1));
+    // Exactly one of each, tagged or not.
+    let after = all_counts(&ec2).await;
+    assert_eq!(
+        (
+            after.0 - before.0,
+            after.1 - before.1,
+            after.2 - before.2,
+            after.3 - before.3
+        ),
+        (1, 1, 1, 1)
+    );
 
     // Security group: default VPC, only tcp/9092, only the given /32.
     let sgs = ec2

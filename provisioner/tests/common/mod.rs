@@ -485,3 +485,33 @@ pub fn prune(v: &mut serde_json::Value) -> bool {
         _ => false,
     }
 }
+
+/// Counts of *all* resources, tagged or not: (security groups, addresses,
+/// instances, volumes).
+pub async fn all_counts(ec2: &aws_sdk_ec2::Client) -> (usize, usize, usize, usize) {
+    let sgs = ec2
+        .describe_security_groups()
+        .send()
+        .await
+        .unwrap()
+        .security_groups()
+        .len();
+    let addrs = ec2
+        .describe_addresses()
+        .send()
+        .await
+        .unwrap()
+        .addresses()
+        .len();
+    let instances = ec2
+        .describe_instances()
+        .send()
+        .await
+        .unwrap()
+        .reservations()
+        .iter()
+        .map(|r| r.instances().len())
+        .sum();
+    let vols = ec2.describe_volumes().send().await.unwrap().volumes().len();
+    (sgs, addrs, instances, vols)
+}
