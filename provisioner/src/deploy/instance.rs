@@ -16,9 +16,9 @@ use anyhow::{bail, Context, Result};
 use aws_sdk_ec2::client::Waiters;
 use aws_sdk_ec2::error::DisplayErrorContext;
 use aws_sdk_ec2::types::{
-    BlockDeviceMapping, CreditSpecificationRequest, EbsBlockDevice, HttpTokensState,
+    BlockDeviceMapping, CreditSpecificationRequest, EbsBlockDevice, Filter, HttpTokensState,
     InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName, InstanceType,
-    ResourceType, VolumeType,
+    LocationType, ResourceType, VolumeType,
 };
 use std::time::Duration;
 
@@ -131,15 +131,24 @@ pub async fn ensure(
     let bundle = Bundle::new(config, &address.public_ip)?;
     let root_device = root_device_name(clients, ami, t.arch).await?;
     let name = &config.name;
-    for attempt in 0..3 {
+    // Subnets to try: none first (EC2 picks a default subnet); if the type
+    // is not offered in the AZ EC2 picked ("Unsupported", e.g. t3 in
+    // us-east-1e), the default subnets of AZs that offer it.
+    let mut subnets: Vec<Option<String>> = vec![None];
+    let mut looked_up_subnets = false;
+    let mut next = 0;
+    let mut attempt = 0;
+    while next < subnets.len() && attempt < 8 {
+        let subnet = subnets[next].clone();
         ui.set("launching");
-        let out = clients
+        let result = clients
             .ec2
             .run_instances()
             .image_id(ami)
             .instance_type(InstanceType::from(config.instance_type.as_str()))
             .min_count(1)
             .max_count(1)
+            .set_subnet_id(subnet.clone())
             .security_group_ids(sg_id)
             .user_data(bundle.user_data_base64())
             .client_token(client_token(name, sg_id, &address.allocation_id, attempt))
@@ -177,7 +186,29 @@ pub async fn ensure(
             ))
             .send()
             .await
-            .map_err(api("launch the instance"))?;
+            .map_err(api("launch the instance"));
+        attempt += 1;
+        let out = match result {
+            Ok(out) => out,
+            Err(e) if e.code_is("Unsupported") => {
+                tracing::info!(?subnet, "{e}; trying another availability zone");
+                if !looked_up_subnets {
+                    looked_up_subnets = true;
+                    subnets.extend(
+                        offering_subnets(clients, &config.instance_type)
+                            .await?
+                            .into_iter()
+                            .map(Some),
+                    );
+                }
+                next += 1;
+                if next >= subnets.len() {
+                    return Err(e.into());
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let instance = out
             .instances()
             .first()
@@ -201,8 +232,49 @@ pub async fn ensure(
         ));
     }
     bail!(
-        "every launch attempt returned a terminated instance; run `skiff down` and then `skiff up`"
+        "could not launch: every attempt returned a terminated instance or an unsupported zone; \
+         run `skiff down` and then `skiff up`"
     )
+}
+
+/// Default subnets in availability zones that offer `instance_type`.
+async fn offering_subnets(clients: &Clients, instance_type: &str) -> Result<Vec<String>> {
+    let offerings = clients
+        .ec2
+        .describe_instance_type_offerings()
+        .location_type(LocationType::AvailabilityZone)
+        .filters(
+            Filter::builder()
+                .name("instance-type")
+                .values(instance_type)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(api("list the zones offering the instance type"))?;
+    let zones: Vec<&str> = offerings
+        .instance_type_offerings()
+        .iter()
+        .filter_map(|o| o.location())
+        .collect();
+    let subnets = clients
+        .ec2
+        .describe_subnets()
+        .filters(
+            Filter::builder()
+                .name("default-for-az")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(api("list the default subnets"))?;
+    Ok(subnets
+        .subnets()
+        .iter()
+        .filter(|s| s.availability_zone().is_some_and(|z| zones.contains(&z)))
+        .filter_map(|s| s.subnet_id().map(str::to_string))
+        .collect())
 }
 
 async fn wait_running(clients: &Clients, id: &str) -> Result<()> {
