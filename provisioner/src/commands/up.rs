@@ -76,9 +76,18 @@ pub async fn run(g: &Global, a: &UpArgs) -> Result<()> {
     } else if !config.allowed_cidrs.is_empty() {
         config.allowed_cidrs.clone()
     } else {
-        let ip = public_ip::detect().await?;
-        println!("allowing your public address {ip}/32 (override with --allow CIDR)");
-        vec![format!("{ip}/32")]
+        match public_ip::detect().await {
+            Ok(ip) => {
+                println!("allowing your public address {ip}/32 (override with --allow CIDR)");
+                vec![format!("{ip}/32")]
+            }
+            // A plan can still be shown; `up` itself needs the address.
+            Err(e) if a.dry_run => {
+                eprintln!("warning: {e}");
+                vec!["<your public IP>/32".to_string()]
+            }
+            Err(e) => return Err(e.into()),
+        }
     };
 
     let stop_after = match std::env::var(STOP_AFTER_ENV) {
