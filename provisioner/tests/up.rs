@@ -482,6 +482,20 @@ async fn undetectable_address_asks_for_allow() {
     );
     assert!(run.stderr.contains("--allow"), "{}", run.stderr);
     assert_eq!(tagged_counts(&ec2(&moto).await).await, (0, 0, 0, 0));
+    // A dry run still shows the plan, with a placeholder and the warning.
+    let run = Skiff::new(&moto, home.path())
+        .run(&["up", "--dry-run"])
+        .ok();
+    assert!(
+        run.stderr.contains("warning: cannot detect"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("from <your public IP>/32"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
