@@ -1,5 +1,109 @@
-//! `skiff`: the provisioning CLI. Not built yet; see the provisioner issue.
-fn main() {
-    eprintln!("skiff: the provisioner is not built yet");
-    std::process::exit(2);
+//! `skiff`: puts the Skiff broker on an AWS burstable instance in one
+//! command (`up`) and removes every trace in another (`down`).
+//!
+//! This file is only the command line: clap definitions, logging setup and
+//! the mapping of errors to one message and a non-zero exit. Each command
+//! lives in `commands/`, AWS access in `aws/`, the steps of `up` in
+//! `deploy/`.
+
+mod aws;
+mod commands;
+mod config;
+mod cost;
+mod deploy;
+mod instance_types;
+mod probe;
+mod public_ip;
+mod render;
+mod ui;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "skiff",
+    version,
+    about = "Deploy the Skiff Kafka-compatible broker on an AWS free-tier instance",
+    long_about = "Deploy the Skiff Kafka-compatible broker on an AWS free-tier instance.\n\n\
+        Reads ./skiff.yaml (or --config) if present; every setting has a default.\n\
+        AWS credentials and region come from the standard AWS config chain."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Config file (default: ./skiff.yaml if it exists).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Deployment name (overrides `name` in the config).
+    #[arg(long, global = true)]
+    pub name: Option<String>,
+    /// AWS region (overrides `region` in the config and the AWS chain).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// More log output (repeat for more); RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write a commented skiff.yaml with the defaults.
+    Init(commands::init::InitArgs),
+    /// Create (or converge) the deployment and wait for the broker.
+    Up(commands::up::UpArgs),
+    /// Show the instance, its address, the broker and alarms.
+    Status,
+    /// Show the instance's console output (cloud-init progress) without SSH.
+    Logs,
+    /// Delete everything the deployment created.
+    Down(commands::down::DownArgs),
+    /// Write the user data, compose file and env file `up` would send.
+    Render(commands::render::RenderArgs),
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "skiff=warn",
+        1 => "skiff=info",
+        2 => "skiff=debug",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let g = &cli.global;
+    let result = match &cli.command {
+        Command::Init(a) => commands::init::run(g, a),
+        Command::Up(a) => commands::up::run(g, a).await,
+        Command::Status => commands::status::run(g).await,
+        Command::Logs => commands::logs::run(g).await,
+        Command::Down(a) => commands::down::run(g, a).await,
+        Command::Render(a) => commands::render::run(g, a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

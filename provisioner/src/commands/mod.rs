@@ -1,0 +1,28 @@
+//! One module per subcommand. Each reads the config, connects to AWS if it
+//! needs to (through `aws::connect`, which checks credentials first) and
+//! prints its result; the shared pieces live outside `commands/`.
+
+pub mod down;
+pub mod init;
+pub mod logs;
+pub mod render;
+pub mod status;
+pub mod up;
+
+use crate::config::{Config, Overrides};
+use crate::Global;
+use anyhow::Result;
+
+/// The config file plus the global flags (name, region).
+pub fn load_config(g: &Global, more: Overrides) -> Result<Config> {
+    let (config, source) = Config::load(g.config.as_deref())?;
+    if let Some(p) = &source {
+        tracing::info!("config from {}", p.display());
+    }
+    let o = Overrides {
+        name: g.name.clone().or(more.name.clone()),
+        region: g.region.clone().or(more.region.clone()),
+        ..more
+    };
+    Ok(config.apply(&o)?)
+}

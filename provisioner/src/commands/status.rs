@@ -1,0 +1,107 @@
+//! `skiff status`: instance id, state, type, credit mode, address, whether
+//! the broker answers, and the deployment's CloudWatch alarms.
+
+use crate::aws::inventory::Inventory;
+use crate::aws::{self, api, tags};
+use crate::commands::up::PROBE_ADDR_ENV;
+use crate::config::Overrides;
+use crate::render::BROKER_PORT;
+use crate::{probe, Global};
+use anyhow::Result;
+use std::time::Duration;
+
+pub async fn run(g: &Global) -> Result<()> {
+    let config = super::load_config(g, Overrides::default())?;
+    let clients = aws::connect(config.region.as_deref()).await?;
+    let inv = Inventory::load(&clients, &config.name).await?;
+    println!("deployment:   {} ({})", config.name, clients.region);
+    if inv.is_empty() {
+        println!(
+            "state:        not deployed (no resources tagged skiff:name={})",
+            config.name
+        );
+        for v in inv.volumes.iter().filter(|v| v.kept) {
+            println!(
+                "kept volume:  {} ({} GiB, from `down --keep-data`)",
+                v.id, v.size_gib
+            );
+        }
+        return Ok(());
+    }
+
+    let address = inv.addresses.first();
+    match inv.instance() {
+        Some(i) => {
+            println!("instance:     {}", i.id);
+            println!("state:        {}", i.state.as_str());
+            println!("type:         {}", i.instance_type);
+            let credits = clients
+                .ec2
+                .describe_instance_credit_specifications()
+                .instance_ids(&i.id)
+                .send()
+                .await
+                .map_err(api("read the credit specification"))?;
+            let mode = credits
+                .instance_credit_specifications()
+                .first()
+                .and_then(|c| c.cpu_credits())
+                .unwrap_or("unknown");
+            println!("credit mode:  {mode}");
+        }
+        None => println!("instance:     none (run `skiff up` to finish the deployment)"),
+    }
+    match address {
+        Some(a) => println!(
+            "address:      {} ({}{})",
+            a.public_ip,
+            a.allocation_id,
+            if a.instance_id.is_some() {
+                ""
+            } else {
+                ", not attached"
+            }
+        ),
+        None => println!("address:      no Elastic IP"),
+    }
+    for g in &inv.security_groups {
+        println!(
+            "firewall:     {} allows tcp/{BROKER_PORT} from {}",
+            g.id,
+            g.broker_cidrs.join(", ")
+        );
+    }
+
+    let probe_addr = std::env::var(PROBE_ADDR_ENV)
+        .ok()
+        .or_else(|| address.map(|a| format!("{}:{BROKER_PORT}", a.public_ip)));
+    match probe_addr {
+        Some(addr) => match probe::api_versions(&addr, Duration::from_secs(5)).await {
+            Ok(()) => println!("broker:       reachable on {addr} (Kafka ApiVersions answered)"),
+            Err(e) => println!("broker:       NOT reachable ({e}); see `skiff logs`"),
+        },
+        None => println!("broker:       unknown (no address)"),
+    }
+
+    match clients
+        .cloudwatch()
+        .describe_alarms()
+        .alarm_name_prefix(tags::alarm_prefix(&config.name))
+        .send()
+        .await
+    {
+        Ok(out) if out.metric_alarms().is_empty() => println!("alarms:       none"),
+        Ok(out) => {
+            println!("alarms:");
+            for a in out.metric_alarms() {
+                println!(
+                    "  {} {}",
+                    a.alarm_name().unwrap_or_default(),
+                    a.state_value().map(|s| s.as_str()).unwrap_or("?")
+                );
+            }
+        }
+        Err(e) => println!("alarms:       unknown ({})", api("describe alarms")(e)),
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! Steps 3 and 5: the Elastic IP, allocated before the instance so the
+//! broker can advertise it from its first boot, and its association with
+//! the instance. The address survives stop/start and resize, which Kafka
+//! clients need: they reconnect to the advertised address.
+
+use super::{Outcome, Plan};
+use crate::aws::inventory::{Address, Inventory};
+use crate::aws::{api, tags, Clients};
+use anyhow::Result;
+use aws_sdk_ec2::types::{DomainType, ResourceType};
+
+pub async fn ensure(
+    clients: &Clients,
+    plan: &Plan,
+    inventory: &Inventory,
+) -> Result<(Address, Outcome)> {
+    if let Some(a) = inventory.addresses.first() {
+        return Ok((
+            a.clone(),
+            Outcome::found(format!("found {} ({})", a.public_ip, a.allocation_id)),
+        ));
+    }
+    if plan.dry_run {
+        let a = Address {
+            allocation_id: "<new allocation>".into(),
+            public_ip: "<new Elastic IP>".into(),
+            association_id: None,
+            instance_id: None,
+        };
+        return Ok((a, Outcome::changed("would allocate an Elastic IP")));
+    }
+    let out = clients
+        .ec2
+        .allocate_address()
+        .domain(DomainType::Vpc)
+        .tag_specifications(tags::spec(
+            ResourceType::ElasticIp,
+            &plan.config.name,
+            Some("eip"),
+        ))
+        .send()
+        .await
+        .map_err(api("allocate an Elastic IP"))?;
+    let a = Address {
+        allocation_id: out.allocation_id().unwrap_or_default().to_string(),
+        public_ip: out.public_ip().unwrap_or_default().to_string(),
+        association_id: None,
+        instance_id: None,
+    };
+    let text = format!("allocated {} ({})", a.public_ip, a.allocation_id);
+    Ok((a, Outcome::changed(text)))
+}
+
+pub async fn associate(
+    clients: &Clients,
+    plan: &Plan,
+    address: &Address,
+    instance_id: &str,
+) -> Result<Outcome> {
+    if address.instance_id.as_deref() == Some(instance_id) {
+        return Ok(Outcome::found(format!(
+            "{} is attached to {instance_id}",
+            address.public_ip
+        )));
+    }
+    if plan.dry_run {
+        return Ok(Outcome::changed(format!(
+            "would attach {} to {instance_id}",
+            address.public_ip
+        )));
+    }
+    clients
+        .ec2
+        .associate_address()
+        .allocation_id(&address.allocation_id)
+        .instance_id(instance_id)
+        .allow_reassociation(true)
+        .send()
+        .await
+        .map_err(api("attach the Elastic IP"))?;
+    Ok(Outcome::changed(format!(
+        "attached {} to {instance_id}",
+        address.public_ip
+    )))
+}

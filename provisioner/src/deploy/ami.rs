@@ -1,0 +1,49 @@
+//! Step 1: the latest Amazon Linux 2023 AMI for the instance type's
+//! architecture, from AWS's public SSM parameter (the documented way; image
+//! creation dates are not reliable, and moto fakes them all).
+
+use super::Outcome;
+use crate::aws::inventory::Inventory;
+use crate::aws::{api, Clients};
+use crate::config::Config;
+use anyhow::{Context, Result};
+
+/// The SSM parameter naming the latest AL2023 AMI for `arch`.
+pub fn parameter(arch: crate::instance_types::Arch) -> String {
+    format!(
+        "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{}",
+        arch.ssm_suffix()
+    )
+}
+
+pub async fn resolve(
+    clients: &Clients,
+    config: &Config,
+    inventory: &Inventory,
+) -> Result<(String, Outcome)> {
+    let arch = config.instance().arch;
+    if let Some(i) = inventory.instance() {
+        // A running deployment keeps its image; a new AMI is not a reason
+        // to replace the broker's machine.
+        return Ok((
+            i.image_id.clone(),
+            Outcome::found(format!("{} (used by {})", i.image_id, i.id)),
+        ));
+    }
+    let name = parameter(arch);
+    let out = clients
+        .ssm
+        .get_parameter()
+        .name(&name)
+        .send()
+        .await
+        .map_err(api("look up the Amazon Linux 2023 AMI"))?;
+    let ami = out
+        .parameter()
+        .and_then(|p| p.value())
+        .filter(|v| v.starts_with("ami-"))
+        .with_context(|| format!("SSM parameter {name} holds no AMI id"))?
+        .to_string();
+    let text = format!("{ami} (Amazon Linux 2023, {})", arch.ec2_name());
+    Ok((ami, Outcome::found(text)))
+}
