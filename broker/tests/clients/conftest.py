@@ -2,6 +2,7 @@
 with a fresh SQLite database, which a test can restart (SIGTERM or SIGKILL)
 on the same database."""
 
+import gc
 import os
 import signal
 import socket
@@ -71,9 +72,7 @@ class Broker:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"skiff-broker exited with {self.proc.returncode} at start:\n{self.log_text()}"
-                )
+                raise AssertionError(f"skiff-broker exited with {self.proc.returncode} at start:\n{self.log_text()}")
             r = subprocess.run(
                 [BROKER_BIN, "--listener-url", self.url, "healthcheck", "--timeout", "1"],
                 capture_output=True,
@@ -130,6 +129,9 @@ def broker(tmp_path, request):
         yield b
         ok = True
     finally:
+        # Drop the test's clients (librdkafka handles log reconnect attempts
+        # to a stopped broker for as long as they live).
+        gc.collect()
         if b.proc is not None:
             if ok:
                 b.stop()
@@ -147,6 +149,7 @@ def shared_broker(tmp_path_factory):
     b.start()
     try:
         yield b
+        gc.collect()
         b.stop()
     finally:
         b.cleanup()

@@ -204,8 +204,8 @@ def record_batch(
         body += varint(len(r)) + r
     count = len(records) if record_count is None else record_count
     lod = len(records) - 1 if last_offset_delta is None else last_offset_delta
-    after_crc = (
-        struct.pack(">hiqqqhii", 0, lod, ts, ts, producer_id, producer_epoch, base_sequence, count) + bytes(body)
+    after_crc = struct.pack(">hiqqqhii", 0, lod, ts, ts, producer_id, producer_epoch, base_sequence, count) + bytes(
+        body
     )
     crc = crc32c(after_crc)
     if corrupt_crc:
@@ -258,11 +258,14 @@ class RawClient:
             + struct.pack(">iqi", partition, offset, 1 << 20)
         )
 
-    def request(self, api_key, version, body: bytes) -> bytes:
-        """Sends one request (header v1) and returns the response body after
-        the correlation id (response header v0), checking the correlation id."""
+    def request(self, api_key, version, body: bytes, flexible=False) -> bytes:
+        """Sends one request (header v1, or v2 if flexible) and returns the
+        response after the correlation id, checking the correlation id (a
+        flexible response still starts with its header's tagged fields)."""
         self.correlation += 1
         header = struct.pack(">hhi", api_key, version, self.correlation) + kstr("skiff-raw-test")
+        if flexible:
+            header += b"\x00"  # no tagged fields
         frame = header + body
         self.sock.sendall(struct.pack(">i", len(frame)) + frame)
         (size,) = struct.unpack(">i", self._recv_exact(4))
@@ -404,3 +407,17 @@ def stored_batches(broker, topic, partition=0, offset=0):
 
 
 CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def known_bug(reason):
+    """Marks a test that fails because of a reported broker bug: strict xfail,
+    so the suite stays green while the bug is open and turns red (XPASS) the
+    moment it is fixed, to have the marker removed. SKIFF_EXPOSE_BUGS=1 runs
+    them as plain tests (to see the failures)."""
+    import os
+
+    import pytest
+
+    if os.environ.get("SKIFF_EXPOSE_BUGS") == "1":
+        return pytest.mark.known_bug
+    return pytest.mark.xfail(strict=True, reason=f"broker bug: {reason}")

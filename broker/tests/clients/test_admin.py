@@ -120,9 +120,7 @@ def test_alter_configs_and_incremental_alter_configs(broker, topic_name):
     res = ConfigResource(
         ConfigResource.Type.TOPIC,
         topic_name,
-        incremental_configs=[
-            ConfigEntry("retention.bytes", "123456789", incremental_operation=AlterConfigOpType.SET)
-        ],
+        incremental_configs=[ConfigEntry("retention.bytes", "123456789", incremental_operation=AlterConfigOpType.SET)],
     )
     a.incremental_alter_configs([res], request_timeout=10)[res].result(timeout=15)
     c = describe_topic_configs(a, topic_name)
@@ -144,9 +142,7 @@ def test_alter_configs_and_incremental_alter_configs(broker, topic_name):
     res = ConfigResource(
         ConfigResource.Type.TOPIC,
         topic_name,
-        incremental_configs=[
-            ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.SET)
-        ],
+        incremental_configs=[ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.SET)],
     )
     with pytest.raises(KafkaException) as e:
         a.incremental_alter_configs([res], request_timeout=10)[res].result(timeout=15)
@@ -164,9 +160,7 @@ def test_altered_max_message_bytes_takes_effect(broker, topic_name):
     res = ConfigResource(
         ConfigResource.Type.TOPIC,
         topic_name,
-        incremental_configs=[
-            ConfigEntry("max.message.bytes", "1000", incremental_operation=AlterConfigOpType.SET)
-        ],
+        incremental_configs=[ConfigEntry("max.message.bytes", "1000", incremental_operation=AlterConfigOpType.SET)],
     )
     a.incremental_alter_configs([res], request_timeout=10)[res].result(timeout=15)
     from helpers import produce_all
@@ -243,13 +237,10 @@ def test_create_topic_errors(broker, topic_name):
     rf3 = topic_name + "-rf3"
     assert create_error(a, NewTopic(rf3, 1, 3)) == KafkaError.INVALID_REPLICATION_FACTOR
     compact = topic_name + "-compact"
-    assert (
-        create_error(a, NewTopic(compact, 1, 1, config={"cleanup.policy": "compact"})) == KafkaError.INVALID_CONFIG
-    )
+    assert create_error(a, NewTopic(compact, 1, 1, config={"cleanup.policy": "compact"})) == KafkaError.INVALID_CONFIG
     bad_value = topic_name + "-badvalue"
     assert (
-        create_error(a, NewTopic(bad_value, 1, 1, config={"retention.ms": "not-a-number"}))
-        == KafkaError.INVALID_CONFIG
+        create_error(a, NewTopic(bad_value, 1, 1, config={"retention.ms": "not-a-number"})) == KafkaError.INVALID_CONFIG
     )
     zero = topic_name + "-zero"
     assert create_error(a, NewTopic(zero, 0, 1)) == KafkaError.INVALID_PARTITIONS

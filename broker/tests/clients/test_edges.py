@@ -197,3 +197,145 @@ def test_admin_changes_survive_restart(broker, topic_name):
     assert cfg["retention.bytes"].value == "777777"
     got = kp_consume_n(broker, topic_name, 9, partitions=(0, 1, 2))
     assert sorted(r.value for r in got) == sorted(b"p%d" % i for i in range(9))
+
+
+def test_idempotent_retry_of_an_older_batch(broker, topic_name):
+    """Kafka remembers the last 5 batches of each producer: a retry of the
+    second-to-last batch (after a lost response with max.in.flight > 1) is
+    answered with its original offset and not stored again."""
+    create_topic(broker, topic_name)
+    c = RawClient(broker)
+    try:
+        err, pid, epoch = c.init_producer_id()
+        assert err == 0
+        batches = [
+            record_batch([(None, b"s%d" % s, [])], producer_id=pid, producer_epoch=epoch, base_sequence=s)
+            for s in range(3)
+        ]
+        for s, b in enumerate(batches):
+            assert c.produce(topic_name, 0, b) == (0, s)
+        err, base = c.produce(topic_name, 0, batches[1])
+        hwm = c.high_watermark(topic_name, 0)
+        assert hwm == 3, "the retried batch was stored again"
+        assert (err, base) == (0, 1), f"retry of sequence 1 answered with error {err}, base offset {base}"
+    finally:
+        c.close()
+
+
+def test_idempotent_state_survives_restart(broker, topic_name):
+    """After a restart the broker still knows the producer's last sequence:
+    a retry of the last batch is not stored twice, and the next sequence is
+    accepted."""
+    create_topic(broker, topic_name)
+    c = RawClient(broker)
+    err, pid, epoch = c.init_producer_id()
+    b0 = record_batch([(None, b"first", [])], producer_id=pid, producer_epoch=epoch, base_sequence=0)
+    assert c.produce(topic_name, 0, b0) == (0, 0)
+    c.close()
+    broker.restart()
+    c = RawClient(broker)
+    try:
+        err, base = c.produce(topic_name, 0, b0)
+        assert c.high_watermark(topic_name, 0) == 1, "retry after restart stored twice"
+        assert err == 0 and base == 0, (err, base)
+        b1 = record_batch([(None, b"second", [])], producer_id=pid, producer_epoch=epoch, base_sequence=1)
+        assert c.produce(topic_name, 0, b1) == (0, 1)
+        err2, pid2, _ = c.init_producer_id()
+        assert err2 == 0 and pid2 != pid, "producer id reused after restart"
+    finally:
+        c.close()
+
+
+def test_consumer_does_not_auto_create(broker, topic_name):
+    """Consumers ask Metadata with allow_auto_topic_creation=false: assigning
+    a missing topic must not create it (Kafka creates only for producers /
+    plain Metadata requests)."""
+    from confluent_kafka import TopicPartition
+
+    from helpers import consumer
+
+    c = consumer(broker, **{"allow.auto.create.topics": False, "topic.metadata.refresh.interval.ms": 500})
+    try:
+        c.assign([TopicPartition(topic_name, 0, 0)])
+        for _ in range(6):
+            c.poll(0.25)
+    finally:
+        c.close()
+    # (kafka-python 3.0.12 is not checked here: its consumer sends
+    # allow_auto_topic_creation=true whatever allow_auto_create_topics says.)
+    # On the wire: Metadata v4 and v12 with allow_auto_topic_creation=false.
+    rc = RawClient(broker)
+    try:
+        for v in (4, 12):
+            if v < 9:
+                body = struct.pack(">i", 1) + struct.pack(">h", len(topic_name)) + topic_name.encode() + b"\x00"
+            else:  # flexible: compact array, uuid, compact nullable string, tagged fields
+                n = (topic_name + "-v12").encode()
+                body = b"\x02" + b"\x00" * 16 + bytes([len(n) + 1]) + n + b"\x00" + b"\x00" + b"\x00" + b"\x00"
+            rc.request(3, v, body, flexible=v >= 9)
+    finally:
+        rc.close()
+    topics = admin(broker).list_topics(timeout=10).topics
+    assert topic_name not in topics, "a consumer's metadata request created the topic"
+    assert topic_name + "-v12" not in topics, "Metadata v12 with allow_auto_topic_creation=false created the topic"
+
+
+def test_validate_only_alter_configs_changes_nothing(broker, topic_name):
+    a = admin(broker)
+    create_topic(broker, topic_name, config={"retention.ms": "1000000"})
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic_name, set_config={"retention.ms": "2000000"})
+    a.alter_configs([res], request_timeout=10, validate_only=True)[res].result(timeout=15)
+    res = ConfigResource(
+        ConfigResource.Type.TOPIC,
+        topic_name,
+        incremental_configs=[ConfigEntry("segment.ms", "5000000", incremental_operation=AlterConfigOpType.SET)],
+    )
+    a.incremental_alter_configs([res], request_timeout=10, validate_only=True)[res].result(timeout=15)
+    a.create_partitions([NewPartitions(topic_name, 4)], request_timeout=10, validate_only=True)[topic_name].result(
+        timeout=15
+    )
+    r = ConfigResource(ConfigResource.Type.TOPIC, topic_name)
+    cfg = a.describe_configs([r], request_timeout=10)[r].result(timeout=15)
+    assert cfg["retention.ms"].value == "1000000"
+    assert cfg["segment.ms"].is_default
+    assert len(a.list_topics(timeout=10).topics[topic_name].partitions) == 1
+
+
+def test_create_topic_with_default_partitions(tmp_path, topic_name):
+    """CreateTopics with num_partitions=-1 and replication_factor=-1 (v4+)
+    takes the broker's default partition count."""
+    from conftest import Broker
+
+    b = Broker(tmp_path, env={"SKIFF_NUM_PARTITIONS": "4"})
+    b.start()
+    try:
+        a = admin(b)
+        a.create_topics([NewTopic(topic_name, -1, -1)], request_timeout=10)[topic_name].result(timeout=15)
+        assert len(a.list_topics(timeout=10).topics[topic_name].partitions) == 4
+        del a
+        b.stop()
+    finally:
+        b.cleanup()
+
+
+def test_log_append_time_offsets_by_time(broker, topic_name):
+    """On a LogAppendTime topic, ListOffsets by timestamp and max timestamp
+    use the broker's append times, not the producer's timestamps."""
+    import time as _t
+
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    create_topic(broker, topic_name, config={"message.timestamp.type": "LogAppendTime"})
+    far_future = int(_t.time() * 1000) + 10 * 365 * 86400 * 1000
+    p = producer(broker, **{"linger.ms": 0})
+    produce_ok(p, topic_name, [{"value": b"future-stamped", "timestamp": far_future}])
+    _t.sleep(0.05)
+    produce_ok(p, topic_name, [{"value": b"later", "timestamp": 1000}])
+    a = admin(broker)
+    tp = TopicPartition(topic_name, 0)
+    mx = a.list_offsets({tp: OffsetSpec.max_timestamp()}, request_timeout=10)[tp].result(timeout=15)
+    assert mx.offset == 1, f"max timestamp offset {mx.offset} (timestamp {mx.timestamp})"
+    assert mx.timestamp < far_future
+    ft = a.list_offsets({tp: OffsetSpec.for_timestamp(far_future - 1000)}, request_timeout=10)[tp].result(timeout=15)
+    assert ft.offset == -1, f"lookup by the producer's future timestamp found offset {ft.offset}"

@@ -70,8 +70,7 @@ def test_kcat_produce_with_keys_and_headers_then_consume(broker, topic_name):
 
     got = consume_n(broker, topic_name, 20)
     assert [(m.key(), m.value(), m.headers()) for m in got] == [
-        (f"key{i}".encode(), f"value {i} with spaces".encode(), [("origin", b"kcat"), ("n", b"two")])
-        for i in range(20)
+        (f"key{i}".encode(), f"value {i} with spaces".encode(), [("origin", b"kcat"), ("n", b"two")]) for i in range(20)
     ]
 
 

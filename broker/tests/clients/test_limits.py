@@ -1,6 +1,7 @@
 """Message size limits, long-poll latency, many concurrent connections,
 broker settings (auto-create), and the healthcheck command."""
 
+import gc
 import os
 import socket
 import statistics
@@ -12,7 +13,18 @@ import pytest
 from confluent_kafka import KafkaError, TopicPartition
 
 from conftest import BROKER_BIN, Broker
-from helpers import RawClient, admin, consume_n, consumer, create_topic, produce_all, produce_ok, producer, record_batch
+from helpers import (
+    RawClient,
+    admin,
+    consume_n,
+    consumer,
+    create_topic,
+    known_bug,
+    produce_all,
+    produce_ok,
+    producer,
+    record_batch,
+)
 
 
 def test_max_message_bytes_confluent(broker, topic_name):
@@ -203,6 +215,8 @@ def test_auto_create_settings(tmp_path, topic_name):
         produce_ok(p, topic_name, [{"value": b"auto"}])
         md = admin(on).list_topics(timeout=10)
         assert len(md.topics[topic_name].partitions) == 3
+        del p, md
+        gc.collect()
         on.stop()
 
         off.start()
@@ -213,6 +227,8 @@ def test_auto_create_settings(tmp_path, topic_name):
         (r,) = produce_all(p, topic_name, [{"value": b"nowhere"}])
         assert isinstance(r, KafkaError), "produced to a topic that must not exist"
         assert topic_name not in admin(off).list_topics(timeout=10).topics
+        del p, md
+        gc.collect()
         off.stop()
     finally:
         on.cleanup()
@@ -255,6 +271,7 @@ def test_healthcheck_does_not_hang_on_silent_server():
         srv.close()
 
 
+@known_bug("settings are not accepted after the healthcheck subcommand (clap args not global)")
 def test_healthcheck_listener_url_after_subcommand(broker):
     """The form `skiff-broker healthcheck --listener-url URL` (settings after
     the subcommand, as a container HEALTHCHECK line is usually written)."""

@@ -4,11 +4,21 @@ and ListOffsets' max timestamp."""
 import time
 
 import pytest
-
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from helpers import CODEC_IDS, RawClient, admin, stored_batches, consume_n, consumer, create_topic, produce_ok, producer
+from helpers import (
+    CODEC_IDS,
+    RawClient,
+    admin,
+    consume_n,
+    consumer,
+    create_topic,
+    known_bug,
+    produce_ok,
+    producer,
+    stored_batches,
+)
 
 BASE_TS = 1_700_000_000_000  # 2023-11-14, fixed producer timestamps
 
@@ -94,6 +104,7 @@ def test_offsets_for_times_across_batches(broker, topic_name):
 
     c = consumer(broker)
     try:
+
         def lookup(ts):
             (r,) = c.offsets_for_times([TopicPartition(topic_name, 0, ts)], timeout=10)
             assert r.error is None, r.error
@@ -131,7 +142,10 @@ def test_offsets_for_times_across_batches(broker, topic_name):
         kc.close()
 
 
-@pytest.mark.parametrize("codec", ["none", "zstd"])
+@pytest.mark.parametrize(
+    "codec",
+    ["none", pytest.param("zstd", marks=known_bug("timestamp lookup in a compressed batch answers its base offset"))],
+)
 def test_offsets_for_times_inside_one_batch(broker, topic_name, codec):
     """Ten records in ONE batch (uncompressed, and zstd-compressed) with
     timestamps 1 s apart: a timestamp lookup must land on the record, not on
@@ -175,7 +189,10 @@ def test_list_offsets_max_timestamp(broker, topic_name):
     assert (ts.offset, ts.timestamp) == (1, BASE_TS + 9000)
 
 
-@pytest.mark.parametrize("codec", ["none", "zstd"])
+@pytest.mark.parametrize(
+    "codec",
+    ["none", pytest.param("zstd", marks=known_bug("max timestamp in a compressed batch answers its last offset"))],
+)
 def test_list_offsets_max_timestamp_inside_one_batch(broker, topic_name, codec):
     """Max timestamp where the largest timestamp is in the middle of one
     batch (uncompressed, and zstd): Kafka (KIP-734, KAFKA-16310) answers that

