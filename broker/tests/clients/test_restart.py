@@ -160,3 +160,38 @@ def test_sigterm_with_idle_long_poll_consumer(broker, topic_name):
         t.join()
         c.close()
     broker.start()
+
+
+@known_bug("no exclusive lock on the database: a second broker starts on a file already in use")
+def test_second_broker_on_the_same_database_refuses_to_start(broker, topic_name):
+    """A second skiff-broker pointed at a database another broker is using
+    must refuse to start (exit non-zero), not serve it: each keeps its own
+    in-memory view, so the second one's consumers never see what the first
+    one appends afterwards."""
+    import subprocess
+
+    from conftest import BROKER_BIN, free_port
+
+    create_topic(broker, topic_name)
+    url = f"tcp://127.0.0.1:{free_port()}"
+    log = open(broker.workdir / "second-broker.log", "wb")
+    second = subprocess.Popen(
+        [BROKER_BIN, "--listener-url", url, "--storage-engine", f"sqlite://{broker.db_path}"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        try:
+            rc = second.wait(5)
+        except subprocess.TimeoutExpired:
+            rc = None
+        answering = subprocess.run([BROKER_BIN, "--listener-url", url, "healthcheck", "--timeout", "1"]).returncode == 0
+        assert rc not in (None, 0), f"second broker still running after 5 s (answering: {answering})"
+    finally:
+        if second.poll() is None:
+            second.kill()
+            second.wait()
+        log.close()
+    # The first broker is unaffected.
+    (m,) = produce_ok(producer(broker), topic_name, [{"value": b"still mine"}])
+    assert m.offset() == 0
