@@ -86,6 +86,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        tokio::spawn(skiff_broker::memory::trim_periodically(
+            Duration::from_secs(10),
+        ));
         let (trigger, stop) = shutdown::channel();
         let serving = tokio::spawn(server::run(listener, broker.clone(), stop));
         shutdown::signal().await;
