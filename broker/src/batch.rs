@@ -145,8 +145,22 @@ pub fn split_and_validate(records: &Bytes) -> Result<Vec<(BatchHeader, Bytes)>, 
         if header.last_offset_delta < 0 || header.record_count < 0 {
             return Err(BatchError::Invalid("negative record count"));
         }
-        if header.record_count > 0 && header.last_offset_delta < header.record_count - 1 {
-            return Err(BatchError::Invalid("last offset delta below record count"));
+        if header.record_count < 1 || header.last_offset_delta != header.record_count - 1 {
+            return Err(BatchError::Invalid(
+                "last offset delta does not match the record count",
+            ));
+        }
+        if header.compression() == 0 {
+            // Uncompressed: the records' length prefixes must add up to the
+            // batch exactly and their number match the header. Only lengths
+            // are read, not the records (compressed batches are never opened).
+            let held = count_records(&rest[HEADER_LEN..size])
+                .ok_or(BatchError::Invalid("records do not fill the batch exactly"))?;
+            if held != header.record_count as i64 {
+                return Err(BatchError::Invalid(
+                    "record count does not match the records in the batch",
+                ));
+            }
         }
         out.push((header, records.slice(at..at + size)));
         at += size;
@@ -184,6 +198,18 @@ fn read_varlong(b: &[u8], at: &mut usize) -> Option<i64> {
         }
     }
     None
+}
+
+/// The number of length-prefixed records that exactly fill `records`.
+fn count_records(records: &[u8]) -> Option<i64> {
+    let mut at = 0;
+    let mut n = 0;
+    while at < records.len() {
+        let len = usize::try_from(read_varlong(records, &mut at)?).ok()?;
+        at = at.checked_add(len)?;
+        n += 1;
+    }
+    (at == records.len()).then_some(n)
 }
 
 /// Per-record (offset, timestamp) pairs of an uncompressed batch, for lookups
@@ -311,6 +337,19 @@ pub(crate) mod tests {
         let parsed = split_and_validate(&both.freeze()).unwrap();
         assert_eq!(parsed.len(), 2);
         assert_eq!(parsed[1].0.record_count, 2);
+    }
+
+    #[test]
+    fn record_count_must_match_the_records_held() {
+        let mut liar = make_batch(&[b"only-one"], 1000, None).to_vec();
+        liar[57..61].copy_from_slice(&3i32.to_be_bytes()); // record count
+        liar[23..27].copy_from_slice(&2i32.to_be_bytes()); // last offset delta
+        let crc = crc32c::crc32c(&liar[CRC_FROM..]);
+        liar[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        assert!(matches!(
+            split_and_validate(&Bytes::from(liar)),
+            Err(BatchError::Invalid(_))
+        ));
     }
 
     #[test]

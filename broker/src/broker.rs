@@ -6,12 +6,15 @@ use std::sync::Arc;
 
 use crate::catalog::{Catalog, Topic};
 use crate::config::Config;
+use crate::shutdown::Shutdown;
 use crate::storage::{Command, Storage, WriteError};
 
 pub struct Broker {
     pub config: Config,
     pub catalog: Arc<Catalog>,
     pub storage: Storage,
+    /// Flips on SIGTERM/SIGINT: long polls end early, connections stop reading.
+    pub shutdown: Shutdown,
 }
 
 impl Broker {

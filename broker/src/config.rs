@@ -16,50 +16,76 @@ use crate::storage::Durability;
 pub struct Settings {
     /// Where to listen for Kafka clients, as tcp://HOST:PORT. The default
     /// listens on loopback only, so a local run is not exposed.
-    #[arg(long, env = "LISTENER_URL", default_value = "tcp://127.0.0.1:9092")]
+    #[arg(
+        long,
+        global = true,
+        env = "LISTENER_URL",
+        default_value = "tcp://127.0.0.1:9092"
+    )]
     pub listener_url: String,
 
     /// The address clients are told to connect to (Metadata), as
     /// tcp://HOST:PORT. Defaults to the listener (with 0.0.0.0 replaced by
     /// 127.0.0.1). Set it to the public name or IP when behind NAT or Docker.
-    #[arg(long, env = "ADVERTISED_LISTENER_URL")]
+    #[arg(long, global = true, env = "ADVERTISED_LISTENER_URL")]
     pub advertised_listener_url: Option<String>,
 
     /// The database, as sqlite://PATH (sqlite://skiff.db is ./skiff.db;
     /// sqlite:///data/skiff.db is absolute).
-    #[arg(long, env = "STORAGE_ENGINE", default_value = "sqlite://skiff.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "STORAGE_ENGINE",
+        default_value = "sqlite://skiff.db"
+    )]
     pub storage_engine: String,
 
     /// What an acknowledged write survives: `normal` (SQLite synchronous=NORMAL:
     /// a broker crash or kill loses nothing acknowledged; a power loss may lose
     /// the last moments) or `full` (fsync per group commit: power loss too).
-    #[arg(long, env = "SKIFF_DURABILITY", value_enum, default_value = "normal")]
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_DURABILITY",
+        value_enum,
+        default_value = "normal"
+    )]
     pub durability: Durability,
 
     /// Create a topic when a client asks for its metadata or produces to it,
     /// as Kafka's auto.create.topics.enable.
-    #[arg(long, env = "SKIFF_AUTO_CREATE_TOPICS", default_value_t = true, action = ArgAction::Set)]
+    #[arg(long, global = true, env = "SKIFF_AUTO_CREATE_TOPICS", default_value_t = true, action = ArgAction::Set)]
     pub auto_create_topics: bool,
 
     /// Partitions of auto-created topics (Kafka's num.partitions).
-    #[arg(long, env = "SKIFF_NUM_PARTITIONS", default_value_t = 1)]
+    #[arg(long, global = true, env = "SKIFF_NUM_PARTITIONS", default_value_t = 1)]
     pub num_partitions: i32,
 
     /// The broker's node id, as reported in Metadata.
-    #[arg(long, env = "SKIFF_NODE_ID", default_value_t = 0)]
+    #[arg(long, global = true, env = "SKIFF_NODE_ID", default_value_t = 0)]
     pub node_id: i32,
 
     /// The cluster id reported in Metadata and DescribeCluster.
-    #[arg(long, env = "CLUSTER_ID", default_value = "skiff")]
+    #[arg(long, global = true, env = "CLUSTER_ID", default_value = "skiff")]
     pub cluster_id: String,
 
     /// Largest request accepted, in bytes (Kafka's socket.request.max.bytes).
     /// A larger frame closes the connection.
-    #[arg(long, env = "SKIFF_MAX_REQUEST_BYTES", default_value_t = 104_857_600)]
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_MAX_REQUEST_BYTES",
+        default_value_t = 104_857_600
+    )]
     pub max_request_bytes: u32,
 
     /// Most client connections open at once; more wait to be accepted.
-    #[arg(long, env = "SKIFF_MAX_CONNECTIONS", default_value_t = 1024)]
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_MAX_CONNECTIONS",
+        default_value_t = 1024
+    )]
     pub max_connections: usize,
 }
 

@@ -31,8 +31,16 @@ pub enum StartError {
     Setting(#[from] SettingError),
 }
 
+/// A started broker: the shared state, its listener, and the trigger that
+/// begins a graceful shutdown.
+pub struct Started {
+    pub broker: Arc<Broker>,
+    pub listener: TcpListener,
+    pub shutdown: shutdown::Trigger,
+}
+
 /// Opens the database and binds the listener; both failures name the setting.
-pub async fn start(mut config: Config) -> Result<(Arc<Broker>, TcpListener), StartError> {
+pub async fn start(mut config: Config) -> Result<Started, StartError> {
     let (storage, catalog) =
         Storage::open(&config.database, config.durability).map_err(|e| SettingError {
             setting: "STORAGE_ENGINE (--storage-engine)",
@@ -59,12 +67,15 @@ pub async fn start(mut config: Config) -> Result<(Arc<Broker>, TcpListener), Sta
         topics = catalog.all().len(),
         "skiff-broker ready"
     );
-    Ok((
-        Arc::new(Broker {
+    let (trigger, stop) = shutdown::channel();
+    Ok(Started {
+        broker: Arc::new(Broker {
             config,
             catalog,
             storage,
+            shutdown: stop,
         }),
         listener,
-    ))
+        shutdown: trigger,
+    })
 }

@@ -79,7 +79,7 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let (broker, listener) = match skiff_broker::start(config).await {
+        let started = match skiff_broker::start(config).await {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("skiff-broker: {e}");
@@ -89,11 +89,11 @@ fn main() -> ExitCode {
         tokio::spawn(skiff_broker::memory::trim_periodically(
             Duration::from_secs(10),
         ));
-        let (trigger, stop) = shutdown::channel();
-        let serving = tokio::spawn(server::run(listener, broker.clone(), stop));
+        let broker = started.broker;
+        let serving = tokio::spawn(server::run(started.listener, broker.clone()));
         shutdown::signal().await;
         tracing::info!("shutting down");
-        trigger.fire();
+        started.shutdown.fire();
         let _ = serving.await;
         let storage_broker = broker.clone();
         let _ = tokio::task::spawn_blocking(move || storage_broker.storage.close()).await;

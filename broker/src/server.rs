@@ -10,9 +10,10 @@ use tracing::{error, info};
 
 use crate::broker::Broker;
 use crate::connection;
-use crate::shutdown::Shutdown;
 
-pub async fn run(listener: TcpListener, broker: Arc<Broker>, mut shutdown: Shutdown) {
+/// Serves until `broker.shutdown` flips, then waits for every connection.
+pub async fn run(listener: TcpListener, broker: Arc<Broker>) {
+    let mut shutdown = broker.shutdown.clone();
     let limit = Arc::new(Semaphore::new(broker.config.max_connections));
     // Every connection task holds a clone; when all are dropped, all are done.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);

@@ -492,3 +492,42 @@ async fn pipelined_produces_on_one_connection_are_answered_in_order() {
     assert_eq!(fetch(&mut c, "pipe", 0).await.high_watermark, 50);
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_broker_on_the_same_database_refuses_to_start() {
+    let b = TestBroker::start().await;
+    let mut s = common::settings(&b.db_path());
+    s.listener_url = "tcp://127.0.0.1:0".into();
+    let err = match skiff_broker::start(s.validate().unwrap()).await {
+        Ok(_) => panic!("second broker started"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.starts_with("STORAGE_ENGINE"), "{err}");
+    assert!(err.contains("in use by another skiff-broker"), "{err}");
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_a_parked_long_poll() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "parked", 1, &[]).await;
+    let addr = b.addr;
+    let parked = tokio::spawn(async move {
+        let mut c = common::Client::connect(addr).await;
+        let r: FetchResponse = c
+            .call(ApiKey::Fetch, 12, &fetch_req("parked", 0, 30_000))
+            .await;
+        r
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = Instant::now();
+    b.stop().await;
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "stop took {:?}",
+        start.elapsed()
+    );
+    let r = parked.await.unwrap();
+    assert_eq!(r.responses[0].partitions[0].error_code, 0);
+}

@@ -121,6 +121,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse {
     }
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let resolved = resolve(broker, &req);
+    let mut shutdown = broker.shutdown.clone();
     loop {
         // Listen before looking, so an append between the look and the wait
         // is not missed.
@@ -148,7 +149,8 @@ pub async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse {
             }
         }
         let now = Instant::now();
-        if ready || now >= deadline || wakeups.is_empty() {
+        let stopping = shutdown.is_shutdown();
+        if ready || now >= deadline || wakeups.is_empty() || stopping {
             let response = collect(broker, &req, &resolved).await;
             let bytes: usize = response
                 .responses
@@ -161,13 +163,14 @@ pub async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse {
                 .iter()
                 .flat_map(|t| &t.partitions)
                 .any(|p| p.error_code != 0);
-            if bytes >= req.min_bytes.max(1) as usize || has_error || now >= deadline {
+            if bytes >= req.min_bytes.max(1) as usize || has_error || now >= deadline || stopping {
                 return response;
             }
         }
         tokio::select! {
             _ = select_all(wakeups) => {},
             _ = tokio::time::sleep_until(deadline) => {},
+            _ = shutdown.wait() => {},
         }
     }
 }

@@ -37,15 +37,48 @@ pub enum StorageError {
     Corrupt(String),
     #[error("storage full: {0}")]
     Full(String),
+    #[error("the database is in use by another skiff-broker (lock {0} is held); stop that broker or use another file")]
+    InUse(String),
+    #[error("cannot create the lock file {path}: {error}")]
+    Lock { path: String, error: std::io::Error },
     #[error("the storage writer has stopped")]
     WriterGone,
     #[error("read task failed: {0}")]
     Join(String),
 }
 
+/// Takes the exclusive lock that says a broker is using `path`. A separate
+/// `.lock` file: locking the database file itself could interfere with
+/// SQLite's own POSIX locks.
+fn lock_database(path: &Path) -> Result<std::fs::File, StorageError> {
+    use std::os::fd::AsRawFd;
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let shown = lock_path.display().to_string();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|error| StorageError::Lock {
+            path: shown.clone(),
+            error,
+        })?;
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(StorageError::InUse(shown));
+    }
+    Ok(file)
+}
+
 /// The handle to the database shared by all connections.
 pub struct Storage {
     path: PathBuf,
+    /// Held (flock) while the broker runs: one broker per database file,
+    /// since each keeps its own in-memory view of offsets.
+    _lock: std::fs::File,
     writer: Mutex<mpsc::Sender<Command>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
@@ -59,6 +92,7 @@ impl Storage {
         path: &Path,
         durability: Durability,
     ) -> Result<(Storage, Arc<Catalog>), StorageError> {
+        let lock = lock_database(path)?;
         let conn = Connection::open(path)?;
         schema::configure_writer(&conn, durability)?;
         let (logs, next_pid) = load::partition_logs(&conn)?;
@@ -72,6 +106,7 @@ impl Storage {
         Ok((
             Storage {
                 path: path.to_path_buf(),
+                _lock: lock,
                 writer: Mutex::new(tx),
                 writer_thread: Mutex::new(Some(handle)),
                 readers: Arc::new(Mutex::new(Vec::new())),

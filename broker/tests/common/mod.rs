@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 
 use skiff_broker::broker::Broker;
 use skiff_broker::config::Settings;
-use skiff_broker::shutdown::{self, Trigger};
+use skiff_broker::shutdown::Trigger;
 
 pub struct TestBroker {
     pub addr: SocketAddr,
@@ -63,10 +63,11 @@ impl TestBroker {
         let mut s = settings(&dir.path().join("skiff.db"));
         tweak(&mut s);
         let config = s.validate().unwrap();
-        let (broker, listener) = skiff_broker::start(config).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (trigger, stop) = shutdown::channel();
-        let serving = tokio::spawn(skiff_broker::server::run(listener, broker.clone(), stop));
+        let started = skiff_broker::start(config).await.unwrap();
+        let broker = started.broker;
+        let addr = started.listener.local_addr().unwrap();
+        let trigger = started.shutdown;
+        let serving = tokio::spawn(skiff_broker::server::run(started.listener, broker.clone()));
         TestBroker {
             addr,
             broker,
