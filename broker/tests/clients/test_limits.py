@@ -19,7 +19,6 @@ from helpers import (
     consume_n,
     consumer,
     create_topic,
-    known_bug,
     produce_all,
     produce_ok,
     producer,
@@ -271,7 +270,6 @@ def test_healthcheck_does_not_hang_on_silent_server():
         srv.close()
 
 
-@known_bug("settings are not accepted after the healthcheck subcommand (clap args not global)")
 def test_healthcheck_listener_url_after_subcommand(broker):
     """The form `skiff-broker healthcheck --listener-url URL` (settings after
     the subcommand, as a container HEALTHCHECK line is usually written)."""

@@ -6,7 +6,7 @@ import time
 
 from confluent_kafka.admin import ConfigResource
 
-from helpers import admin, consume_n, consumer, create_topic, known_bug, produce_ok, producer
+from helpers import admin, consume_n, consumer, create_topic, produce_ok, producer
 
 
 def topic_config(broker, name):
@@ -130,7 +130,6 @@ def test_sigkill_right_after_acks_all(broker, topic_name):
     )
 
 
-@known_bug("SIGTERM waits for in-flight long-poll fetches to run out their max_wait_ms")
 def test_sigterm_with_idle_long_poll_consumer(broker, topic_name):
     """SIGTERM while a consumer is parked in a long-poll Fetch
     (fetch.wait.max.ms=30000) on an empty topic: the broker still exits 0
@@ -162,7 +161,6 @@ def test_sigterm_with_idle_long_poll_consumer(broker, topic_name):
     broker.start()
 
 
-@known_bug("no exclusive lock on the database: a second broker starts on a file already in use")
 def test_second_broker_on_the_same_database_refuses_to_start(broker, topic_name):
     """A second skiff-broker pointed at a database another broker is using
     must refuse to start (exit non-zero), not serve it: each keeps its own
