@@ -6,6 +6,7 @@ pub mod broker;
 pub mod catalog;
 pub mod config;
 pub mod connection;
+pub mod decompress;
 pub mod handlers;
 pub mod healthcheck;
 pub mod memory;

@@ -531,3 +531,31 @@ async fn shutdown_ends_a_parked_long_poll() {
     let r = parked.await.unwrap();
     assert_eq!(r.responses[0].partitions[0].error_code, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamp_lookup_looks_inside_compressed_batches() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "packed", 1, &[]).await;
+    for codec in [Compression::Gzip, Compression::Snappy] {
+        produce(&mut c, "packed", batch(&[b"a", b"b", b"c"], codec, None)).await;
+    }
+    let q = |t: i64| {
+        ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(name("packed"))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(t)])])
+    };
+    // Both batches carry timestamps 1_700_000_000_000 + 0..3; the first
+    // record at or after +2 is offset 2 (gzip batch), and max timestamp is
+    // the last record with the highest timestamp's first occurrence.
+    let r: ListOffsetsResponse = c.call(ApiKey::ListOffsets, 7, &q(1_700_000_000_002)).await;
+    assert_eq!(r.topics[0].partitions[0].offset, 2);
+    let r: ListOffsetsResponse = c.call(ApiKey::ListOffsets, 7, &q(-3)).await;
+    assert_eq!(r.topics[0].partitions[0].offset, 2);
+    assert_eq!(r.topics[0].partitions[0].timestamp, 1_700_000_000_002);
+    b.stop().await;
+}
