@@ -40,8 +40,14 @@ pub struct Started {
     pub shutdown: shutdown::Trigger,
 }
 
-/// Opens the database and binds the listener; both failures name the setting.
+/// Binds the listener, then opens the database (so a bad listener leaves no
+/// file behind); both failures name the setting.
 pub async fn start(mut config: Config) -> Result<Started, StartError> {
+    let addr = config.bind_addr()?;
+    let listener = TcpListener::bind(addr).await.map_err(|e| SettingError {
+        setting: "LISTENER_URL (--listener-url)",
+        message: format!("cannot listen on {addr}: {e}"),
+    })?;
     let (storage, catalog) =
         Storage::open(&config.database, config.durability).map_err(|e| SettingError {
             setting: "STORAGE_ENGINE (--storage-engine)",
@@ -50,11 +56,6 @@ pub async fn start(mut config: Config) -> Result<Started, StartError> {
                 config.database.display()
             ),
         })?;
-    let addr = config.bind_addr()?;
-    let listener = TcpListener::bind(addr).await.map_err(|e| SettingError {
-        setting: "LISTENER_URL (--listener-url)",
-        message: format!("cannot listen on {addr}: {e}"),
-    })?;
     // Listening on port 0 (tests) advertises the port actually bound.
     if config.advertised.port == 0 {
         if let Ok(local) = listener.local_addr() {
