@@ -559,3 +559,30 @@ async fn timestamp_lookup_looks_inside_compressed_batches() {
     assert_eq!(r.topics[0].partitions[0].timestamp, 1_700_000_000_002);
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_auto_creation_of_one_topic_all_succeed() {
+    let b = TestBroker::start().await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let addr = b.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut c = common::Client::connect(addr).await;
+            let req = MetadataRequest::default()
+                .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+                )
+                .with_name(Some(name("race")))]))
+                .with_allow_auto_topic_creation(true);
+            let r: MetadataResponse = c.call(ApiKey::Metadata, 12, &req).await;
+            (r.topics[0].error_code, r.topics[0].topic_id)
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (code, id) = t.await.unwrap();
+        assert_eq!(code, 0);
+        ids.insert(id);
+    }
+    assert_eq!(ids.len(), 1, "one topic, one id");
+    b.stop().await;
+}
