@@ -285,6 +285,36 @@ class RawClient:
             out[k] = (lo, hi)
         return out
 
+    def metadata_topics(self, topics):
+        """Metadata v1 for topics: {name: (error, partition count)}."""
+        body = struct.pack(">i", len(topics)) + b"".join(kstr(t) for t in topics)
+        resp = self.request(3, 1, body)
+        (n,) = struct.unpack(">i", resp[:4])
+        pos = 4
+        for _ in range(n):
+            pos += 4
+            (hl,) = struct.unpack(">h", resp[pos : pos + 2])
+            pos += 2 + hl + 4
+            (rl,) = struct.unpack(">h", resp[pos : pos + 2])
+            pos += 2 + max(rl, 0)
+        pos += 4  # controller id
+        (nt,) = struct.unpack(">i", resp[pos : pos + 4])
+        pos += 4
+        out = {}
+        for _ in range(nt):
+            err, tl = struct.unpack(">hh", resp[pos : pos + 4])
+            name = resp[pos + 4 : pos + 4 + tl].decode()
+            pos += 4 + tl + 1  # is_internal
+            (np_,) = struct.unpack(">i", resp[pos : pos + 4])
+            pos += 4
+            for _ in range(np_):
+                pos += 2 + 4 + 4
+                for _ in range(2):  # replicas, isr
+                    (k,) = struct.unpack(">i", resp[pos : pos + 4])
+                    pos += 4 + 4 * max(k, 0)
+            out[name] = (err, np_)
+        return out
+
     def metadata_brokers(self, topics=None):
         """Metadata v1 for topics (None = all); returns the broker list
         [(node_id, host, port)]."""

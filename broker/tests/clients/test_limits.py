@@ -310,3 +310,68 @@ def test_advertised_listener(tmp_path):
         any_addr.stop()
     finally:
         any_addr.cleanup()
+
+
+def test_concurrent_auto_creation(broker, topic_name):
+    """Twenty producers start at once on topics that do not exist yet (five
+    names, four producers each): every topic is auto-created once, with one
+    partition, and every record is delivered."""
+    names = [f"{topic_name}-{i}" for i in range(5)]
+    errors = []
+    barrier = threading.Barrier(20)
+
+    def run(i):
+        try:
+            p = producer(broker, **{"linger.ms": 0})
+            barrier.wait(30)
+            produce_ok(p, names[i % 5], [{"value": b"%d-%d" % (i, j)} for j in range(10)])
+        except Exception as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[:3]
+    md = admin(broker).list_topics(timeout=10)
+    for n in names:
+        assert len(md.topics[n].partitions) == 1
+        got = consume_n(broker, n, 40)
+        assert sorted(m.value() for m in got) == sorted(
+            b"%d-%d" % (i, j) for i in range(20) if i % 5 == names.index(n) for j in range(10)
+        )
+
+
+def test_concurrent_auto_creation_on_the_wire(broker, topic_name):
+    """Forty connections send Metadata v1 for new topics at the same instant
+    (twenty names, two requests each): no request sees an error other than
+    LEADER_NOT_AVAILABLE (5, Kafka's answer while a topic is being created),
+    and afterwards each topic exists once with one partition."""
+    names = [f"{topic_name}-{i}" for i in range(20)]
+    clients = [RawClient(broker, timeout=30) for _ in range(40)]
+    barrier = threading.Barrier(40)
+    results = [None] * 40
+
+    def run(i):
+        try:
+            barrier.wait(30)
+            results[i] = clients[i].metadata_topics([names[i % 20]])
+        except Exception as e:
+            results[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for c in clients:
+        c.close()
+    bad = [(i, r) for i, r in enumerate(results) if not isinstance(r, dict) or r[names[i % 20]][0] not in (0, 5)]
+    assert not bad, f"{len(bad)} metadata requests failed, e.g. {bad[:3]}"
+    c = RawClient(broker)
+    try:
+        after = c.metadata_topics(names)
+    finally:
+        c.close()
+    assert after == {n: (0, 1) for n in names}
