@@ -73,7 +73,9 @@ class Broker:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if self.proc.poll() is not None:
-                raise AssertionError(f"skiff-broker exited with {self.proc.returncode} at start:\n{self.log_text()}")
+                rc, self.proc = self.proc.returncode, None
+                self._log.close()
+                raise AssertionError(f"skiff-broker exited with {rc} at start:\n{self.log_text()}")
             r = subprocess.run(
                 [BROKER_BIN, "--listener-url", self.url, "healthcheck", "--timeout", "1"],
                 capture_output=True,
@@ -81,6 +83,7 @@ class Broker:
             if r.returncode == 0:
                 return self
             if time.monotonic() > deadline:
+                self.cleanup()
                 raise AssertionError(f"skiff-broker did not answer within {START_TIMEOUT_S}s:\n{self.log_text()}")
             time.sleep(0.05)
 
