@@ -44,6 +44,9 @@ def produce_one_batch(broker, topic, records, codec="none", client="confluent"):
     to Skiff, and that frames snappy the xerial way); returns the offsets."""
     if client == "confluent":
         p = producer(broker, **{"linger.ms": 1000, "batch.num.messages": 10000, "compression.type": codec})
+        # Know the partition's leader first: a record produced while the
+        # topic's metadata is still unknown can leave in a batch of its own.
+        p.list_topics(topic, timeout=10)
         return [m.offset() for m in produce_ok(p, topic, records)]
     from kafka import KafkaProducer
 
