@@ -53,7 +53,7 @@ def api_keys(bootstrap):
     corr, err, n = struct.unpack(">ihi", buf[4:14])
     if corr != 7 or err != 0:
         fail(f"ApiVersions: correlation {corr}, error {err}")
-    return {struct.unpack(">hhh", buf[14 + 6 * i: 20 + 6 * i])[0] for i in range(n)}
+    return {struct.unpack(">hhh", buf[14 + 6 * i : 20 + 6 * i])[0] for i in range(n)}
 
 
 def groups_served(bootstrap):
@@ -82,12 +82,14 @@ def create_topic(bootstrap):
 
 def read_all(bootstrap):
     """Every record of every partition, by assign() from the beginning."""
-    c = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": "unused-assign-only",
-        "enable.auto.commit": False,
-        "enable.partition.eof": True,
-    })
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "unused-assign-only",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
     c.assign([TopicPartition(TOPIC, p, 0) for p in range(PARTITIONS)])
     got = {str(p): [] for p in range(PARTITIONS)}
     eof = set()
@@ -113,8 +115,7 @@ def produce(bootstrap, state_path):
     state = load(state_path)
     create_topic(bootstrap)
     rnd = state["rounds"]
-    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                  "linger.ms": 5})
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 5})
     delivered = []
 
     def on_delivery(err, msg):
@@ -123,8 +124,13 @@ def produce(bootstrap, state_path):
         delivered.append((msg.partition(), msg.offset(), msg.value().decode()))
 
     for i in range(PER_ROUND):
-        p.produce(TOPIC, key=str(i).encode(), value=f"round{rnd}-record{i}".encode(),
-                  partition=i % PARTITIONS, on_delivery=on_delivery)
+        p.produce(
+            TOPIC,
+            key=str(i).encode(),
+            value=f"round{rnd}-record{i}".encode(),
+            partition=i % PARTITIONS,
+            on_delivery=on_delivery,
+        )
         p.poll(0)
     if p.flush(30) != 0:
         fail("producer did not flush in 30 s")
@@ -141,8 +147,14 @@ def produce(bootstrap, state_path):
     if groups_served(bootstrap):
         # Consume by group and commit part way: half of what the group has
         # not consumed yet, so a resumed consumer has something left to read.
-        c = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP,
-                      "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        c = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": GROUP,
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
         c.subscribe([TOPIC])
         start = state["committed"] or {str(p): 0 for p in range(PARTITIONS)}
         total = {k: len(v) for k, v in state["records"].items()}
@@ -160,8 +172,7 @@ def produce(bootstrap, state_path):
             if m.offset() != pos[k] or m.value().decode() != state["records"][k][pos[k]]:
                 fail(f"group consume: partition {k} offset {m.offset()}, expected {pos[k]}")
             pos[k] += 1
-        c.commit(offsets=[TopicPartition(TOPIC, int(k), v) for k, v in want.items()],
-                 asynchronous=False)
+        c.commit(offsets=[TopicPartition(TOPIC, int(k), v) for k, v in want.items()], asynchronous=False)
         c.close()
         state["committed"] = want
         save(state_path, state)
@@ -170,8 +181,9 @@ def produce(bootstrap, state_path):
         got = read_all(bootstrap)
         if got != state["records"]:
             fail("records read back differ from those produced")
-        print(f"produced {PER_ROUND}; consumed all {sum(map(len, got.values()))} by assign()"
-              " (no consumer groups served)")
+        print(
+            f"produced {PER_ROUND}; consumed all {sum(map(len, got.values()))} by assign() (no consumer groups served)"
+        )
 
 
 def verify(bootstrap, state_path):
@@ -184,8 +196,14 @@ def verify(bootstrap, state_path):
     if state["committed"] is None:
         print(f"all {n} records intact")
         return
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP,
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": GROUP,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     tps = c.committed([TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout=15)
     committed = {str(tp.partition): tp.offset for tp in tps}
     if committed != state["committed"]:
