@@ -1,7 +1,8 @@
 #!/bin/bash
 # Starts the Skiff broker from {{dir}}/compose.yaml. Prefers docker-compose,
 # then the docker compose plugin, then an equivalent `docker run` with the
-# same image, settings file, port, data directory and restart policy.
+# same image, settings file, port, data directory and restart policy (the
+# health check comes from the image: a --health-cmd would need a shell there).
 set -euo pipefail
 
 log() {
@@ -10,7 +11,10 @@ log() {
 }
 
 cd "{{dir}}"
+# The broker runs as uid/gid 65532 (no root in the container): the host
+# directory mounted on /data must be its own, or it cannot create the database.
 mkdir -p "{{data_dir}}"
+chown -R 65532:65532 "{{data_dir}}"
 
 if command -v docker-compose > /dev/null 2>&1; then
   log "starting the broker with docker-compose"
@@ -27,8 +31,6 @@ else
     -p "{{port}}:9092" \
     -v "{{data_dir}}:/data" \
     --stop-timeout 30 \
-    --health-cmd "/skiff-broker healthcheck" \
-    --health-interval 15s \
     "{{image}}"
 fi
 log "broker container started"

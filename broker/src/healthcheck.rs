@@ -42,5 +42,16 @@ pub fn check(host: &str, port: u16, timeout: Duration) -> Result<(), String> {
             "{addr} answered ApiVersions with error code {error}"
         ));
     }
+    // Read the rest of the answer before closing: closing a socket with
+    // unread bytes sends a reset, which the broker would log as a warning
+    // at every health check.
+    let size = i32::from_be_bytes(head[0..4].try_into().unwrap());
+    let rest = usize::try_from(size).unwrap_or(0).saturating_sub(6);
+    if rest > 1 << 16 {
+        return Err(format!("{addr} answered ApiVersions with {size} bytes"));
+    }
+    let mut body = vec![0u8; rest];
+    s.read_exact(&mut body)
+        .map_err(|e| format!("truncated ApiVersions answer from {addr}: {e}"))?;
     Ok(())
 }
