@@ -1,6 +1,7 @@
 //! skiff-broker: a Kafka-compatible broker that keeps all its data in one
 //! SQLite file. See ARCHITECTURE.md at the repository root for the map.
 
+pub mod backup;
 pub mod batch;
 pub mod broker;
 pub mod catalog;

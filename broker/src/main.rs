@@ -35,6 +35,14 @@ enum Sub {
         #[arg(long, default_value_t = 5)]
         timeout: u64,
     },
+    /// Write a consistent copy of the database (STORAGE_ENGINE) to a new
+    /// file while the broker keeps serving. Restore: stop the broker, put the
+    /// copy in place of the file (removing its -wal and -shm), start it.
+    Backup {
+        /// The new file to write.
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -54,6 +62,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Sub::Backup { to }) = &cli.command {
+        return match skiff_broker::backup::backup(&config.database, to) {
+            Ok(bytes) => {
+                println!(
+                    "backup of {} written to {} ({bytes} bytes)",
+                    config.database.display(),
+                    to.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("skiff-broker backup: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     if let Some(Sub::Healthcheck { timeout }) = cli.command {
         let host = match config.listen.host.as_str() {
             "0.0.0.0" => "127.0.0.1",
