@@ -586,3 +586,30 @@ async fn concurrent_auto_creation_of_one_topic_all_succeed() {
     assert_eq!(ids.len(), 1, "one topic, one id");
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_of_in_flight_batches_are_recognised_after_a_restart() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "inflight", 1, &[]).await;
+    let pid = 4242;
+    let batches: Vec<_> = (0..4)
+        .map(|i| batch(&[b"r"], Compression::None, Some((pid, 0, i))))
+        .collect();
+    for (i, b) in batches.iter().enumerate() {
+        assert_eq!(produce(&mut c, "inflight", b.clone()).await, (0, i as i64));
+    }
+    drop(c);
+    let dir = b.stop().await;
+    let b = TestBroker::start_in(dir, |_| {}).await;
+    let mut c = b.client().await;
+    // The producer never saw the answers to its last three batches and
+    // retries them: each is acknowledged with its original offset.
+    for (i, b) in batches.iter().enumerate().skip(1) {
+        assert_eq!(produce(&mut c, "inflight", b.clone()).await, (0, i as i64));
+    }
+    let next = batch(&[b"r"], Compression::None, Some((pid, 0, 4)));
+    assert_eq!(produce(&mut c, "inflight", next).await, (0, 4));
+    assert_eq!(fetch(&mut c, "inflight", 0).await.high_watermark, 5);
+    b.stop().await;
+}

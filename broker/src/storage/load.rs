@@ -8,12 +8,17 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
-use super::producers::RecentBatch;
+use super::producers::{RecentBatch, RECENT};
 use super::schema::partition_range;
 use super::writer::PartitionLog;
 use super::StorageError;
+use crate::batch::BatchHeader;
 use crate::catalog::{Catalog, Partition, Topic};
 use crate::topic_config::TopicConfig;
+
+/// How many batches at the end of each partition are read back at start-up
+/// to restore idempotent producers' recent batches.
+const HEADER_SCAN: i64 = 64;
 
 /// The first producer id handed out on a new database.
 const FIRST_PRODUCER_ID: i64 = 1000;
@@ -51,22 +56,67 @@ pub fn partition_logs(
             },
         );
     }
+    // The last batch of every idempotent producer, from its table...
     let mut stmt = conn.prepare(
         "SELECT partition_id, producer_id, epoch, first_seq, last_seq, base_offset FROM producers",
     )?;
     let mut rows = stmt.query([])?;
+    let mut last: HashMap<i64, Vec<(i64, i16, RecentBatch)>> = HashMap::new();
     while let Some(r) = rows.next()? {
-        let partition: i64 = r.get(0)?;
-        if let Some(log) = logs.get_mut(&partition) {
-            log.producers.restore(
-                r.get(1)?,
-                r.get(2)?,
-                RecentBatch {
-                    first_seq: r.get(3)?,
-                    last_seq: r.get(4)?,
-                    base_offset: r.get(5)?,
-                },
-            );
+        last.entry(r.get(0)?).or_default().push((
+            r.get(1)?,
+            r.get(2)?,
+            RecentBatch {
+                first_seq: r.get(3)?,
+                last_seq: r.get(4)?,
+                base_offset: r.get(5)?,
+            },
+        ));
+    }
+    // ...and the few before it from the batch headers at the end of each
+    // partition, so a producer retrying any of its in-flight batches after a
+    // restart is recognised as retrying (not out of order), as Kafka does by
+    // reading its log.
+    let mut headers = conn.prepare(
+        "SELECT base_offset, substr(data, 1, 61) FROM batches
+         WHERE id BETWEEN ?1 AND ?2 ORDER BY id DESC LIMIT ?3",
+    )?;
+    for (partition, producers) in last {
+        let Some(log) = logs.get_mut(&partition) else {
+            continue;
+        };
+        let (lo, hi) = partition_range(partition, 0);
+        let mut recent: HashMap<i64, Vec<(i16, RecentBatch)>> = HashMap::new();
+        let mut rows = headers.query(params![lo, hi, HEADER_SCAN])?;
+        while let Some(r) = rows.next()? {
+            let base_offset: i64 = r.get(0)?;
+            let head: Vec<u8> = r.get(1)?;
+            let Ok(h) = BatchHeader::parse(&head) else {
+                continue;
+            };
+            if h.has_producer_id() {
+                let list = recent.entry(h.producer_id).or_default();
+                if list.len() < RECENT {
+                    list.push((
+                        h.producer_epoch,
+                        RecentBatch {
+                            first_seq: h.base_sequence,
+                            last_seq: h.last_sequence(),
+                            base_offset,
+                        },
+                    ));
+                }
+            }
+        }
+        for (producer_id, epoch, batch) in producers {
+            match recent.remove(&producer_id) {
+                Some(list) if list.first().map(|(_, b)| *b) == Some(batch) => {
+                    for (epoch, b) in list.into_iter().rev() {
+                        log.producers.restore(producer_id, epoch, b);
+                    }
+                }
+                _ => log.producers.restore(producer_id, epoch, batch),
+            }
         }
     }
     let next_pid: Option<i64> = conn
