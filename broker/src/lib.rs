@@ -6,6 +6,7 @@ pub mod broker;
 pub mod catalog;
 pub mod config;
 pub mod connection;
+pub mod coordinator;
 pub mod handlers;
 pub mod healthcheck;
 pub mod memory;
@@ -49,6 +50,16 @@ pub async fn start(mut config: Config) -> Result<Started, StartError> {
                 config.database.display()
             ),
         })?;
+    // Committed offsets are loaded before the listener opens, so no client
+    // can see the coordinator without them (no COORDINATOR_LOAD_IN_PROGRESS).
+    let committed = storage
+        .committed_offsets()
+        .await
+        .map_err(|e| SettingError {
+            setting: "STORAGE_ENGINE (--storage-engine)",
+            message: format!("cannot read committed offsets: {e}"),
+        })?;
+    let coordinator = crate::coordinator::Coordinator::new(config.groups, committed);
     let addr = config.bind_addr()?;
     let listener = TcpListener::bind(addr).await.map_err(|e| SettingError {
         setting: "LISTENER_URL (--listener-url)",
@@ -73,6 +84,7 @@ pub async fn start(mut config: Config) -> Result<Started, StartError> {
             config,
             catalog,
             storage,
+            coordinator,
             shutdown: stop,
         }),
         listener,
