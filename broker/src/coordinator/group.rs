@@ -114,6 +114,18 @@ impl SyncResult {
     }
 }
 
+/// A SyncGroup as the group sees it.
+#[derive(Debug, Clone)]
+pub struct SyncRequest<'a> {
+    pub member_id: &'a str,
+    pub instance_id: Option<&'a str>,
+    pub generation: i32,
+    pub protocol_type: Option<&'a str>,
+    pub protocol_name: Option<&'a str>,
+    /// Only from the leader: (member id, assignment).
+    pub assignments: Vec<(String, Bytes)>,
+}
+
 /// An answer now, or one to wait for.
 pub enum Reply<T> {
     Now(T),
@@ -247,11 +259,11 @@ impl Group {
         best.map(|(c, _)| c)
     }
 
+    /// Kafka's order: a static member whose instance id now belongs to
+    /// another member id is fenced, before any unknown-member check.
     fn check_fenced(&self, member_id: &str, instance_id: Option<&str>) -> Option<i16> {
-        let inst = instance_id?;
-        match self.statics.get(inst) {
+        match self.statics.get(instance_id?) {
             Some(id) if id != member_id => Some(code::FENCED_INSTANCE_ID),
-            None => Some(code::UNKNOWN_MEMBER_ID),
             _ => None,
         }
     }
@@ -574,26 +586,25 @@ impl Group {
         }
     }
 
-    pub fn sync(
-        &mut self,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
-        protocol_type: Option<&str>,
-        protocol_name: Option<&str>,
-        assignments: Vec<(String, Bytes)>,
-        now: Instant,
-    ) -> Reply<SyncResult> {
+    pub fn sync(&mut self, req: SyncRequest<'_>, now: Instant) -> Reply<SyncResult> {
+        let SyncRequest {
+            member_id,
+            instance_id,
+            generation,
+            protocol_type,
+            protocol_name,
+            assignments,
+        } = req;
         let fail = |c| Reply::Now(SyncResult::error(c));
         if self.state == State::Dead {
             return fail(code::COORDINATOR_NOT_AVAILABLE);
         }
-        let Some(i) = self.index(member_id) else {
-            return fail(code::UNKNOWN_MEMBER_ID);
-        };
         if let Some(c) = self.check_fenced(member_id, instance_id) {
             return fail(c);
         }
+        let Some(i) = self.index(member_id) else {
+            return fail(code::UNKNOWN_MEMBER_ID);
+        };
         if generation != self.generation {
             return fail(code::ILLEGAL_GENERATION);
         }
@@ -653,12 +664,12 @@ impl Group {
         if self.state == State::Dead {
             return code::COORDINATOR_NOT_AVAILABLE;
         }
-        let Some(i) = self.index(member_id) else {
-            return code::UNKNOWN_MEMBER_ID;
-        };
         if let Some(c) = self.check_fenced(member_id, instance_id) {
             return c;
         }
+        let Some(i) = self.index(member_id) else {
+            return code::UNKNOWN_MEMBER_ID;
+        };
         if generation != self.generation {
             return code::ILLEGAL_GENERATION;
         }
@@ -707,11 +718,11 @@ impl Group {
         if self.state == State::CompletingRebalance {
             return code::REBALANCE_IN_PROGRESS;
         }
-        if self.index(member_id).is_none() {
-            return code::UNKNOWN_MEMBER_ID;
-        }
         if let Some(c) = self.check_fenced(member_id, instance_id) {
             return c;
+        }
+        if self.index(member_id).is_none() {
+            return code::UNKNOWN_MEMBER_ID;
         }
         if generation != self.generation {
             return code::ILLEGAL_GENERATION;

@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 
 use crate::protocol::Reader;
 use crate::storage::{Command, OffsetRow, Storage, WriteError};
-pub use group::{code, Group, JoinRequest, JoinResult, Reply, State, SyncResult};
+pub use group::{code, Group, JoinRequest, JoinResult, Reply, State, SyncRequest, SyncResult};
 use offsets::OffsetCache;
 
 /// Group settings (see `config.rs` for their names).
@@ -145,29 +145,11 @@ impl Coordinator {
         reply
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn sync(
-        &self,
-        group_id: &str,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
-        protocol_type: Option<&str>,
-        protocol_name: Option<&str>,
-        assignments: Vec<(String, Bytes)>,
-    ) -> Reply<SyncResult> {
+    pub fn sync(&self, group_id: &str, req: SyncRequest<'_>) -> Reply<SyncResult> {
         let Some(handle) = self.get(group_id) else {
             return Reply::Now(SyncResult::error(code::UNKNOWN_MEMBER_ID));
         };
-        let reply = handle.lock().sync(
-            member_id,
-            instance_id,
-            generation,
-            protocol_type,
-            protocol_name,
-            assignments,
-            Instant::now(),
-        );
+        let reply = handle.lock().sync(req, Instant::now());
         Self::kick(&handle);
         reply
     }

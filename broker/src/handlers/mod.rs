@@ -33,6 +33,8 @@ mod sync_group;
 
 #[cfg(test)]
 mod codec_tests;
+#[cfg(test)]
+mod group_codec_tests;
 
 use std::future::Future;
 use std::pin::Pin;

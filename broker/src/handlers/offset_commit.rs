@@ -74,6 +74,9 @@ impl OffsetCommitRequest {
     }
 }
 
+/// A partition's row to write, or the error code it gets.
+type Checked = std::result::Result<OffsetRow, i16>;
+
 pub async fn handle(broker: &Broker, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let group_error = broker.coordinator.check_commit(
         &req.group_id,
@@ -83,16 +86,17 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest) -> OffsetCommitRe
     );
     let now = Coordinator::now_ms();
     // Per partition: Ok(row) to write, or an error code.
-    let mut results: Vec<(String, Vec<(i32, std::result::Result<OffsetRow, i16>)>)> = Vec::new();
+    let mut results: Vec<(String, Vec<(i32, Checked)>)> = Vec::new();
     for (topic, partitions) in req.topics {
         let known = broker.catalog.get(&topic);
         let mut out = Vec::with_capacity(partitions.len());
         for p in partitions {
             let r = if group_error != code::NONE {
                 Err(group_error)
-            } else if !known
+            } else if known
                 .as_ref()
-                .is_some_and(|t| t.partition(p.partition).is_some())
+                .and_then(|t| t.partition(p.partition))
+                .is_none()
             {
                 Err(UNKNOWN_TOPIC_OR_PARTITION)
             } else if p

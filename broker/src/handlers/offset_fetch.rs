@@ -16,14 +16,17 @@ use crate::protocol::reader::{Reader, Result};
 /// One group's request: `None` topics means all committed partitions.
 pub struct GroupFetch {
     pub group_id: String,
-    pub topics: Option<Vec<(String, Vec<i32>)>>,
+    pub topics: Option<Topics>,
 }
 
 pub struct OffsetFetchRequest {
     pub groups: Vec<GroupFetch>,
 }
 
-fn topics(r: &mut Reader) -> Result<Option<Vec<(String, Vec<i32>)>>> {
+/// (topic, partitions) asked for.
+type Topics = Vec<(String, Vec<i32>)>;
+
+fn topics(r: &mut Reader) -> Result<Option<Topics>> {
     r.nullable_array("topics", |r| {
         let name = r.string("topic name")?;
         let parts = r.array("partition indexes", |r| r.i32())?;

@@ -6,7 +6,7 @@ use kafka_protocol::messages::SyncGroupResponse;
 
 use super::str;
 use crate::broker::Broker;
-use crate::coordinator::{code, Reply, SyncResult};
+use crate::coordinator::{code, Reply, SyncRequest, SyncResult};
 use crate::protocol::reader::{Reader, Result};
 
 pub struct SyncGroupRequest {
@@ -56,12 +56,14 @@ impl SyncGroupRequest {
 pub async fn handle(broker: &Broker, version: i16, req: SyncGroupRequest) -> SyncGroupResponse {
     let reply = broker.coordinator.sync(
         &req.group_id,
-        &req.member_id,
-        req.instance_id.as_deref(),
-        req.generation,
-        req.protocol_type.as_deref(),
-        req.protocol_name.as_deref(),
-        req.assignments,
+        SyncRequest {
+            member_id: &req.member_id,
+            instance_id: req.instance_id.as_deref(),
+            generation: req.generation,
+            protocol_type: req.protocol_type.as_deref(),
+            protocol_name: req.protocol_name.as_deref(),
+            assignments: req.assignments,
+        },
     );
     let r = match reply {
         Reply::Now(r) => r,

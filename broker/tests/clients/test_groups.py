@@ -11,6 +11,7 @@ import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
+
 from helpers import create_topic, produce_ok, producer
 
 
@@ -177,7 +178,7 @@ class Ownership:
     def current(self):
         with self.lock:
             out = {}
-            for (m, p) in self.open:
+            for m, p in self.open:
                 out.setdefault(m, set()).add(p)
             return out
 
@@ -459,9 +460,7 @@ def test_deleted_topic_takes_its_offsets(broker, topic_name):
 
     listed = {g.group_id for g in a.list_consumer_groups(request_timeout=10).result().valid}
     assert group not in listed
-    res = a.list_consumer_group_offsets(
-        [ConsumerGroupTopicPartitions(group, [TopicPartition(topic_name, 0)])]
-    )[group].result()
+    res = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, [TopicPartition(topic_name, 0)])])[
+        group
+    ].result()
     assert [tp.offset for tp in res.topic_partitions] in ([-1001], [-1])
-
-
