@@ -411,3 +411,23 @@ async fn committed_offsets_survive_restart_and_go_with_their_topic() {
     );
     b.stop().await;
 }
+
+#[tokio::test]
+async fn initial_rebalance_delay_gathers_early_joiners_into_one_generation() {
+    let b = TestBroker::start_with(|s| s.group_initial_rebalance_delay_ms = 300).await;
+    let mut a = b.client().await;
+    let mut c2 = b.client().await;
+    let ida = join(&mut a, "", None).await.member_id.to_string();
+    let idb = join(&mut c2, "", None).await.member_id.to_string();
+    let start = std::time::Instant::now();
+    let ta = tokio::spawn(async move { join(&mut a, &ida, None).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let tb = tokio::spawn(async move { join(&mut c2, &idb, None).await });
+    let (ra, rb) = (ta.await.unwrap(), tb.await.unwrap());
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_millis(250), "{waited:?}");
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+    assert_eq!((ra.generation_id, rb.generation_id), (1, 1));
+    assert_eq!(ra.members.len() + rb.members.len(), 2);
+    b.stop().await;
+}

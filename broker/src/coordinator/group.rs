@@ -513,8 +513,12 @@ impl Group {
         if self.state != State::PreparingRebalance {
             return;
         }
-        if self.initial_until.is_some_and(|t| now < t) {
-            return;
+        if let Some(t) = self.initial_until {
+            if now < t {
+                return;
+            }
+            // Passed: cleared, or the timer would see it as due forever.
+            self.initial_until = None;
         }
         if self.members.iter().all(|m| m.join.is_some()) {
             self.complete_join(now);
@@ -790,5 +794,103 @@ impl Group {
                 let _ = s.send(SyncResult::error(code::COORDINATOR_NOT_AVAILABLE));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> GroupConfig {
+        GroupConfig {
+            initial_rebalance_delay: Duration::ZERO,
+            min_session_timeout_ms: 1,
+            max_session_timeout_ms: 100_000,
+            max_size: 3,
+        }
+    }
+
+    fn req(member: &str, protocols: &[&str]) -> JoinRequest {
+        JoinRequest {
+            member_id: member.into(),
+            instance_id: None,
+            client_id: "c".into(),
+            client_host: String::new(),
+            session_timeout_ms: 1000,
+            rebalance_timeout_ms: 1000,
+            protocol_type: "consumer".into(),
+            protocols: protocols
+                .iter()
+                .map(|p| (p.to_string(), Bytes::new()))
+                .collect(),
+            require_known_member_id: false,
+        }
+    }
+
+    fn now_result(r: Reply<JoinResult>) -> JoinResult {
+        match r {
+            Reply::Now(r) => r,
+            Reply::Wait(mut rx) => rx.try_recv().expect("completed"),
+        }
+    }
+
+    #[test]
+    fn protocol_is_chosen_by_vote_among_common_ones() {
+        let t = Instant::now();
+        let mut g = Group::new("g".into(), config());
+        let a = now_result(g.join(req("", &["range", "roundrobin"]), t));
+        assert_eq!(a.protocol_name.as_deref(), Some("range"));
+        // b prefers roundrobin; c supports only roundrobin and range.
+        let Reply::Wait(_b) = g.join(req("", &["roundrobin", "range"]), t) else {
+            panic!("b waits for a")
+        };
+        let Reply::Wait(_c) = g.join(req("", &["roundrobin"]), t) else {
+            panic!("c waits for a")
+        };
+        let Reply::Wait(mut ra) = g.join(req(&a.member_id, &["range", "roundrobin"]), t) else {
+            panic!("a rejoins")
+        };
+        let ra = ra.try_recv().unwrap();
+        assert_eq!(ra.generation, 2);
+        assert_eq!(ra.protocol_name.as_deref(), Some("roundrobin"));
+        // The group is full; a protocol nobody supports is inconsistent.
+        assert_eq!(
+            now_result(g.join(req("", &["roundrobin"]), t)).error,
+            code::GROUP_MAX_SIZE_REACHED
+        );
+        assert_eq!(
+            now_result(g.join(req("x", &["sticky"]), t)).error,
+            code::INCONSISTENT_GROUP_PROTOCOL
+        );
+    }
+
+    #[test]
+    fn an_empty_group_has_nothing_to_time() {
+        let t = Instant::now();
+        let mut g = Group::new("g".into(), config());
+        assert_eq!(g.next_deadline(), None);
+        let a = now_result(g.join(req("", &["range"]), t));
+        assert!(g.next_deadline().is_some());
+        assert_eq!(g.leave(&a.member_id, None, t), code::NONE);
+        assert_eq!(g.state, State::Empty);
+        assert_eq!(g.next_deadline(), None);
+    }
+
+    #[test]
+    fn expiry_removes_a_silent_member_and_rebalances() {
+        let t = Instant::now();
+        let mut g = Group::new("g".into(), config());
+        let a = now_result(g.join(req("", &["range"]), t));
+        g.on_timer(t + Duration::from_millis(999));
+        assert_eq!(g.members.len(), 1);
+        assert_eq!(
+            g.heartbeat(&a.member_id, None, 1, t + Duration::from_millis(999)),
+            0
+        );
+        g.on_timer(t + Duration::from_millis(1500));
+        assert_eq!(g.members.len(), 1, "the heartbeat moved the deadline");
+        g.on_timer(t + Duration::from_millis(2000));
+        assert!(g.members.is_empty());
+        assert_eq!(g.state, State::Empty);
     }
 }
