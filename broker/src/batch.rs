@@ -212,33 +212,45 @@ fn count_records(records: &[u8]) -> Option<i64> {
     (at == records.len()).then_some(n)
 }
 
-/// Per-record (offset, timestamp) pairs of an uncompressed batch, for lookups
-/// by timestamp. `None` for compressed batches (Skiff never decompresses) or
-/// malformed records.
+/// Per-record (offset, timestamp) pairs of a batch, for lookups by
+/// timestamp. Compressed batches are decompressed with a cap
+/// (`decompress::LIMIT`); records past the cap or past a malformed record are
+/// left out. `None` if nothing can be read.
 pub fn record_timestamps(batch: &[u8]) -> Option<Vec<(i64, i64)>> {
     let header = BatchHeader::parse(batch).ok()?;
-    if header.compression() != 0 {
-        return None;
-    }
+    let end = header.size().min(batch.len());
+    let decompressed;
+    let records: &[u8] = if header.compression() == 0 {
+        &batch[HEADER_LEN..end]
+    } else {
+        decompressed = crate::decompress::records(header.compression(), &batch[HEADER_LEN..end])?;
+        &decompressed
+    };
     let log_append = header.attributes & LOG_APPEND_TIME_BIT != 0;
     let mut out = Vec::with_capacity(header.record_count.clamp(0, 4096) as usize);
-    let mut at = HEADER_LEN;
-    let end = header.size().min(batch.len());
-    while at < end {
-        let len = read_varlong(batch, &mut at)?;
-        let record_end = at.checked_add(usize::try_from(len).ok()?)?;
-        at += 1; // attributes
-        let ts_delta = read_varlong(batch, &mut at)?;
-        let offset_delta = read_varlong(batch, &mut at)?;
-        let ts = if log_append {
-            header.max_timestamp
-        } else {
-            header.base_timestamp + ts_delta
-        };
-        out.push((header.base_offset + offset_delta, ts));
-        at = record_end;
-    }
-    Some(out)
+    let mut at = 0;
+    let mut walk = || -> Option<()> {
+        while at < records.len() {
+            let len = read_varlong(records, &mut at)?;
+            let record_end = at.checked_add(usize::try_from(len).ok()?)?;
+            at += 1; // attributes
+            let ts_delta = read_varlong(records, &mut at)?;
+            let offset_delta = read_varlong(records, &mut at)?;
+            if record_end > records.len() {
+                return None;
+            }
+            let ts = if log_append {
+                header.max_timestamp
+            } else {
+                header.base_timestamp + ts_delta
+            };
+            out.push((header.base_offset + offset_delta, ts));
+            at = record_end;
+        }
+        Some(())
+    };
+    let _ = walk();
+    (!out.is_empty()).then_some(out)
 }
 
 #[cfg(test)]

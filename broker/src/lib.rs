@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod config;
 pub mod connection;
 pub mod coordinator;
+pub mod decompress;
 pub mod handlers;
 pub mod healthcheck;
 pub mod memory;
@@ -40,8 +41,14 @@ pub struct Started {
     pub shutdown: shutdown::Trigger,
 }
 
-/// Opens the database and binds the listener; both failures name the setting.
+/// Binds the listener, then opens the database (so a bad listener leaves no
+/// file behind); both failures name the setting.
 pub async fn start(mut config: Config) -> Result<Started, StartError> {
+    let addr = config.bind_addr()?;
+    let listener = TcpListener::bind(addr).await.map_err(|e| SettingError {
+        setting: "LISTENER_URL (--listener-url)",
+        message: format!("cannot listen on {addr}: {e}"),
+    })?;
     let (storage, catalog) =
         Storage::open(&config.database, config.durability).map_err(|e| SettingError {
             setting: "STORAGE_ENGINE (--storage-engine)",
@@ -50,8 +57,8 @@ pub async fn start(mut config: Config) -> Result<Started, StartError> {
                 config.database.display()
             ),
         })?;
-    // Committed offsets are loaded before the listener opens, so no client
-    // can see the coordinator without them (no COORDINATOR_LOAD_IN_PROGRESS).
+    // Committed offsets are loaded before any connection is served, so no
+    // client sees the coordinator without them (no COORDINATOR_LOAD_IN_PROGRESS).
     let committed = storage
         .committed_offsets()
         .await
@@ -60,11 +67,6 @@ pub async fn start(mut config: Config) -> Result<Started, StartError> {
             message: format!("cannot read committed offsets: {e}"),
         })?;
     let coordinator = crate::coordinator::Coordinator::new(config.groups, committed);
-    let addr = config.bind_addr()?;
-    let listener = TcpListener::bind(addr).await.map_err(|e| SettingError {
-        setting: "LISTENER_URL (--listener-url)",
-        message: format!("cannot listen on {addr}: {e}"),
-    })?;
     // Listening on port 0 (tests) advertises the port actually bound.
     if config.advertised.port == 0 {
         if let Ok(local) = listener.local_addr() {

@@ -531,3 +531,58 @@ async fn shutdown_ends_a_parked_long_poll() {
     let r = parked.await.unwrap();
     assert_eq!(r.responses[0].partitions[0].error_code, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamp_lookup_looks_inside_compressed_batches() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "packed", 1, &[]).await;
+    for codec in [Compression::Gzip, Compression::Snappy] {
+        produce(&mut c, "packed", batch(&[b"a", b"b", b"c"], codec, None)).await;
+    }
+    let q = |t: i64| {
+        ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(name("packed"))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(t)])])
+    };
+    // Both batches carry timestamps 1_700_000_000_000 + 0..3; the first
+    // record at or after +2 is offset 2 (gzip batch), and max timestamp is
+    // the last record with the highest timestamp's first occurrence.
+    let r: ListOffsetsResponse = c.call(ApiKey::ListOffsets, 7, &q(1_700_000_000_002)).await;
+    assert_eq!(r.topics[0].partitions[0].offset, 2);
+    let r: ListOffsetsResponse = c.call(ApiKey::ListOffsets, 7, &q(-3)).await;
+    assert_eq!(r.topics[0].partitions[0].offset, 2);
+    assert_eq!(r.topics[0].partitions[0].timestamp, 1_700_000_000_002);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_auto_creation_of_one_topic_all_succeed() {
+    let b = TestBroker::start().await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let addr = b.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut c = common::Client::connect(addr).await;
+            let req = MetadataRequest::default()
+                .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+                )
+                .with_name(Some(name("race")))]))
+                .with_allow_auto_topic_creation(true);
+            let r: MetadataResponse = c.call(ApiKey::Metadata, 12, &req).await;
+            (r.topics[0].error_code, r.topics[0].topic_id)
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (code, id) = t.await.unwrap();
+        assert_eq!(code, 0);
+        ids.insert(id);
+    }
+    assert_eq!(ids.len(), 1, "one topic, one id");
+    b.stop().await;
+}

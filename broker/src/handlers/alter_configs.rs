@@ -113,21 +113,7 @@ async fn alter(
         )
     };
     // Check the result before anything is written (the writer checks again).
-    let mut preview = match &change {
-        ConfigChange::Replace(_) => BTreeMap::new(),
-        ConfigChange::Incremental(_) => topic.config().overrides.clone(),
-    };
-    match &change {
-        ConfigChange::Replace(all) => preview = all.clone(),
-        ConfigChange::Incremental(ops) => {
-            for (k, v) in ops {
-                match v {
-                    Some(v) => preview.insert(k.clone(), v.clone()),
-                    None => preview.remove(k),
-                };
-            }
-        }
-    }
+    let preview = change.apply(&topic.config().overrides);
     TopicConfig::from_overrides(preview)
         .map_err(|e| (ResponseError::InvalidConfig.code(), e.to_string()))?;
     if validate_only {

@@ -23,10 +23,13 @@ use crate::protocol::response;
 use crate::storage::{Appended, Command, WriteError};
 use crate::topic_config::TimestampType;
 
+/// A partition index and the record set produced to it.
+pub type PartitionRecords = (i32, Option<Bytes>);
+
 pub struct ProduceRequest {
     pub transactional_id: Option<String>,
     pub acks: i16,
-    pub topics: Vec<(String, Vec<(i32, Option<Bytes>)>)>,
+    pub topics: Vec<(String, Vec<PartitionRecords>)>,
 }
 
 impl ProduceRequest {

@@ -81,8 +81,8 @@ pub fn offset_for_timestamp(
             }));
         }
     }
-    // Compressed batch (never decompressed): answer its first offset, as
-    // close as Skiff can tell without decoding records.
+    // Records that could not be read (beyond the decompression cap):
+    // answer the batch's first offset, as close as Skiff can tell.
     let header = batch::BatchHeader::parse(&data)
         .map_err(|e| StorageError::Corrupt(format!("stored batch: {e}")))?;
     Ok(Some(TimestampHit {

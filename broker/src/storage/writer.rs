@@ -73,6 +73,25 @@ pub enum ConfigChange {
     Incremental(Vec<(String, Option<String>)>),
 }
 
+impl ConfigChange {
+    /// The overrides that result from applying this change to `current`.
+    pub fn apply(&self, current: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        match self {
+            ConfigChange::Replace(all) => all.clone(),
+            ConfigChange::Incremental(ops) => {
+                let mut out = current.clone();
+                for (k, v) in ops {
+                    match v {
+                        Some(v) => out.insert(k.clone(), v.clone()),
+                        None => out.remove(k),
+                    };
+                }
+                out
+            }
+        }
+    }
+}
+
 pub enum Command {
     Append {
         partition: Arc<Partition>,
@@ -352,7 +371,13 @@ impl Writer {
                     let _ = reply.send(Err(WriteError::UnknownTopicOrPartition));
                 }),
                 Some(topic) => {
-                    let existing = topic.partitions().len() as i32;
+                    // Counted in the transaction: an earlier command of this
+                    // group may have added partitions the catalog lacks yet.
+                    let existing: i32 = tx.query_row(
+                        "SELECT COUNT(*) FROM partitions WHERE topic_id = ?1",
+                        params![topic.db_id],
+                        |r| r.get(0),
+                    )?;
                     if count <= existing {
                         let msg = format!(
                             "topic '{name}' has {existing} partitions; the new count must be larger"
@@ -388,21 +413,14 @@ impl Writer {
                     let _ = reply.send(Err(WriteError::UnknownTopicOrPartition));
                 }),
                 Some(topic) => {
-                    let mut overrides = match &change {
-                        ConfigChange::Replace(_) => BTreeMap::new(),
-                        ConfigChange::Incremental(_) => topic.config().overrides.clone(),
-                    };
-                    match change {
-                        ConfigChange::Replace(all) => overrides = all,
-                        ConfigChange::Incremental(ops) => {
-                            for (k, v) in ops {
-                                match v {
-                                    Some(v) => overrides.insert(k, v),
-                                    None => overrides.remove(&k),
-                                };
-                            }
-                        }
-                    }
+                    // Read in the transaction, so two changes in one group compose.
+                    let current: BTreeMap<String, String> = tx
+                        .prepare_cached(
+                            "SELECT name, value FROM topic_configs WHERE topic_id = ?1",
+                        )?
+                        .query_map(params![topic.db_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<Result<_, _>>()?;
+                    let overrides = change.apply(&current);
                     match TopicConfig::from_overrides(overrides) {
                         Err(e) => Box::new(move |_| {
                             let _ = reply.send(Err(e.into()));
@@ -554,7 +572,11 @@ impl Writer {
         partitions: i32,
         overrides: BTreeMap<String, String>,
     ) -> Result<Result<Arc<Topic>, WriteError>, StorageError> {
-        if catalog.get(name).is_some() {
+        // The transaction also sees topics created earlier in this group.
+        let in_file: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM topics WHERE name = ?1)")?
+            .query_row(params![name], |r| r.get(0))?;
+        if catalog.get(name).is_some() || in_file {
             return Ok(Err(WriteError::TopicExists));
         }
         if partitions < 1 {

@@ -29,8 +29,9 @@ def free_port():
 class Broker:
     """One skiff-broker on 127.0.0.1:port over db_path. start/stop/kill/restart."""
 
-    def __init__(self, workdir: Path, env=None):
+    def __init__(self, workdir: Path, env=None, listen_host="127.0.0.1"):
         self.workdir = workdir
+        self.listen_host = listen_host
         self.db_path = workdir / "skiff.db"
         self.port = free_port()
         self.extra_env = dict(env or {})
@@ -43,7 +44,7 @@ class Broker:
 
     @property
     def url(self):
-        return f"tcp://127.0.0.1:{self.port}"
+        return f"tcp://{self.listen_host}:{self.port}"
 
     def log_path(self):
         return self.workdir / f"broker-{self.starts}.log"

@@ -162,10 +162,27 @@ def test_describe_topics_with_topic_id(broker, topic_name):
 
 
 def test_describe_broker_configs(broker):
+    """DescribeConfigs of the broker resource answers without an error (admin
+    tools list it), from both admin clients; an unsupported resource type
+    (a consumer group) is refused per resource, not by closing the connection."""
     a = admin(broker)
     res = ConfigResource(ConfigResource.Type.BROKER, "0")
     configs = a.describe_configs([res], request_timeout=10)[res].result(timeout=15)
-    assert isinstance(configs, dict)
+    assert configs == {}
+    group = ConfigResource(ConfigResource.Type.GROUP, "g")
+    with pytest.raises(KafkaException):
+        a.describe_configs([group], request_timeout=10)[group].result(timeout=15)
+    assert a.list_topics(timeout=10) is not None
+
+    from kafka.admin import ConfigResource as KConfigResource
+    from kafka.admin import ConfigResourceType, KafkaAdminClient
+
+    ka = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        got = ka.describe_configs([KConfigResource(ConfigResourceType.BROKER, "0")], config_filter="all")
+        assert got["broker"]["0"] == {}
+    finally:
+        ka.close()
 
 
 def test_admin_changes_survive_restart(broker, topic_name):

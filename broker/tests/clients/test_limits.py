@@ -19,7 +19,6 @@ from helpers import (
     consume_n,
     consumer,
     create_topic,
-    known_bug,
     produce_all,
     produce_ok,
     producer,
@@ -271,9 +270,43 @@ def test_healthcheck_does_not_hang_on_silent_server():
         srv.close()
 
 
-@known_bug("settings are not accepted after the healthcheck subcommand (clap args not global)")
 def test_healthcheck_listener_url_after_subcommand(broker):
     """The form `skiff-broker healthcheck --listener-url URL` (settings after
     the subcommand, as a container HEALTHCHECK line is usually written)."""
     r = healthcheck(["healthcheck", "--listener-url", broker.url])
     assert r.returncode == 0, f"exit {r.returncode}: {r.stderr.strip()}"
+
+
+def test_advertised_listener(tmp_path):
+    """ADVERTISED_LISTENER_URL is what Metadata tells clients; a 0.0.0.0
+    listener without one advertises 127.0.0.1; clients follow the advertised
+    address (here localhost) and produce through it."""
+    from conftest import free_port
+
+    port = free_port()
+    b = Broker(tmp_path / "adv", env={"ADVERTISED_LISTENER_URL": "tcp://localhost:%d" % port})
+    (tmp_path / "adv").mkdir()
+    b.port = port
+    b.start()
+    try:
+        md = admin(b).list_topics(timeout=10)
+        assert [(x.host, x.port) for x in md.brokers.values()] == [("localhost", port)]
+        (m,) = produce_ok(producer(b), "adv", [{"value": b"via localhost"}])
+        assert m.offset() == 0
+        gc.collect()
+        b.stop()
+    finally:
+        b.cleanup()
+
+    any_addr = Broker(tmp_path / "any", listen_host="0.0.0.0")
+    (tmp_path / "any").mkdir()
+    try:
+        any_addr.start()  # its healthcheck maps 0.0.0.0 to 127.0.0.1
+        c = RawClient(any_addr)
+        try:
+            assert c.metadata_brokers() == [(0, "127.0.0.1", any_addr.port)]
+        finally:
+            c.close()
+        any_addr.stop()
+    finally:
+        any_addr.cleanup()

@@ -14,7 +14,6 @@ from helpers import (
     consume_n,
     consumer,
     create_topic,
-    known_bug,
     produce_ok,
     producer,
     stored_batches,
@@ -39,10 +38,39 @@ def wait_eof(c, expected, timeout=15):
     raise AssertionError(f"no end-of-partition event within {timeout}s")
 
 
-def produce_one_batch(broker, topic, records, codec="none"):
-    """All records in one batch (one linger window, one flush)."""
-    p = producer(broker, **{"linger.ms": 1000, "batch.num.messages": 10000, "compression.type": codec})
-    return produce_ok(p, topic, records)
+def produce_one_batch(broker, topic, records, codec="none", client="confluent"):
+    """All records in one batch (one linger window, one flush), by
+    confluent-kafka or kafka-python (the only one of the two that sends lz4
+    to Skiff, and that frames snappy the xerial way); returns the offsets."""
+    if client == "confluent":
+        p = producer(broker, **{"linger.ms": 1000, "batch.num.messages": 10000, "compression.type": codec})
+        return [m.offset() for m in produce_ok(p, topic, records)]
+    from kafka import KafkaProducer
+
+    kp = KafkaProducer(
+        bootstrap_servers=broker.bootstrap,
+        linger_ms=1000,
+        batch_size=1 << 20,
+        compression_type=None if codec == "none" else codec,
+    )
+    try:
+        futs = [kp.send(topic, value=r["value"], timestamp_ms=r["timestamp"], partition=0) for r in records]
+        kp.flush(30)
+        return [f.get(30).offset for f in futs]
+    finally:
+        kp.close(10)
+
+
+# (client, codec) pairs that put every codec and both snappy framings into
+# one stored batch.
+ONE_BATCH_CASES = [
+    ("confluent", "none"),
+    ("confluent", "gzip"),
+    ("confluent", "snappy"),
+    ("confluent", "zstd"),
+    ("kafka-python", "lz4"),
+    ("kafka-python", "snappy"),
+]
 
 
 def test_earliest_and_latest(broker, topic_name):
@@ -142,20 +170,21 @@ def test_offsets_for_times_across_batches(broker, topic_name):
         kc.close()
 
 
-@pytest.mark.parametrize(
-    "codec",
-    ["none", pytest.param("zstd", marks=known_bug("timestamp lookup in a compressed batch answers its base offset"))],
-)
-def test_offsets_for_times_inside_one_batch(broker, topic_name, codec):
-    """Ten records in ONE batch (uncompressed, and zstd-compressed) with
+@pytest.mark.parametrize("client,codec", ONE_BATCH_CASES)
+def test_offsets_for_times_inside_one_batch(broker, topic_name, client, codec):
+    """Ten records in ONE batch (uncompressed, and each codec) with
     timestamps 1 s apart: a timestamp lookup must land on the record, not on
     the batch's first offset (Kafka finds the first record with timestamp >=
     target, decompressing if it must)."""
     create_topic(broker, topic_name)
-    reports = produce_one_batch(
-        broker, topic_name, [{"value": b"b-%d " % i * 100, "timestamp": BASE_TS + i * 1000} for i in range(10)], codec
+    offsets = produce_one_batch(
+        broker,
+        topic_name,
+        [{"value": b"b-%d " % i * 100, "timestamp": BASE_TS + i * 1000} for i in range(10)],
+        codec,
+        client,
     )
-    assert [m.offset() for m in reports] == list(range(10))
+    assert offsets == list(range(10))
     assert stored_batches(broker, topic_name) == [(0, CODEC_IDS[codec], 10)], "not one batch of the codec"
     c = consumer(broker)
     try:
@@ -189,14 +218,11 @@ def test_list_offsets_max_timestamp(broker, topic_name):
     assert (ts.offset, ts.timestamp) == (1, BASE_TS + 9000)
 
 
-@pytest.mark.parametrize(
-    "codec",
-    ["none", pytest.param("zstd", marks=known_bug("max timestamp in a compressed batch answers its last offset"))],
-)
-def test_list_offsets_max_timestamp_inside_one_batch(broker, topic_name, codec):
+@pytest.mark.parametrize("client,codec", ONE_BATCH_CASES)
+def test_list_offsets_max_timestamp_inside_one_batch(broker, topic_name, client, codec):
     """Max timestamp where the largest timestamp is in the middle of one
-    batch (uncompressed, and zstd): Kafka (KIP-734, KAFKA-16310) answers that
-    record's offset."""
+    batch (uncompressed, and each codec): Kafka (KIP-734, KAFKA-16310)
+    answers that record's offset."""
     a = admin(broker)
     create_topic(broker, topic_name)
     produce_one_batch(
@@ -204,6 +230,7 @@ def test_list_offsets_max_timestamp_inside_one_batch(broker, topic_name, codec):
         topic_name,
         [{"value": b"x-%d " % i * 100, "timestamp": BASE_TS + ts} for i, ts in enumerate([1000, 7000, 2000, 3000])],
         codec,
+        client,
     )
     assert stored_batches(broker, topic_name) == [(0, CODEC_IDS[codec], 4)], "not one batch of the codec"
     mx = list_offsets(a, topic_name, OffsetSpec.max_timestamp())

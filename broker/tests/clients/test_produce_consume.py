@@ -277,8 +277,14 @@ def test_log_append_time_topic(broker, topic_name):
     time (type LOG_APPEND_TIME), not the producer's timestamp."""
     create_topic(broker, topic_name, config={"message.timestamp.type": "LogAppendTime"})
     before = int(time.time() * 1000)
-    produce_ok(producer(broker), topic_name, [{"value": b"v%d" % i, "timestamp": 1_000_000 + i} for i in range(3)])
+    reports = produce_ok(
+        producer(broker), topic_name, [{"value": b"v%d" % i, "timestamp": 1_000_000 + i} for i in range(3)]
+    )
     after = int(time.time() * 1000)
+    # The produce response carries the append time (log_append_time_ms).
+    for r in reports:
+        ttype, ts = r.timestamp()
+        assert ttype == TIMESTAMP_LOG_APPEND_TIME and before - 1000 <= ts <= after + 1000, r.timestamp()
     got = consume_n(broker, topic_name, 3)
     for m in got:
         ttype, ts = m.timestamp()

@@ -4,7 +4,7 @@ byte, and the partition errors a client sees."""
 
 import struct
 
-from helpers import RawClient, consume_n, create_topic, known_bug, record_batch
+from helpers import RawClient, consume_n, create_topic, record_batch
 
 CORRUPT_MESSAGE = 2
 UNKNOWN_TOPIC_OR_PARTITION = 3
@@ -77,7 +77,6 @@ def test_truncated_batch_is_refused(broker, topic_name):
         c.close()
 
 
-@known_bug("record count / offset range of a batch is not checked against the records it holds")
 def test_batch_claiming_more_records_than_it_holds_is_refused(broker, topic_name):
     """A batch whose header claims 3 records (lastOffsetDelta 2) but holds
     one, CRC valid: Kafka's validation (LogValidator) refuses it with
