@@ -464,3 +464,22 @@ def test_deleted_topic_takes_its_offsets(broker, topic_name):
         group
     ].result()
     assert [tp.offset for tp in res.topic_partitions] in ([-1001], [-1])
+
+
+def test_live_group_consumer_rejoins_after_broker_restart(broker, topic_name):
+    """The group is gone after a restart (membership is not persisted): the
+    live consumer is told UNKNOWN_MEMBER_ID, rejoins and carries on from its
+    committed offset."""
+    create_topic(broker, topic_name, partitions=1)
+    produce_ok(producer(broker), topic_name, [{"value": b"%d" % i} for i in range(5)])
+    c = group_consumer(broker, topic_name + "-g")
+    c.subscribe([topic_name])
+    got = poll_n(c, 5)
+    c.commit(message=got[-1], asynchronous=False)
+    broker.restart()
+    produce_ok(producer(broker), topic_name, [{"value": b"%d" % i} for i in range(5, 10)])
+    got = poll_n(c, 5, timeout=60)
+    assert values_of(got) == [b"%d" % i for i in range(5, 10)]
+    c.commit(message=got[-1], asynchronous=False)
+    assert c.committed([TopicPartition(topic_name, 0)], timeout=10)[0].offset == 10
+    c.close()
