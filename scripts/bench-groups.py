@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import cpu_seconds, free_port  # noqa: E402
+from bench import cpu_seconds, free_port
 
 GROUPS = 20
 PER_GROUP = 5
