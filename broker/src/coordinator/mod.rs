@@ -35,6 +35,23 @@ pub struct GroupConfig {
     pub max_size: usize,
 }
 
+tokio::task_local! {
+    /// The address of the client whose connection this task serves, as Kafka
+    /// shows it in DescribeGroups ("/127.0.0.1"); set by the server per
+    /// connection.
+    pub static CLIENT_HOST: String;
+}
+
+/// Kafka's form of a client address in DescribeGroups.
+pub fn client_host(addr: std::net::SocketAddr) -> String {
+    format!("/{}", addr.ip())
+}
+
+/// The client host of the connection being served ("" outside one).
+pub fn current_client_host() -> String {
+    CLIENT_HOST.try_with(|h| h.clone()).unwrap_or_default()
+}
+
 /// Largest metadata string stored with a committed offset (Kafka's
 /// offset.metadata.max.bytes).
 pub const MAX_OFFSET_METADATA: usize = 4096;

@@ -85,7 +85,8 @@ pub fn response(version: i16, r: JoinResult) -> JoinGroupResponse {
     }
 }
 
-pub async fn handle(broker: &Broker, version: i16, req: JoinGroupRequest) -> JoinGroupResponse {
+pub async fn handle(broker: &Broker, version: i16, mut req: JoinGroupRequest) -> JoinGroupResponse {
+    req.join.client_host = crate::coordinator::current_client_host();
     let member_id = req.join.member_id.clone();
     let result = match broker.coordinator.join(&req.group_id, req.join) {
         Reply::Now(r) => r,

@@ -402,6 +402,7 @@ def test_admin_list_describe_delete_groups_and_offsets(broker, topic_name):
     desc = a.describe_consumer_groups([group], request_timeout=10)[group].result()
     assert desc.state.name == "STABLE"
     assert len(desc.members) == 1
+    assert desc.members[0].host == "/127.0.0.1"
     assigned = {tp.partition for tp in desc.members[0].assignment.topic_partitions}
     assert assigned == {0, 1}
 
