@@ -128,6 +128,17 @@ pub struct Settings {
         default_value_t = 1000
     )]
     pub group_max_size: usize,
+
+    /// How long a group with no members and no committed offsets is kept
+    /// before it is forgotten (Kafka drops such groups at its periodic
+    /// cleanup, every 10 minutes by default).
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_GROUP_EMPTY_RETENTION_MS",
+        default_value_t = 600_000
+    )]
+    pub group_empty_retention_ms: u64,
 }
 
 /// A setting that cannot be used, with the setting's names and the fix.
@@ -279,6 +290,7 @@ impl Settings {
                 min_session_timeout_ms: self.group_min_session_timeout_ms,
                 max_session_timeout_ms: self.group_max_session_timeout_ms,
                 max_size: self.group_max_size,
+                empty_retention: std::time::Duration::from_millis(self.group_empty_retention_ms),
             },
             listen,
             advertised,

@@ -431,3 +431,41 @@ async fn initial_rebalance_delay_gathers_early_joiners_into_one_generation() {
     assert_eq!(ra.members.len() + rb.members.len(), 2);
     b.stop().await;
 }
+
+#[tokio::test]
+async fn an_emptied_group_without_offsets_is_forgotten() {
+    let b = TestBroker::start_with(|s| s.group_empty_retention_ms = 200).await;
+    let mut c = b.client().await;
+    let j = join_new(&mut c).await;
+    let me = j.member_id.to_string();
+    let l: LeaveGroupResponse = c
+        .call(
+            ApiKey::LeaveGroup,
+            1,
+            &LeaveGroupRequest::default()
+                .with_group_id(GroupId(s("g")))
+                .with_member_id(s(&me)),
+        )
+        .await;
+    assert_eq!(l.error_code, 0);
+    // Still there (Empty) right after the last member left, as in Kafka.
+    let lg: ListGroupsResponse = c
+        .call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())
+        .await;
+    assert_eq!(lg.groups[0].group_state.as_str(), "Empty");
+    let mut listed = usize::MAX;
+    for _ in 0..20 {
+        let lg: ListGroupsResponse = c
+            .call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())
+            .await;
+        listed = lg.groups.len();
+        if listed == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed, 0);
+    // The id can be used again from scratch.
+    assert_eq!(join_new(&mut c).await.generation_id, 1);
+    b.stop().await;
+}

@@ -807,6 +807,7 @@ mod tests {
             min_session_timeout_ms: 1,
             max_session_timeout_ms: 100_000,
             max_size: 3,
+            empty_retention: Duration::from_secs(600),
         }
     }
 

@@ -33,6 +33,8 @@ pub struct GroupConfig {
     pub min_session_timeout_ms: i32,
     pub max_session_timeout_ms: i32,
     pub max_size: usize,
+    /// How long an empty group without committed offsets is kept.
+    pub empty_retention: Duration,
 }
 
 tokio::task_local! {
@@ -90,10 +92,12 @@ pub struct MemberSummary {
     pub assignment: Bytes,
 }
 
+type Registry = Arc<Mutex<HashMap<String, Arc<GroupHandle>>>>;
+
 pub struct Coordinator {
     config: GroupConfig,
-    groups: Mutex<HashMap<String, Arc<GroupHandle>>>,
-    pub offsets: OffsetCache,
+    groups: Registry,
+    pub offsets: Arc<OffsetCache>,
 }
 
 /// Why an offset write failed.
@@ -116,8 +120,8 @@ impl Coordinator {
     pub fn new(config: GroupConfig, committed: Vec<(String, OffsetRow)>) -> Self {
         Coordinator {
             config,
-            groups: Mutex::new(HashMap::new()),
-            offsets: OffsetCache::load(committed),
+            groups: Arc::new(Mutex::new(HashMap::new())),
+            offsets: Arc::new(OffsetCache::load(committed)),
         }
     }
 
@@ -144,11 +148,16 @@ impl Coordinator {
 
     /// Makes sure the group's timer looks at its (possibly earlier) next
     /// deadline: starts the timer task or wakes it.
-    pub fn kick(handle: &Arc<GroupHandle>) {
+    pub fn kick(&self, handle: &Arc<GroupHandle>) {
         if handle.timer_running.swap(true, Ordering::SeqCst) {
             handle.wake.notify_one();
         } else {
-            tokio::spawn(run_timer(handle.clone()));
+            tokio::spawn(run_timer(
+                handle.clone(),
+                self.groups.clone(),
+                self.offsets.clone(),
+                self.config.empty_retention,
+            ));
         }
     }
 
@@ -158,7 +167,7 @@ impl Coordinator {
         }
         let handle = self.get_or_create(group_id);
         let reply = handle.lock().join(req, Instant::now());
-        Self::kick(&handle);
+        self.kick(&handle);
         reply
     }
 
@@ -167,7 +176,7 @@ impl Coordinator {
             return Reply::Now(SyncResult::error(code::UNKNOWN_MEMBER_ID));
         };
         let reply = handle.lock().sync(req, Instant::now());
-        Self::kick(&handle);
+        self.kick(&handle);
         reply
     }
 
@@ -199,7 +208,7 @@ impl Coordinator {
                 .map(|(m, i)| g.leave(m, i.as_deref(), now))
                 .collect()
         };
-        Self::kick(&handle);
+        self.kick(&handle);
         codes
     }
 
@@ -400,25 +409,79 @@ pub fn subscription_topics(metadata: Bytes) -> Vec<String> {
 }
 
 /// A group's timer: sleeps until the group's earliest deadline (or until
-/// kicked), acts on it, and ends when the group has nothing left to time.
-async fn run_timer(handle: Arc<GroupHandle>) {
+/// kicked), acts on it, and ends when the group has nothing left to time. An
+/// empty group without committed offsets lingers `empty_retention` (Kafka
+/// drops such groups at its next cleanup, every 10 minutes) and is then
+/// dropped from the registry, so group ids that come and go leave nothing.
+async fn run_timer(
+    handle: Arc<GroupHandle>,
+    groups: Registry,
+    offsets: Arc<OffsetCache>,
+    empty_retention: Duration,
+) {
     loop {
         let next = {
             let g = handle.lock();
             match g.next_deadline() {
-                Some(t) => t,
+                Some(t) => Some(t),
                 None => {
-                    // Cleared under the group lock, so a kick that follows
-                    // any later change sees it and starts a new timer.
-                    handle.timer_running.store(false, Ordering::SeqCst);
-                    return;
+                    let id = g.id.clone();
+                    if g.state != State::Empty || !g.is_empty() || offsets.has_group(&id) {
+                        // Cleared under the group lock, so a kick that
+                        // follows any later change starts a new timer.
+                        handle.timer_running.store(false, Ordering::SeqCst);
+                        return;
+                    }
+                    None
                 }
             }
         };
-        tokio::select! {
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {}
-            _ = handle.wake.notified() => {}
+        match next {
+            Some(t) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(t)) => {}
+                    _ = handle.wake.notified() => {}
+                }
+                handle.lock().on_timer(Instant::now());
+            }
+            None => {
+                tokio::select! {
+                    _ = tokio::time::sleep(empty_retention) => {
+                        let id = handle.lock().id.clone();
+                        if forget_if_unused(&groups, &offsets, &id, &handle) {
+                            return;
+                        }
+                    }
+                    _ = handle.wake.notified() => {}
+                }
+            }
         }
-        handle.lock().on_timer(Instant::now());
     }
+}
+
+/// Removes a group that is still empty, untimed and without offsets. Lock
+/// order: registry, then group. A request still holding the handle finds it
+/// Dead and is sent back to FindCoordinator (COORDINATOR_NOT_AVAILABLE).
+fn forget_if_unused(
+    groups: &Registry,
+    offsets: &OffsetCache,
+    id: &str,
+    handle: &Arc<GroupHandle>,
+) -> bool {
+    let mut registry = groups.lock().expect("group registry lock");
+    if !registry.get(id).is_some_and(|h| Arc::ptr_eq(h, handle)) {
+        return true;
+    }
+    let mut g = handle.lock();
+    if g.state == State::Empty
+        && g.is_empty()
+        && g.next_deadline().is_none()
+        && !offsets.has_group(id)
+    {
+        g.kill();
+        drop(g);
+        registry.remove(id);
+        return true;
+    }
+    false
 }
