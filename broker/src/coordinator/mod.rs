@@ -12,6 +12,7 @@
 
 pub mod group;
 pub mod offsets;
+pub mod types;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,8 +24,9 @@ use tokio::sync::Notify;
 
 use crate::protocol::Reader;
 use crate::storage::{Command, OffsetRow, Storage, WriteError};
-pub use group::{code, Group, JoinRequest, JoinResult, Reply, State, SyncRequest, SyncResult};
+pub use group::Group;
 use offsets::OffsetCache;
+pub use types::{code, JoinRequest, JoinResult, Reply, State, SyncRequest, SyncResult};
 
 /// Group settings (see `config.rs` for their names).
 #[derive(Debug, Clone, Copy)]
