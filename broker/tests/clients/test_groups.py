@@ -484,3 +484,18 @@ def test_live_group_consumer_rejoins_after_broker_restart(broker, topic_name):
     c.commit(message=got[-1], asynchronous=False)
     assert c.committed([TopicPartition(topic_name, 0)], timeout=10)[0].offset == 10
     c.close()
+
+
+def test_kcat_balanced_consumer_resumes_from_its_commit(broker, topic_name):
+    """kcat -G (librdkafka 2.0.2): joins, consumes, auto-commits on exit; a
+    second run of the group starts after the commit."""
+    from test_kcat import kcat
+
+    create_topic(broker, topic_name, partitions=2)
+    produce_ok(producer(broker), topic_name, [{"value": b"v%d" % i, "partition": i % 2} for i in range(6)])
+    group = topic_name + "-g"
+    out = kcat(broker, "-G", group, "-X", "auto.offset.reset=earliest", "-e", "-f", "%s\\n", topic_name).stdout.decode()
+    assert sorted(out.split()) == [f"v{i}" for i in range(6)]
+    produce_ok(producer(broker), topic_name, [{"value": b"w%d" % i, "partition": i % 2} for i in range(4)])
+    out = kcat(broker, "-G", group, "-X", "auto.offset.reset=earliest", "-e", "-f", "%s\\n", topic_name).stdout.decode()
+    assert sorted(out.split()) == [f"w{i}" for i in range(4)]
