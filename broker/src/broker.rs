@@ -1,11 +1,12 @@
 //! What every request handler shares: the validated settings, the catalog of
-//! topics, and the storage handle.
+//! topics, the storage handle and the group coordinator.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::catalog::{Catalog, Topic};
 use crate::config::Config;
+use crate::coordinator::Coordinator;
 use crate::shutdown::Shutdown;
 use crate::storage::{Command, Storage, WriteError};
 
@@ -13,6 +14,8 @@ pub struct Broker {
     pub config: Config,
     pub catalog: Arc<Catalog>,
     pub storage: Storage,
+    /// Consumer groups and their committed offsets.
+    pub coordinator: Coordinator,
     /// Flips on SIGTERM/SIGINT: long polls end early, connections stop reading.
     pub shutdown: Shutdown,
 }

@@ -87,6 +87,58 @@ pub struct Settings {
         default_value_t = 1024
     )]
     pub max_connections: usize,
+
+    /// How long a group that had no members waits for more joiners before its
+    /// first rebalance completes (Kafka's group.initial.rebalance.delay.ms).
+    /// 0 lets a lone consumer start at once.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_GROUP_INITIAL_REBALANCE_DELAY_MS",
+        default_value_t = 0
+    )]
+    pub group_initial_rebalance_delay_ms: u64,
+
+    /// Smallest session timeout a group member may ask for
+    /// (group.min.session.timeout.ms).
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_GROUP_MIN_SESSION_TIMEOUT_MS",
+        default_value_t = 6000
+    )]
+    pub group_min_session_timeout_ms: i32,
+
+    /// Largest session timeout a group member may ask for
+    /// (group.max.session.timeout.ms).
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_GROUP_MAX_SESSION_TIMEOUT_MS",
+        default_value_t = 1_800_000
+    )]
+    pub group_max_session_timeout_ms: i32,
+
+    /// Most members in one consumer group (group.max.size); bounds a group's
+    /// memory together with the request size limit.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_GROUP_MAX_SIZE",
+        default_value_t = 1000
+    )]
+    pub group_max_size: usize,
+
+    /// How long a group with no members and no committed offsets is kept
+    /// before it is forgotten (Kafka drops such groups at its periodic
+    /// cleanup, every 10 minutes by default).
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_GROUP_EMPTY_RETENTION_MS",
+        default_value_t = 600_000
+    )]
+    pub group_empty_retention_ms: u64,
 }
 
 /// A setting that cannot be used, with the setting's names and the fix.
@@ -124,6 +176,7 @@ pub struct Config {
     pub cluster_id: String,
     pub max_request_bytes: u32,
     pub max_connections: usize,
+    pub groups: crate::coordinator::GroupConfig,
 }
 
 pub fn parse_endpoint(setting: &'static str, value: &str) -> Result<Endpoint, SettingError> {
@@ -215,7 +268,30 @@ impl Settings {
                 "must be at least 1024 bytes",
             ));
         }
+        if self.group_min_session_timeout_ms < 1
+            || self.group_max_session_timeout_ms < self.group_min_session_timeout_ms
+        {
+            return Err(err(
+                "SKIFF_GROUP_MIN_SESSION_TIMEOUT_MS / SKIFF_GROUP_MAX_SESSION_TIMEOUT_MS",
+                "the minimum must be at least 1 ms and not above the maximum",
+            ));
+        }
+        if self.group_max_size < 1 {
+            return Err(err(
+                "SKIFF_GROUP_MAX_SIZE (--group-max-size)",
+                "must be at least 1",
+            ));
+        }
         Ok(Config {
+            groups: crate::coordinator::GroupConfig {
+                initial_rebalance_delay: std::time::Duration::from_millis(
+                    self.group_initial_rebalance_delay_ms,
+                ),
+                min_session_timeout_ms: self.group_min_session_timeout_ms,
+                max_session_timeout_ms: self.group_max_session_timeout_ms,
+                max_size: self.group_max_size,
+                empty_retention: std::time::Duration::from_millis(self.group_empty_retention_ms),
+            },
             listen,
             advertised,
             database: parse_storage(&self.storage_engine)?,

@@ -7,6 +7,7 @@ pub mod broker;
 pub mod catalog;
 pub mod config;
 pub mod connection;
+pub mod coordinator;
 pub mod decompress;
 pub mod handlers;
 pub mod healthcheck;
@@ -57,6 +58,16 @@ pub async fn start(mut config: Config) -> Result<Started, StartError> {
                 config.database.display()
             ),
         })?;
+    // Committed offsets are loaded before any connection is served, so no
+    // client sees the coordinator without them (no COORDINATOR_LOAD_IN_PROGRESS).
+    let committed = storage
+        .committed_offsets()
+        .await
+        .map_err(|e| SettingError {
+            setting: "STORAGE_ENGINE (--storage-engine)",
+            message: format!("cannot read committed offsets: {e}"),
+        })?;
+    let coordinator = crate::coordinator::Coordinator::new(config.groups, committed);
     // Listening on port 0 (tests) advertises the port actually bound.
     if config.advertised.port == 0 {
         if let Ok(local) = listener.local_addr() {
@@ -76,6 +87,7 @@ pub async fn start(mut config: Config) -> Result<Started, StartError> {
             config,
             catalog,
             storage,
+            coordinator,
             shutdown: stop,
         }),
         listener,

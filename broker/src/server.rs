@@ -27,12 +27,15 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>) {
             a = listener.accept() => a,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, addr)) => {
                 let broker = broker.clone();
                 let shutdown = shutdown.clone();
                 let done = done_tx.clone();
+                // The client's address, for the group members it joins.
+                let host = crate::coordinator::client_host(addr);
                 tokio::spawn(async move {
-                    connection::serve(stream, broker, shutdown).await;
+                    let serving = connection::serve(stream, broker, shutdown);
+                    crate::coordinator::CLIENT_HOST.scope(host, serving).await;
                     drop(permit);
                     drop(done);
                 });

@@ -1,6 +1,6 @@
 //! DeleteTopics (v1-6): removes exactly the named topics (by name, or by id
-//! from v6), with their batches and producer state; other topics are not
-//! touched.
+//! from v6), with their batches, producer state and committed group
+//! offsets; other topics are not touched.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
@@ -54,7 +54,11 @@ pub async fn handle(broker: &Broker, req: DeleteTopicsRequest) -> DeleteTopicsRe
             })
             .await;
         responses.push(match deleted {
-            Ok(id) => result.with_topic_id(id),
+            Ok(id) => {
+                // The writer deleted the topic's committed offsets with it.
+                broker.coordinator.offsets.remove_topic(&name);
+                result.with_topic_id(id)
+            }
             Err(e) => result
                 .with_error_code(write_error_code(&e))
                 .with_error_message(Some(str(e.to_string()))),

@@ -11,17 +11,30 @@ mod alter_configs;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod produce;
+mod sync_group;
 
 #[cfg(test)]
 mod codec_tests;
+#[cfg(test)]
+mod group_codec_tests;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -185,6 +198,73 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Result<Outcome, Handl
             describe_cluster::decode(r, version).map_err(bad)?;
             respond(api, version, corr, &describe_cluster::handle(broker))
         }
+        ApiKey::FindCoordinator => {
+            let req = find_coordinator::FindCoordinatorRequest::decode(r, version).map_err(bad)?;
+            let resp = find_coordinator::handle(broker, version, req);
+            respond(api, version, corr, &resp)
+        }
+        ApiKey::JoinGroup => {
+            let client_id = header.client_id.as_deref().unwrap_or_default();
+            let req = join_group::JoinGroupRequest::decode(r, version, client_id).map_err(bad)?;
+            let resp = join_group::handle(broker, version, req).await;
+            respond(api, version, corr, &resp)
+        }
+        ApiKey::SyncGroup => {
+            let req = sync_group::SyncGroupRequest::decode(r, version).map_err(bad)?;
+            let resp = sync_group::handle(broker, version, req).await;
+            respond(api, version, corr, &resp)
+        }
+        ApiKey::Heartbeat => {
+            let req = heartbeat::HeartbeatRequest::decode(r, version).map_err(bad)?;
+            respond(api, version, corr, &heartbeat::handle(broker, req))
+        }
+        ApiKey::LeaveGroup => {
+            let req = leave_group::LeaveGroupRequest::decode(r, version).map_err(bad)?;
+            respond(
+                api,
+                version,
+                corr,
+                &leave_group::handle(broker, version, req),
+            )
+        }
+        ApiKey::OffsetCommit => {
+            let req = offset_commit::OffsetCommitRequest::decode(r, version).map_err(bad)?;
+            let resp = offset_commit::handle(broker, req).await;
+            respond(api, version, corr, &resp)
+        }
+        ApiKey::OffsetFetch => {
+            let req = offset_fetch::OffsetFetchRequest::decode(r, version).map_err(bad)?;
+            respond(
+                api,
+                version,
+                corr,
+                &offset_fetch::handle(broker, version, req),
+            )
+        }
+        ApiKey::ListGroups => {
+            let req = list_groups::ListGroupsRequest::decode(r, version).map_err(bad)?;
+            respond(
+                api,
+                version,
+                corr,
+                &list_groups::handle(broker, version, req),
+            )
+        }
+        ApiKey::DescribeGroups => {
+            let req = describe_groups::DescribeGroupsRequest::decode(r, version).map_err(bad)?;
+            let resp = describe_groups::handle(broker, version, req);
+            respond(api, version, corr, &resp)
+        }
+        ApiKey::DeleteGroups => {
+            let req = delete_groups::DeleteGroupsRequest::decode(r, version).map_err(bad)?;
+            let resp = delete_groups::handle(broker, req).await;
+            respond(api, version, corr, &resp)
+        }
+        ApiKey::OffsetDelete => {
+            let req = offset_delete::OffsetDeleteRequest::decode(r, version).map_err(bad)?;
+            let resp = offset_delete::handle(broker, req).await;
+            respond(api, version, corr, &resp)
+        }
         _ => Err(HandleError::UnknownApi(header.api_key)),
     }
 }
@@ -230,6 +310,21 @@ pub fn decode_request(frame: Bytes) -> Result<(), HandleError> {
             create_partitions::CreatePartitionsRequest::decode(r, version).map(drop)
         }
         ApiKey::DescribeCluster => describe_cluster::decode(r, version),
+        ApiKey::FindCoordinator => {
+            find_coordinator::FindCoordinatorRequest::decode(r, version).map(drop)
+        }
+        ApiKey::JoinGroup => join_group::JoinGroupRequest::decode(r, version, "").map(drop),
+        ApiKey::SyncGroup => sync_group::SyncGroupRequest::decode(r, version).map(drop),
+        ApiKey::Heartbeat => heartbeat::HeartbeatRequest::decode(r, version).map(drop),
+        ApiKey::LeaveGroup => leave_group::LeaveGroupRequest::decode(r, version).map(drop),
+        ApiKey::OffsetCommit => offset_commit::OffsetCommitRequest::decode(r, version).map(drop),
+        ApiKey::OffsetFetch => offset_fetch::OffsetFetchRequest::decode(r, version).map(drop),
+        ApiKey::ListGroups => list_groups::ListGroupsRequest::decode(r, version).map(drop),
+        ApiKey::DescribeGroups => {
+            describe_groups::DescribeGroupsRequest::decode(r, version).map(drop)
+        }
+        ApiKey::DeleteGroups => delete_groups::DeleteGroupsRequest::decode(r, version).map(drop),
+        ApiKey::OffsetDelete => offset_delete::OffsetDeleteRequest::decode(r, version).map(drop),
         _ => return Err(HandleError::UnknownApi(header.api_key)),
     };
     decoded.map_err(|error| HandleError::Body {

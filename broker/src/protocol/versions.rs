@@ -34,6 +34,18 @@ pub const SUPPORTED: &[Supported] = &[
     s(ApiKey::CreatePartitions, 0, 3),
     s(ApiKey::IncrementalAlterConfigs, 0, 1),
     s(ApiKey::DescribeCluster, 0, 1),
+    // Consumer groups (the coordinator).
+    s(ApiKey::FindCoordinator, 0, 6),
+    s(ApiKey::JoinGroup, 0, 9),
+    s(ApiKey::SyncGroup, 0, 5),
+    s(ApiKey::Heartbeat, 0, 4),
+    s(ApiKey::LeaveGroup, 0, 5),
+    s(ApiKey::OffsetCommit, 2, 9),
+    s(ApiKey::OffsetFetch, 1, 9),
+    s(ApiKey::ListGroups, 0, 5),
+    s(ApiKey::DescribeGroups, 0, 5),
+    s(ApiKey::DeleteGroups, 0, 2),
+    s(ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The supported range of `api`, if Skiff serves it at all.

@@ -6,6 +6,7 @@
 //! proceed while the writer commits.
 
 mod load;
+pub mod offsets;
 pub mod producers;
 mod reader;
 pub mod schema;
@@ -20,6 +21,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{oneshot, Semaphore};
 
 use crate::catalog::Catalog;
+pub use offsets::OffsetRow;
 pub use reader::TimestampHit;
 pub use schema::Durability;
 pub use writer::{Appended, Command, ConfigChange, WriteError};
@@ -223,6 +225,11 @@ impl Storage {
     ) -> Result<Option<TimestampHit>, StorageError> {
         self.read(move |c| reader::offset_for_timestamp(c, partition, timestamp, high_watermark))
             .await
+    }
+
+    /// Every committed group offset, as (group, row), for start-up.
+    pub async fn committed_offsets(&self) -> Result<Vec<(String, OffsetRow)>, StorageError> {
+        self.read(|c| Ok(offsets::load(c)?)).await
     }
 
     /// The offset of the record with the largest timestamp.

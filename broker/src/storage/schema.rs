@@ -99,6 +99,7 @@ pub fn configure_writer(conn: &Connection, durability: Durability) -> rusqlite::
     conn.pragma_update(None, "cache_size", -2048)?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(super::offsets::SCHEMA)?;
     Ok(())
 }
 

@@ -122,6 +122,23 @@ pub enum Command {
     AllocateProducerId {
         reply: Reply<i64>,
     },
+    /// Stores a group's committed offsets (insert or replace).
+    CommitOffsets {
+        group: String,
+        offsets: Vec<super::OffsetRow>,
+        reply: Reply<()>,
+    },
+    /// Deletes all of a group's committed offsets (DeleteGroups).
+    DeleteGroupOffsets {
+        group: String,
+        reply: Reply<()>,
+    },
+    /// Deletes some partitions' committed offsets of a group (OffsetDelete).
+    DeleteOffsets {
+        group: String,
+        partitions: Vec<(String, i32)>,
+        reply: Reply<()>,
+    },
     Shutdown,
 }
 
@@ -331,6 +348,7 @@ impl Writer {
                         logs.remove(&p.db_id);
                     }
                     tx.execute("DELETE FROM topics WHERE id = ?1", params![topic.db_id])?;
+                    super::offsets::delete_topic(tx, &topic.name)?;
                     let catalog = catalog.clone();
                     Box::new(move |committed| {
                         if committed.is_ok() {
@@ -439,6 +457,26 @@ impl Writer {
                     params![*next_producer_id],
                 )?;
                 reply_with(reply, id)
+            }
+            Command::CommitOffsets {
+                group,
+                offsets,
+                reply,
+            } => {
+                super::offsets::commit(tx, &group, &offsets)?;
+                reply_with(reply, ())
+            }
+            Command::DeleteGroupOffsets { group, reply } => {
+                super::offsets::delete_group(tx, &group)?;
+                reply_with(reply, ())
+            }
+            Command::DeleteOffsets {
+                group,
+                partitions,
+                reply,
+            } => {
+                super::offsets::delete_partitions(tx, &group, &partitions)?;
+                reply_with(reply, ())
             }
             Command::Shutdown => Box::new(|_| {}),
         })

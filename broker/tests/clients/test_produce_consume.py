@@ -12,7 +12,6 @@ from helpers import (
     RawClient,
     consume_n,
     create_topic,
-    known_bug,
     kp_consume_n,
     produce_ok,
     producer,
@@ -140,12 +139,7 @@ CODECS = ["gzip", "snappy", "lz4", "zstd"]
     [
         "gzip",
         "snappy",
-        pytest.param(
-            "lz4",
-            marks=known_bug(
-                "FindCoordinator not advertised, so librdkafka disables LZ4 and sends lz4 batches uncompressed"
-            ),
-        ),
+        "lz4",
         "zstd",
     ],
 )

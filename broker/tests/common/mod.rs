@@ -42,6 +42,11 @@ pub fn settings(db: &std::path::Path) -> Settings {
         cluster_id: "test".into(),
         max_request_bytes: 104_857_600,
         max_connections: 1024,
+        group_initial_rebalance_delay_ms: 0,
+        group_min_session_timeout_ms: 1000,
+        group_max_session_timeout_ms: 1_800_000,
+        group_max_size: 1000,
+        group_empty_retention_ms: 600_000,
     }
 }
 

@@ -1,0 +1,61 @@
+//! DescribeGroups (v0-5): state, protocol and members (with their metadata
+//! and assignment as the leader made it) of each named group; an unknown
+//! group is reported as Dead, as Kafka does.
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsResponse, GroupId};
+
+use super::str;
+use crate::broker::Broker;
+use crate::protocol::reader::{Reader, Result};
+
+pub struct DescribeGroupsRequest {
+    pub groups: Vec<String>,
+}
+
+impl DescribeGroupsRequest {
+    pub fn decode(r: &mut Reader, version: i16) -> Result<Self> {
+        let groups = r.array("groups", |r| r.string("group id"))?;
+        if version >= 3 {
+            r.bool()?; // include authorized operations
+        }
+        r.tagged_fields()?;
+        Ok(DescribeGroupsRequest { groups })
+    }
+}
+
+pub fn handle(broker: &Broker, version: i16, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    DescribeGroupsResponse::default().with_groups(
+        req.groups
+            .into_iter()
+            .map(|id| match broker.coordinator.summary(&id) {
+                None => DescribedGroup::default()
+                    .with_group_id(GroupId(str(id)))
+                    .with_group_state(str("Dead")),
+                Some(g) => DescribedGroup::default()
+                    .with_group_id(GroupId(str(g.id)))
+                    .with_group_state(str(g.state))
+                    .with_protocol_type(str(g.protocol_type))
+                    .with_protocol_data(str(g.protocol_name))
+                    .with_members(
+                        g.members
+                            .into_iter()
+                            .map(|m| {
+                                DescribedGroupMember::default()
+                                    .with_member_id(str(m.member_id))
+                                    .with_group_instance_id(if version >= 4 {
+                                        m.instance_id.map(str)
+                                    } else {
+                                        None
+                                    })
+                                    .with_client_id(str(m.client_id))
+                                    .with_client_host(str(m.client_host))
+                                    .with_member_metadata(m.metadata)
+                                    .with_member_assignment(m.assignment)
+                            })
+                            .collect(),
+                    ),
+            })
+            .collect(),
+    )
+}

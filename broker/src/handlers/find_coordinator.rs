@@ -1,0 +1,89 @@
+//! FindCoordinator (v0-6): this broker coordinates every group. v4+ asks for
+//! several keys at once (`coordinator_keys`). Transaction coordinators are
+//! not offered (transactions are not supported).
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorResponse};
+
+use super::str;
+use crate::broker::Broker;
+use crate::coordinator::code;
+use crate::protocol::reader::{Reader, Result};
+
+pub struct FindCoordinatorRequest {
+    /// 0 group, 1 transaction.
+    pub key_type: i8,
+    pub keys: Vec<String>,
+}
+
+impl FindCoordinatorRequest {
+    pub fn decode(r: &mut Reader, version: i16) -> Result<Self> {
+        let (key_type, keys) = if version >= 4 {
+            let key_type = r.i8()?;
+            (key_type, r.array("coordinator keys", |r| r.string("key"))?)
+        } else {
+            let key = r.string("key")?;
+            let key_type = if version >= 1 { r.i8()? } else { 0 };
+            (key_type, vec![key])
+        };
+        r.tagged_fields()?;
+        Ok(FindCoordinatorRequest { key_type, keys })
+    }
+}
+
+pub fn handle(
+    broker: &Broker,
+    version: i16,
+    req: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let (error, message) = if req.key_type == 0 {
+        (code::NONE, None)
+    } else {
+        (
+            code::COORDINATOR_NOT_AVAILABLE,
+            Some(str("transactions are not supported")),
+        )
+    };
+    let node = BrokerId(if error == 0 {
+        broker.config.node_id
+    } else {
+        -1
+    });
+    let host = if error == 0 {
+        str(&broker.config.advertised.host)
+    } else {
+        str("")
+    };
+    let port = if error == 0 {
+        broker.config.advertised.port as i32
+    } else {
+        -1
+    };
+    if version >= 4 {
+        FindCoordinatorResponse::default().with_coordinators(
+            req.keys
+                .iter()
+                .map(|k| {
+                    Coordinator::default()
+                        .with_key(str(k))
+                        .with_node_id(node)
+                        .with_host(host.clone())
+                        .with_port(port)
+                        .with_error_code(error)
+                        .with_error_message(message.clone())
+                })
+                .collect(),
+        )
+    } else {
+        let r = FindCoordinatorResponse::default()
+            .with_error_code(error)
+            .with_node_id(node)
+            .with_host(host)
+            .with_port(port);
+        if version >= 1 {
+            r.with_error_message(message)
+        } else {
+            r
+        }
+    }
+}

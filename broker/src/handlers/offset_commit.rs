@@ -1,0 +1,154 @@
+//! OffsetCommit (v2-9): validates membership and generation as Kafka does for
+//! classic groups, then stores the offsets (with leader epoch and metadata)
+//! through the writer; the response leaves after the commit.
+
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{OffsetCommitResponse, TopicName};
+
+use super::{str, write_error_code};
+use crate::broker::Broker;
+use crate::coordinator::{code, Coordinator, MAX_OFFSET_METADATA};
+use crate::protocol::reader::{Reader, Result};
+use crate::storage::OffsetRow;
+
+/// Kafka's OFFSET_METADATA_TOO_LARGE and UNKNOWN_TOPIC_OR_PARTITION.
+const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+
+pub struct CommitPartition {
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+}
+
+pub struct OffsetCommitRequest {
+    pub group_id: String,
+    pub generation: i32,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub topics: Vec<(String, Vec<CommitPartition>)>,
+}
+
+impl OffsetCommitRequest {
+    pub fn decode(r: &mut Reader, version: i16) -> Result<Self> {
+        let group_id = r.string("group id")?;
+        let generation = r.i32()?;
+        let member_id = r.string("member id")?;
+        let instance_id = if version >= 7 {
+            r.nullable_string()?
+        } else {
+            None
+        };
+        if version <= 4 {
+            r.i64()?; // retention time
+        }
+        let topics = r.array("topics", |r| {
+            let name = r.string("topic name")?;
+            let partitions = r.array("partitions", |r| {
+                let partition = r.i32()?;
+                let offset = r.i64()?;
+                let leader_epoch = if version >= 6 { r.i32()? } else { -1 };
+                let metadata = r.nullable_string()?;
+                r.tagged_fields()?;
+                Ok(CommitPartition {
+                    partition,
+                    offset,
+                    leader_epoch,
+                    metadata,
+                })
+            })?;
+            r.tagged_fields()?;
+            Ok((name, partitions))
+        })?;
+        r.tagged_fields()?;
+        Ok(OffsetCommitRequest {
+            group_id,
+            generation,
+            member_id,
+            instance_id,
+            topics,
+        })
+    }
+}
+
+/// A partition's row to write, or the error code it gets.
+type Checked = std::result::Result<OffsetRow, i16>;
+
+pub async fn handle(broker: &Broker, req: OffsetCommitRequest) -> OffsetCommitResponse {
+    let group_error = broker.coordinator.check_commit(
+        &req.group_id,
+        &req.member_id,
+        req.instance_id.as_deref(),
+        req.generation,
+    );
+    let now = Coordinator::now_ms();
+    // Per partition: Ok(row) to write, or an error code.
+    let mut results: Vec<(String, Vec<(i32, Checked)>)> = Vec::new();
+    for (topic, partitions) in req.topics {
+        let known = broker.catalog.get(&topic);
+        let mut out = Vec::with_capacity(partitions.len());
+        for p in partitions {
+            let r = if group_error != code::NONE {
+                Err(group_error)
+            } else if known
+                .as_ref()
+                .and_then(|t| t.partition(p.partition))
+                .is_none()
+            {
+                Err(UNKNOWN_TOPIC_OR_PARTITION)
+            } else if p
+                .metadata
+                .as_ref()
+                .is_some_and(|m| m.len() > MAX_OFFSET_METADATA)
+            {
+                Err(OFFSET_METADATA_TOO_LARGE)
+            } else {
+                Ok(OffsetRow {
+                    topic: topic.clone(),
+                    partition: p.partition,
+                    offset: p.offset,
+                    leader_epoch: p.leader_epoch,
+                    metadata: p.metadata.unwrap_or_default(),
+                    commit_ms: now,
+                })
+            };
+            out.push((p.partition, r));
+        }
+        results.push((topic, out));
+    }
+    let rows: Vec<OffsetRow> = results
+        .iter()
+        .flat_map(|(_, ps)| ps.iter().filter_map(|(_, r)| r.as_ref().ok().cloned()))
+        .collect();
+    let written = broker
+        .coordinator
+        .commit_offsets(&broker.storage, &req.group_id, rows)
+        .await
+        .map_err(|e| write_error_code(&e));
+    OffsetCommitResponse::default().with_topics(
+        results
+            .into_iter()
+            .map(|(topic, ps)| {
+                OffsetCommitResponseTopic::default()
+                    .with_name(TopicName(str(topic)))
+                    .with_partitions(
+                        ps.into_iter()
+                            .map(|(p, r)| {
+                                let code = match (r, &written) {
+                                    (Err(c), _) => c,
+                                    (Ok(_), Err(c)) => *c,
+                                    (Ok(_), Ok(())) => code::NONE,
+                                };
+                                OffsetCommitResponsePartition::default()
+                                    .with_partition_index(p)
+                                    .with_error_code(code)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect(),
+    )
+}

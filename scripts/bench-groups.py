@@ -1,0 +1,136 @@
+"""Consumer-group benchmark driven by librdkafka; see scripts/bench.
+
+Prints (1) the time from subscribe() to the first record for a consumer with
+librdkafka's default settings (only group.id and auto.offset.reset=earliest
+set) on an existing topic with data, over several fresh groups; and (2) the
+broker CPU used over 60 s by 100 idle consumers (20 groups of 5 on a
+5-partition topic) once their groups are stable, from /proc/PID/stat: once
+with librdkafka's defaults (a Fetch long poll every 500 ms per consumer, a
+heartbeat every 3 s) and once with 30 s long polls, where heartbeats are
+most of what is left.
+Usage: python scripts/bench-groups.py BROKER_BINARY [IDLE_SECONDS]"""
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import cpu_seconds, free_port
+
+GROUPS = 20
+PER_GROUP = 5
+RUNS = 5
+
+
+def wait_listening(port):
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def time_to_first_record(bootstrap, topic, group):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"})
+    t0 = time.perf_counter()
+    c.subscribe([topic])
+    try:
+        while time.perf_counter() - t0 < 60:
+            m = c.poll(0.01)
+            if m is not None and not m.error():
+                return time.perf_counter() - t0
+        raise SystemExit(f"no record within 60 s for group {group}")
+    finally:
+        c.close()
+
+
+def idle_phase(broker, bootstrap, idle_s, extra, label):
+    """100 consumers in 20 groups on the idle topic; once every group is
+    stable, the broker CPU over idle_s."""
+    consumers = []
+    try:
+        for g in range(GROUPS):
+            for _ in range(PER_GROUP):
+                conf = {"bootstrap.servers": bootstrap, "group.id": f"idle-{g}", "auto.offset.reset": "earliest"}
+                conf.update(extra)
+                c = Consumer(conf)
+                c.subscribe(["idle"])
+                consumers.append(c)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            for c in consumers:
+                c.poll(0)
+            if all(c.assignment() for c in consumers):
+                break
+            time.sleep(0.2)
+        else:
+            raise SystemExit("the idle groups did not all stabilise within 120 s")
+        time.sleep(5)  # let the last rebalances settle
+        cpu0 = cpu_seconds(broker.pid)
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < idle_s:
+            for c in consumers:
+                c.poll(0)
+            time.sleep(1)
+        cpu = cpu_seconds(broker.pid) - cpu0
+        elapsed = time.perf_counter() - t0
+        print(
+            f"idle: {len(consumers)} consumers in {GROUPS} groups, {label}: broker CPU {cpu:.2f} s "
+            f"over {elapsed:.0f} s = {100 * cpu / elapsed:.2f}% of one core"
+        )
+    finally:
+        for c in consumers:
+            c.close()
+
+
+def main():
+    binary = sys.argv[1]
+    idle_s = float(sys.argv[2]) if len(sys.argv) > 2 else 60.0
+    tmp = tempfile.mkdtemp(prefix="skiff-bench-groups-")
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    broker = subprocess.Popen(
+        [binary, "--listener-url", f"tcp://{bootstrap}", "--storage-engine", f"sqlite://{tmp}/skiff.db"],
+        env=dict(os.environ, RUST_LOG="warn"),
+    )
+    try:
+        wait_listening(port)
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        futures = admin.create_topics([NewTopic("ttfr", 1, 1), NewTopic("idle", PER_GROUP, 1)])
+        for f in futures.values():
+            f.result()
+        p = Producer({"bootstrap.servers": bootstrap})
+        for i in range(1000):
+            p.produce("ttfr", b"record %d" % i)
+        p.flush(30)
+
+        times = [time_to_first_record(bootstrap, "ttfr", f"ttfr-{i}") for i in range(RUNS)]
+        print(
+            f"time to first record after subscribe (librdkafka defaults, {RUNS} fresh groups): "
+            f"median {statistics.median(times):.3f} s, max {max(times):.3f} s"
+        )
+        idle_phase(broker, bootstrap, idle_s, {}, "librdkafka defaults (heartbeat 3 s, fetch long poll 500 ms)")
+        idle_phase(broker, bootstrap, idle_s, {"fetch.wait.max.ms": 30000}, "fetch long poll 30 s (mostly heartbeats)")
+    finally:
+        broker.send_signal(signal.SIGTERM)
+        try:
+            broker.wait(30)
+        except subprocess.TimeoutExpired:
+            broker.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
