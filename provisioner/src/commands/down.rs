@@ -3,12 +3,15 @@
 //! terminated and waited for (AWS refuses to delete a security group an
 //! instance still uses), then the address released and the group deleted
 //! (retrying on DependencyViolation while AWS catches up), then any
-//! leftover volume. Works after a partial `up`; with nothing left it says
+//! leftover volume. The alert alarms and SNS topic go first, so the
+//! terminating instance sends no alert. Works after a partial `up`; with nothing left it says
 //! so and succeeds. `--keep-data` preserves the root volume instead.
 
+use crate::aws::alerts::Alerts;
 use crate::aws::inventory::Inventory;
 use crate::aws::{self, api, tags, Clients};
 use crate::config::Overrides;
+use crate::deploy::alerts as deploy_alerts;
 use crate::render::DATA_DIR;
 use crate::{ui, Global};
 use anyhow::{anyhow, bail, Context, Result};
@@ -44,7 +47,8 @@ pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
     let keep = config.keep_data;
     let clients = aws::connect(config.region.as_deref()).await?;
     let inv = Inventory::load(&clients, &config.name).await?;
-    if inv.is_empty() {
+    let alerts = Alerts::load(&clients, &config.name).await?;
+    if inv.is_empty() && alerts.is_empty() {
         println!(
             "nothing to delete: no resources tagged skiff:name={} in {}",
             config.name, clients.region
@@ -84,10 +88,20 @@ pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
     for sg in &inv.security_groups {
         println!("  security group  {} ({})", sg.id, sg.name);
     }
+    for al in &alerts.alarms {
+        println!("  alarm           {}", al.alarm.name);
+    }
+    if let Some(arn) = &alerts.topic_arn {
+        println!("  SNS topic       {arn}");
+    }
     if !a.yes && !confirm()? {
         bail!("cancelled; nothing was deleted");
     }
 
+    if !alerts.is_empty() {
+        let outcome = deploy_alerts::remove(&clients, &alerts, false, "down").await?;
+        println!("{}", outcome.text);
+    }
     let ec2 = &clients.ec2;
     if keep {
         keep_root_volumes(&clients, &inv, &config.name).await?;
