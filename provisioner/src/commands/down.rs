@@ -47,7 +47,14 @@ pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
     let keep = config.keep_data;
     let clients = aws::connect(config.region.as_deref()).await?;
     let inv = Inventory::load(&clients, &config.name).await?;
-    let alerts = Alerts::load(&clients, &config.name).await?;
+    // Alerts are optional: an account without SNS/CloudWatch permissions
+    // (that never had alerts) can still remove its deployment.
+    let alerts = Alerts::load(&clients, &config.name)
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("warning: could not look for alarms and the alert topic: {e}");
+            Alerts::default()
+        });
     if inv.is_empty() && alerts.is_empty() {
         println!(
             "nothing to delete: no resources tagged skiff:name={} in {}",

@@ -373,11 +373,11 @@ async fn update_alerts(
 ) -> Result<Outcome> {
     let email = match &config.alert_email {
         Some(e) => Some(e.clone()),
+        // A failed lookup leaves `email` empty; `ensure` then reports it.
         None => Alerts::load(clients, &config.name)
-            .await?
-            .subscriptions
-            .into_iter()
-            .find(|s| s.protocol == "email")
+            .await
+            .ok()
+            .and_then(|a| a.subscriptions.into_iter().find(|s| s.protocol == "email"))
             .map(|s| s.endpoint),
     };
     deploy_alerts::ensure(
@@ -391,4 +391,35 @@ async fn update_alerts(
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::config::http::HttpResponse;
+    use aws_sdk_ec2::error::ErrorMetadata;
+    use aws_sdk_ec2::operation::modify_instance_credit_specification::ModifyInstanceCreditSpecificationError as E;
+    use aws_smithy_types::body::SdkBody;
+
+    fn error(status: u16, code: Option<&str>) -> SdkError<E, HttpResponse> {
+        let mut meta = ErrorMetadata::builder().message("boom");
+        if let Some(c) = code {
+            meta = meta.code(c);
+        }
+        SdkError::service_error(
+            E::generic(meta.build()),
+            HttpResponse::new(status.try_into().unwrap(), SdkBody::empty()),
+        )
+    }
+
+    #[test]
+    fn only_a_500_without_aws_error_code_counts_as_unimplemented() {
+        assert!(is_unimplemented(&error(500, None)));
+        assert!(!is_unimplemented(&error(500, Some("InternalError"))));
+        assert!(!is_unimplemented(&error(400, None)));
+        assert!(!is_unimplemented(&error(
+            403,
+            Some("UnauthorizedOperation")
+        )));
+    }
 }

@@ -29,7 +29,18 @@ pub async fn ensure(
     target: &Target<'_>,
 ) -> Result<Outcome> {
     let name = &config.name;
-    let existing = Alerts::load(clients, name).await?;
+    let existing = match Alerts::load(clients, name).await {
+        Ok(a) => a,
+        // Without alerts configured, an account that may not use SNS or
+        // CloudWatch (no permission) must still be able to run `up`.
+        Err(e) if email.is_none() => {
+            eprintln!("warning: could not check for old alerts: {e}");
+            return Ok(Outcome::found(
+                "none (no alert_email configured; old alerts not checked)",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let Some(email) = email else {
         return remove(clients, &existing, dry_run, "no alert_email configured").await;
     };
