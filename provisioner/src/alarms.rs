@@ -133,8 +133,8 @@ pub fn desired(s: &Settings) -> Vec<Alarm> {
             s,
             SURPLUS,
             format!(
-                "skiff {}: {} ({}) is being charged for surplus CPU credits (unlimited mode)",
-                s.name, s.instance_id, t.name
+                "skiff {}: {} is being charged for surplus CPU credits (unlimited mode)",
+                s.name, s.instance_id
             ),
             "CPUSurplusCreditsCharged",
             "Sum",

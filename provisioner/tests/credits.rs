@@ -88,7 +88,7 @@ async fn draining_curve_projects_time_to_empty_and_a_resize() {
         "projection:  empty in 5 h 0 min".to_string(),
         "surplus:     1.0 credits charged".to_string(),
         "cpu:         30.0% average".to_string(),
-        "balance over the last 1 d (24 points):".to_string(),
+        "balance over the last 24 h (24 points):".to_string(),
         "288 |".to_string(),
         "  0 |".to_string(),
         "`skiff resize t3.large` earns 36 credits/h".to_string(),

@@ -298,7 +298,7 @@ fn text(t: &Target, series: &Series, a: &Analysis) -> String {
 }
 
 fn since_text(secs: u64) -> String {
-    if secs.checked_rem(86_400) == Some(0) {
+    if secs >= 2 * 86_400 && secs.checked_rem(86_400) == Some(0) {
         format!("{} d", secs / 86_400)
     } else if secs.checked_rem(3600) == Some(0) {
         format!("{} h", secs / 3600)

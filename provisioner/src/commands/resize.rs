@@ -30,7 +30,7 @@ use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct ResizeArgs {
-    /// The new instance type (same family architecture, e.g. t3.small).
+    /// The new instance type, of the same architecture as the image (e.g. t3.small).
     #[arg(value_name = "TYPE")]
     pub instance_type: String,
     /// Do not ask for confirmation.
