@@ -123,6 +123,22 @@ async fn alerts_are_created_updated_listed_and_removed() {
     );
     assert_eq!(low.treat_missing_data(), Some("missing"));
     assert_eq!(low.alarm_actions(), [topic.as_str()]);
+    let alarm_tags = cloudwatch(&moto)
+        .await
+        .list_tags_for_resource()
+        .resource_arn(low.alarm_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    for (k, v) in [("managed-by", "skiff"), ("skiff:name", "skiff")] {
+        assert!(
+            alarm_tags
+                .tags()
+                .iter()
+                .any(|t| t.key() == Some(k) && t.value() == Some(v)),
+            "{alarm_tags:?}"
+        );
+    }
     let status = find(&all, "-status-check-failed");
     assert_eq!(status.metric_name(), Some("StatusCheckFailed"));
     assert_eq!(status.statistic(), Some(&Statistic::Maximum));

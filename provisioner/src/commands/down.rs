@@ -4,8 +4,9 @@
 //! instance still uses), then the address released and the group deleted
 //! (retrying on DependencyViolation while AWS catches up), then any
 //! leftover volume. The alert alarms and SNS topic go first, so the
-//! terminating instance sends no alert. Works after a partial `up`; with nothing left it says
-//! so and succeeds. `--keep-data` preserves the root volume instead.
+//! terminating instance sends no alert. Works after a partial `up`; with
+//! nothing left it says so and succeeds. `--keep-data` preserves the root
+//! volume instead.
 
 use crate::aws::alerts::Alerts;
 use crate::aws::inventory::Inventory;
