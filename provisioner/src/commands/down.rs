@@ -21,7 +21,6 @@ use aws_sdk_ec2::error::DisplayErrorContext;
 use aws_sdk_ec2::types::{
     EbsInstanceBlockDeviceSpecification, InstanceBlockDeviceMappingSpecification, Tag,
 };
-use std::io::{BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
@@ -102,7 +101,7 @@ pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
     if let Some(arn) = &alerts.topic_arn {
         println!("  SNS topic       {arn}");
     }
-    if !a.yes && !confirm()? {
+    if !a.yes && !ui::confirm("Delete all of this?")? {
         bail!("cancelled; nothing was deleted");
     }
 
@@ -198,18 +197,6 @@ pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
     }
     println!("\ndeployment `{}` is down", config.name);
     Ok(())
-}
-
-/// Asks on the terminal; refuses when there is no terminal to ask on.
-fn confirm() -> Result<bool> {
-    if !std::io::stdin().is_terminal() {
-        bail!("refusing to delete without confirmation: stdin is not a terminal; pass --yes");
-    }
-    print!("Delete all of this? [y/N] ");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 /// Marks the root volumes to survive termination and tags them as kept.
