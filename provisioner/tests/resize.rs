@@ -47,6 +47,27 @@ async fn eip(ec2: &aws_sdk_ec2::Client) -> (String, Option<String>) {
     )
 }
 
+/// The ids of the Skiff volumes and the instances they are attached to.
+async fn volumes(ec2: &aws_sdk_ec2::Client) -> Vec<(String, Option<String>)> {
+    ec2.describe_volumes()
+        .filters(tag_filter())
+        .send()
+        .await
+        .unwrap()
+        .volumes()
+        .iter()
+        .map(|v| {
+            (
+                v.volume_id().unwrap().to_string(),
+                v.attachments()
+                    .first()
+                    .and_then(|a| a.instance_id())
+                    .map(str::to_string),
+            )
+        })
+        .collect()
+}
+
 async fn credit_threshold(moto: &Moto) -> Option<f64> {
     cloudwatch(moto)
         .await
@@ -76,6 +97,8 @@ async fn resize_changes_the_type_and_keeps_address_mode_and_alarms_in_step() {
     let ec2 = ec2(&moto).await;
     let before = instance(&ec2).await;
     let (ip, _) = eip(&ec2).await;
+    let root = volumes(&ec2).await;
+    assert_eq!(root.len(), 1);
     assert_eq!(credit_threshold(&moto).await, Some(57.6));
 
     moto.clear_recording();
@@ -112,6 +135,8 @@ async fn resize_changes_the_type_and_keeps_address_mode_and_alarms_in_step() {
     assert_eq!(after.state, InstanceStateName::Running);
     assert_eq!(eip(&ec2).await, (ip.clone(), Some(after.id.clone())));
     assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 1));
+    // The root volume with the broker's data is the same, still attached.
+    assert_eq!(volumes(&ec2).await, root);
     assert_eq!(credit_threshold(&moto).await, Some(115.2)); // 20% of 576
 
     // The order of the calls, and the credit mode that was re-applied.
