@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_FILE: &str = "skiff.yaml";
 /// The broker image repository used when none is configured.
 pub const DEFAULT_IMAGE: &str = "ghcr.io/skiff-kafka/skiff-broker";
+/// Default of `alert_credit_balance_pct`.
+pub const DEFAULT_ALERT_CREDIT_PCT: u32 = 20;
 /// Settings of the broker that skiff itself owns (rendered into broker.env).
 pub const RESERVED_SETTINGS: &[&str] =
     &["LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE"];
@@ -73,6 +75,8 @@ pub struct Config {
     pub volume_size_gb: u32,
     pub broker: BrokerConfig,
     pub alert_email: Option<String>,
+    /// The credit-balance alarm fires below this percent of the type's maximum.
+    pub alert_credit_balance_pct: u32,
     pub keep_data: bool,
 }
 
@@ -134,6 +138,7 @@ impl Default for Config {
             volume_size_gb: 8,
             broker: BrokerConfig::default(),
             alert_email: None,
+            alert_credit_balance_pct: DEFAULT_ALERT_CREDIT_PCT,
             keep_data: false,
         }
     }
@@ -163,6 +168,7 @@ pub struct Overrides {
     pub image: Option<String>,
     pub broker_version: Option<String>,
     pub alert_email: Option<String>,
+    pub alert_credit_balance_pct: Option<u32>,
     pub keep_data: bool,
 }
 
@@ -237,6 +243,9 @@ impl Config {
         }
         if let Some(v) = &o.alert_email {
             self.alert_email = Some(v.clone());
+        }
+        if let Some(v) = o.alert_credit_balance_pct {
+            self.alert_credit_balance_pct = v;
         }
         if o.keep_data {
             self.keep_data = true;
@@ -378,6 +387,13 @@ impl Config {
                 ));
             }
         }
+        if !(1..=99).contains(&self.alert_credit_balance_pct) {
+            return Err(bad(
+                "alert_credit_balance_pct",
+                &self.alert_credit_balance_pct.to_string(),
+                "a percentage of the type's maximum credit balance from 1 to 99 (default 20)",
+            ));
+        }
         Ok(())
     }
 }
@@ -439,7 +455,7 @@ mod tests {
             "name: prod\nregion: eu-west-1\ninstance_type: t4g.small\ncredit_mode: unlimited\n\
              allowed_cidrs: [198.51.100.0/24]\nvolume_size_gb: 20\n\
              broker: {image: example.org/b, version: 1.2, settings: {RUST_LOG: debug, MAX: 5}}\n\
-             alert_email: a@b.c\nkeep_data: true\n",
+             alert_email: a@b.c\nalert_credit_balance_pct: 35\nkeep_data: true\n",
             "x",
         )
         .unwrap();
@@ -449,6 +465,7 @@ mod tests {
         assert_eq!(c.broker.settings["MAX"], Scalar("5".into()));
         assert_eq!(c.image_ref(), "example.org/b:1.2");
         assert!(c.keep_data);
+        assert_eq!(c.alert_credit_balance_pct, 35);
     }
 
     #[test]
@@ -487,6 +504,11 @@ mod tests {
         assert!(e.contains("LISTENER_URL"), "{e}");
         let e = err("name: Bad_Name\n");
         assert!(e.contains("`name`"), "{e}");
+        let e = err("alert_credit_balance_pct: 100\n");
+        assert!(
+            e.contains("alert_credit_balance_pct") && e.contains("`100`"),
+            "{e}"
+        );
         let e = err("volume_size_gb: 4\n");
         assert!(e.contains("volume_size_gb") && e.contains("`4`"), "{e}");
     }

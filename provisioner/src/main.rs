@@ -6,15 +6,18 @@
 //! lives in `commands/`, AWS access in `aws/`, the steps of `up` in
 //! `deploy/`.
 
+mod alarms;
 mod aws;
 mod commands;
 mod config;
 mod cost;
+mod credits;
 mod deploy;
 mod instance_types;
 mod probe;
 mod public_ip;
 mod render;
+mod resize;
 mod ui;
 
 use clap::{Args, Parser, Subcommand};
@@ -67,6 +70,12 @@ pub enum Command {
     Down(commands::down::DownArgs),
     /// Write the user data, compose file and env file `up` would send.
     Render(commands::render::RenderArgs),
+    /// CPU credits: balance, earn vs burn, time to empty, chart.
+    Credits(commands::credits::CreditsArgs),
+    /// The alert topic, its subscriptions and the alarms with their state.
+    Alerts,
+    /// Change the instance type, keeping the data and the address.
+    Resize(commands::resize::ResizeArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -98,6 +107,9 @@ async fn main() -> std::process::ExitCode {
         Command::Logs => commands::logs::run(g).await,
         Command::Down(a) => commands::down::run(g, a).await,
         Command::Render(a) => commands::render::run(g, a),
+        Command::Credits(a) => commands::credits::run(g, a).await,
+        Command::Alerts => commands::alerts::run(g).await,
+        Command::Resize(a) => commands::resize::run(g, a).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -47,3 +47,19 @@ pub fn spinner(msg: &str) -> ProgressBar {
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
+
+/// Asks a yes/no question on the terminal; refuses (an error naming
+/// `--yes`) when stdin is not a terminal, so scripts never hang.
+pub fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "refusing to go on without confirmation: stdin is not a terminal; pass --yes"
+        );
+    }
+    print!("{question} [y/N] ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}

@@ -225,7 +225,12 @@ async fn status_lists_the_deployments_alarms() {
         .load()
         .await;
     let cw = aws_sdk_cloudwatch::Client::new(&conf);
-    for name in ["skiff-skiff-cpu-credits-low", "someone-elses-alarm"] {
+    // The second is deployment `skiff-x`'s, whose names share the prefix.
+    for name in [
+        "skiff-skiff-credit-balance-low",
+        "skiff-skiff-x-credit-balance-low",
+        "someone-elses-alarm",
+    ] {
         cw.put_metric_alarm()
             .alarm_name(name)
             .namespace("AWS/EC2")
@@ -242,12 +247,12 @@ async fn status_lists_the_deployments_alarms() {
     let run = Skiff::new(&moto, home.path()).run(&["status"]).ok();
     assert!(
         run.stdout
-            .contains("alarms:\n  skiff-skiff-cpu-credits-low OK"),
+            .contains("alarms:\n  skiff-skiff-credit-balance-low OK"),
         "{}",
         run.stdout
     );
     assert!(
-        !run.stdout.contains("someone-elses-alarm"),
+        !run.stdout.contains("someone-elses-alarm") && !run.stdout.contains("skiff-skiff-x-"),
         "{}",
         run.stdout
     );

@@ -9,7 +9,9 @@
 //! Clients for later commands (CloudWatch for alarms and credits) are
 //! created here too, from the same `SdkConfig`.
 
+pub mod alerts;
 pub mod inventory;
+pub mod metrics;
 pub mod tags;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -58,6 +60,11 @@ impl Clients {
     /// demand: most commands do not need it.
     pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         aws_sdk_cloudwatch::Client::new(&self.sdk)
+    }
+
+    /// SNS (the alert topic). Built on demand like CloudWatch.
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.sdk)
     }
 }
 

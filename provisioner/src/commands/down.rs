@@ -3,12 +3,16 @@
 //! terminated and waited for (AWS refuses to delete a security group an
 //! instance still uses), then the address released and the group deleted
 //! (retrying on DependencyViolation while AWS catches up), then any
-//! leftover volume. Works after a partial `up`; with nothing left it says
-//! so and succeeds. `--keep-data` preserves the root volume instead.
+//! leftover volume. The alert alarms and SNS topic go first, so the
+//! terminating instance sends no alert. Works after a partial `up`; with
+//! nothing left it says so and succeeds. `--keep-data` preserves the root
+//! volume instead.
 
+use crate::aws::alerts::Alerts;
 use crate::aws::inventory::Inventory;
 use crate::aws::{self, api, tags, Clients};
 use crate::config::Overrides;
+use crate::deploy::alerts as deploy_alerts;
 use crate::render::DATA_DIR;
 use crate::{ui, Global};
 use anyhow::{anyhow, bail, Context, Result};
@@ -17,7 +21,6 @@ use aws_sdk_ec2::error::DisplayErrorContext;
 use aws_sdk_ec2::types::{
     EbsInstanceBlockDeviceSpecification, InstanceBlockDeviceMappingSpecification, Tag,
 };
-use std::io::{BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
@@ -44,7 +47,15 @@ pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
     let keep = config.keep_data;
     let clients = aws::connect(config.region.as_deref()).await?;
     let inv = Inventory::load(&clients, &config.name).await?;
-    if inv.is_empty() {
+    // Alerts are optional: an account without SNS/CloudWatch permissions
+    // (that never had alerts) can still remove its deployment.
+    let alerts = Alerts::load(&clients, &config.name)
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("warning: could not look for alarms and the alert topic: {e}");
+            Alerts::default()
+        });
+    if inv.is_empty() && alerts.is_empty() {
         println!(
             "nothing to delete: no resources tagged skiff:name={} in {}",
             config.name, clients.region
@@ -84,10 +95,20 @@ pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
     for sg in &inv.security_groups {
         println!("  security group  {} ({})", sg.id, sg.name);
     }
-    if !a.yes && !confirm()? {
+    for al in &alerts.alarms {
+        println!("  alarm           {}", al.alarm.name);
+    }
+    if let Some(arn) = &alerts.topic_arn {
+        println!("  SNS topic       {arn}");
+    }
+    if !a.yes && !ui::confirm("Delete all of this?")? {
         bail!("cancelled; nothing was deleted");
     }
 
+    if !alerts.is_empty() {
+        let outcome = deploy_alerts::remove(&clients, &alerts, false, "down").await?;
+        println!("{}", outcome.text);
+    }
     let ec2 = &clients.ec2;
     if keep {
         keep_root_volumes(&clients, &inv, &config.name).await?;
@@ -176,18 +197,6 @@ pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
     }
     println!("\ndeployment `{}` is down", config.name);
     Ok(())
-}
-
-/// Asks on the terminal; refuses when there is no terminal to ask on.
-fn confirm() -> Result<bool> {
-    if !std::io::stdin().is_terminal() {
-        bail!("refusing to delete without confirmation: stdin is not a terminal; pass --yes");
-    }
-    print!("Delete all of this? [y/N] ");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 /// Marks the root volumes to survive termination and tags them as kept.

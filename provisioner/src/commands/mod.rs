@@ -2,10 +2,13 @@
 //! needs to (through `aws::connect`, which checks credentials first) and
 //! prints its result; the shared pieces live outside `commands/`.
 
+pub mod alerts;
+pub mod credits;
 pub mod down;
 pub mod init;
 pub mod logs;
 pub mod render;
+pub mod resize;
 pub mod status;
 pub mod up;
 

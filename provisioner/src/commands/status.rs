@@ -2,7 +2,7 @@
 //! the broker answers, and the deployment's CloudWatch alarms.
 
 use crate::aws::inventory::Inventory;
-use crate::aws::{self, api, tags};
+use crate::aws::{self, alerts, api};
 use crate::commands::up::PROBE_ADDR_ENV;
 use crate::config::Overrides;
 use crate::render::BROKER_PORT;
@@ -83,25 +83,17 @@ pub async fn run(g: &Global) -> Result<()> {
         None => println!("broker:       unknown (no address)"),
     }
 
-    match clients
-        .cloudwatch()
-        .describe_alarms()
-        .alarm_name_prefix(tags::alarm_prefix(&config.name))
-        .send()
-        .await
-    {
-        Ok(out) if out.metric_alarms().is_empty() => println!("alarms:       none"),
-        Ok(out) => {
+    // Only this deployment's exact alarm names (not `skiff-<name>-x-...`
+    // of a deployment named `<name>-x`).
+    match alerts::alarms(&clients, &config.name).await {
+        Ok(alarms) if alarms.is_empty() => println!("alarms:       none"),
+        Ok(alarms) => {
             println!("alarms:");
-            for a in out.metric_alarms() {
-                println!(
-                    "  {} {}",
-                    a.alarm_name().unwrap_or_default(),
-                    a.state_value().map(|s| s.as_str()).unwrap_or("?")
-                );
+            for a in alarms {
+                println!("  {} {}", a.alarm.name, a.state);
             }
         }
-        Err(e) => println!("alarms:       unknown ({})", api("describe alarms")(e)),
+        Err(e) => println!("alarms:       unknown ({e})"),
     }
     Ok(())
 }

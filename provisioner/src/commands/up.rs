@@ -37,9 +37,13 @@ pub struct UpArgs {
     /// Broker image tag.
     #[arg(long)]
     pub broker_version: Option<String>,
-    /// E-mail address for alerts.
+    /// E-mail address for alerts (SNS topic + CloudWatch alarms).
     #[arg(long)]
     pub alert_email: Option<String>,
+    /// Alert when the CPU credit balance stays below this percent of the
+    /// type's maximum (default 20).
+    #[arg(long, value_name = "PCT")]
+    pub alert_credit_balance_pct: Option<u32>,
     /// Do not wait for the broker to answer.
     #[arg(long)]
     pub no_wait: bool,
@@ -62,6 +66,7 @@ pub async fn run(g: &Global, a: &UpArgs) -> Result<()> {
             image: a.image.clone(),
             broker_version: a.broker_version.clone(),
             alert_email: a.alert_email.clone(),
+            alert_credit_balance_pct: a.alert_credit_balance_pct,
             ..Default::default()
         },
     )?;

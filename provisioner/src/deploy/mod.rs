@@ -5,13 +5,13 @@
 //! the tags are the only state, an `up` interrupted anywhere resumes on the
 //! next run, and a second `up` changes nothing. `--dry-run` walks the very
 //! same steps with mutation switched off, so the plan cannot drift from
-//! what `up` does. Later steps (alarms, in the credits issue) slot in as
-//! another module and another entry in [`run`].
+//! what `up` does. `resize` reuses the address, alerts and ready steps.
 
-mod address;
+pub mod address;
+pub mod alerts;
 mod ami;
 mod instance;
-mod ready;
+pub mod ready;
 mod security_group;
 
 use crate::aws::inventory::Inventory;
@@ -22,7 +22,7 @@ use anyhow::Result;
 use std::time::Duration;
 
 /// Number of visible steps of `up`.
-pub const STEPS: usize = 6;
+pub const STEPS: usize = 7;
 
 /// Env var that makes `up` stop after step N, as if interrupted (tests).
 pub const STOP_AFTER_ENV: &str = "SKIFF_STOP_AFTER_STEP";
@@ -129,6 +129,25 @@ pub async fn run(clients: &Clients, plan: &Plan) -> Result<Report> {
 
     let ui = r.start("attach Elastic IP");
     let outcome = address::associate(clients, plan, &address, &instance_id).await?;
+    r.done(ui, outcome)?;
+
+    let ui = r.start("alerts");
+    let instance_type = inventory
+        .instance()
+        .and_then(|i| crate::instance_types::lookup(&i.instance_type))
+        .unwrap_or_else(|| plan.config.instance());
+    let target = alerts::Target {
+        instance_id: &instance_id,
+        instance_type,
+    };
+    let outcome = alerts::ensure(
+        clients,
+        &plan.config,
+        plan.dry_run,
+        plan.config.alert_email.as_deref(),
+        &target,
+    )
+    .await?;
     r.done(ui, outcome)?;
 
     let ui = r.start("broker ready");

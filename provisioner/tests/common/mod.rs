@@ -26,20 +26,25 @@ pub fn free_port() -> u16 {
 
 /// A minimal HTTP/1.0 request to 127.0.0.1:port; returns the body.
 pub fn http(port: u16, method: &str, path: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to moto");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    try_http(port, method, path).expect("HTTP request to moto")
+}
+
+/// [`http`] that reports I/O errors (moto may reset connections while it
+/// is still starting).
+pub fn try_http(port: u16, method: &str, path: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         s,
         "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    )?;
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
+    s.read_to_end(&mut buf)?;
     let text = String::from_utf8_lossy(&buf).into_owned();
-    match text.split_once("\r\n\r\n") {
+    Ok(match text.split_once("\r\n\r\n") {
         Some((_, body)) => body.to_string(),
         None => text,
-    }
+    })
 }
 
 pub struct Moto {
@@ -81,7 +86,9 @@ impl Moto {
                     std::fs::read_to_string(&log_path).unwrap_or_default()
                 );
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // Listening is not always serving yet: the first requests of a
+            // starting moto can be reset. Ready once a reset succeeds.
+            if try_http(port, "POST", "/moto-api/reset").is_ok_and(|b| b.contains("ok")) {
                 moto.reset();
                 return moto;
             }
@@ -300,6 +307,16 @@ impl Skiff {
         self
     }
 
+    /// Starts `skiff args` with stdout piped (for `--watch`).
+    pub fn spawn(mut self, args: &[&str]) -> Child {
+        self.cmd
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn skiff")
+    }
+
     pub fn run(mut self, args: &[&str]) -> Run {
         let start = Instant::now();
         let out = self.cmd.args(args).output().expect("run skiff");
@@ -350,6 +367,56 @@ impl Run {
         assert_ne!(self.code, 0, "skiff should have failed:\n{}", self.stdout);
         self
     }
+}
+
+/// The SDK config for moto.
+pub async fn sdk(moto: &Moto) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto.url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// A CloudWatch client on moto.
+pub async fn cloudwatch(moto: &Moto) -> aws_sdk_cloudwatch::Client {
+    aws_sdk_cloudwatch::Client::new(&sdk(moto).await)
+}
+
+/// An SNS client on moto.
+pub async fn sns(moto: &Moto) -> aws_sdk_sns::Client {
+    aws_sdk_sns::Client::new(&sdk(moto).await)
+}
+
+/// The id of the one Skiff instance that is not terminated.
+pub async fn instance_id(ec2: &aws_sdk_ec2::Client) -> String {
+    ec2.describe_instances()
+        .filters(tag_filter())
+        .send()
+        .await
+        .unwrap()
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| {
+            i.state().and_then(|s| s.name())
+                != Some(&aws_sdk_ec2::types::InstanceStateName::Terminated)
+        })
+        .and_then(|i| i.instance_id())
+        .expect("a skiff instance")
+        .to_string()
+}
+
+/// The calls that are not Describe*/Get*/List* (read-only) calls.
+pub fn mutating(calls: Vec<(String, String)>) -> Vec<String> {
+    calls
+        .into_iter()
+        .map(|(a, _)| a)
+        .filter(|a| !a.starts_with("Describe") && !a.starts_with("Get") && !a.starts_with("List"))
+        .collect()
 }
 
 /// An EC2 client on moto, for reading resources back.

@@ -1,0 +1,253 @@
+//! The CloudWatch alarms of a deployment, as data: which alarms it should
+//! have for an instance, its type and credit mode, and what to put or
+//! delete to get there from what exists.
+//!
+//! Three alarms, all on namespace `AWS/EC2` with dimension `InstanceId`,
+//! 5-minute periods (the credit metrics have no finer ones) and missing
+//! data treated as missing, each notifying the deployment's SNS topic:
+//! - `credit-balance-low`: CPUCreditBalance (Minimum) below a share of the
+//!   type's maximum for two periods;
+//! - `surplus-charged` (unlimited mode only): CPUSurplusCreditsCharged
+//!   (Sum) above zero;
+//! - `status-check-failed`: StatusCheckFailed (Maximum) at least 1 for two
+//!   periods.
+//!
+//! Alarms are found by name (`skiff-<name>-<kind>`): CloudWatch cannot list
+//! alarms by tag. Only the exact names below count as the deployment's, so
+//! deployment `a` never touches the alarms of deployment `a-b`.
+
+use crate::config::CreditMode;
+use crate::instance_types::InstanceType;
+
+pub const NAMESPACE: &str = "AWS/EC2";
+pub const DIMENSION: &str = "InstanceId";
+pub const PERIOD: i32 = 300;
+pub const TREAT_MISSING: &str = "missing";
+
+/// The kinds of alarm, as name suffixes.
+pub const CREDIT_LOW: &str = "credit-balance-low";
+pub const SURPLUS: &str = "surplus-charged";
+pub const STATUS: &str = "status-check-failed";
+pub const KINDS: &[&str] = &[CREDIT_LOW, SURPLUS, STATUS];
+
+/// Prefix of every alarm name of deployment `name`.
+pub fn prefix(name: &str) -> String {
+    crate::aws::tags::alarm_prefix(name)
+}
+
+/// Is `alarm_name` one of deployment `name`'s alarms?
+pub fn is_ours(name: &str, alarm_name: &str) -> bool {
+    alarm_name
+        .strip_prefix(&prefix(name))
+        .is_some_and(|k| KINDS.contains(&k))
+}
+
+/// The SNS topic name of deployment `name`.
+pub fn topic_name(name: &str) -> String {
+    format!("skiff-{name}-alerts")
+}
+
+/// One alarm as skiff wants it, or as CloudWatch has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alarm {
+    pub name: String,
+    pub description: String,
+    pub metric: String,
+    pub namespace: String,
+    pub statistic: String,
+    /// (name, value) dimensions.
+    pub dimensions: Vec<(String, String)>,
+    pub period: i32,
+    pub evaluation_periods: i32,
+    pub datapoints_to_alarm: i32,
+    pub threshold: f64,
+    pub comparison: String,
+    pub treat_missing: String,
+    pub actions: Vec<String>,
+}
+
+/// The settings the alarms are made from.
+#[derive(Debug, Clone)]
+pub struct Settings<'a> {
+    pub name: &'a str,
+    pub instance_id: &'a str,
+    pub instance_type: &'a InstanceType,
+    pub credit_mode: CreditMode,
+    /// Credit-balance alarm threshold, percent of the type's maximum.
+    pub credit_pct: u32,
+    pub topic_arn: &'a str,
+}
+
+/// The credit-balance threshold for a type and share: rounded to a tenth.
+pub fn credit_threshold(t: &InstanceType, pct: u32) -> f64 {
+    (t.max_credits * f64::from(pct) / 100.0 * 10.0).round() / 10.0
+}
+
+#[allow(clippy::too_many_arguments)]
+fn alarm(
+    s: &Settings,
+    kind: &str,
+    description: String,
+    metric: &str,
+    statistic: &str,
+    periods: i32,
+    threshold: f64,
+    comparison: &str,
+) -> Alarm {
+    Alarm {
+        name: format!("{}{kind}", prefix(s.name)),
+        description,
+        metric: metric.into(),
+        namespace: NAMESPACE.into(),
+        statistic: statistic.into(),
+        dimensions: vec![(DIMENSION.into(), s.instance_id.into())],
+        period: PERIOD,
+        evaluation_periods: periods,
+        datapoints_to_alarm: periods,
+        threshold,
+        comparison: comparison.into(),
+        treat_missing: TREAT_MISSING.into(),
+        actions: vec![s.topic_arn.into()],
+    }
+}
+
+/// The alarms deployment `s.name` should have.
+pub fn desired(s: &Settings) -> Vec<Alarm> {
+    let t = s.instance_type;
+    let threshold = credit_threshold(t, s.credit_pct);
+    let mut out = vec![alarm(
+        s,
+        CREDIT_LOW,
+        format!(
+            "skiff {}: CPU credit balance of {} ({}) below {}% of its maximum {:.0} ({threshold}) for 10 minutes",
+            s.name, s.instance_id, t.name, s.credit_pct, t.max_credits
+        ),
+        "CPUCreditBalance",
+        "Minimum",
+        2,
+        threshold,
+        "LessThanThreshold",
+    )];
+    if s.credit_mode == CreditMode::Unlimited {
+        out.push(alarm(
+            s,
+            SURPLUS,
+            format!(
+                "skiff {}: {} is being charged for surplus CPU credits (unlimited mode)",
+                s.name, s.instance_id
+            ),
+            "CPUSurplusCreditsCharged",
+            "Sum",
+            1,
+            0.0,
+            "GreaterThanThreshold",
+        ));
+    }
+    out.push(alarm(
+        s,
+        STATUS,
+        format!(
+            "skiff {}: status checks of {} failed for 10 minutes",
+            s.name, s.instance_id
+        ),
+        "StatusCheckFailed",
+        "Maximum",
+        2,
+        1.0,
+        "GreaterThanOrEqualToThreshold",
+    ));
+    out
+}
+
+/// What to change to get from `current` to `desired`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// New or different alarms (PutMetricAlarm creates or replaces).
+    pub put: Vec<Alarm>,
+    /// Names of alarms that should not exist.
+    pub delete: Vec<String>,
+}
+
+pub fn diff(desired: &[Alarm], current: &[Alarm]) -> Changes {
+    Changes {
+        put: desired
+            .iter()
+            .filter(|d| !current.iter().any(|c| c == *d))
+            .cloned()
+            .collect(),
+        delete: current
+            .iter()
+            .filter(|c| !desired.iter().any(|d| d.name == c.name))
+            .map(|c| c.name.clone())
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instance_types::lookup;
+
+    fn settings(mode: CreditMode, pct: u32) -> Settings<'static> {
+        Settings {
+            name: "prod",
+            instance_id: "i-1",
+            instance_type: lookup("t3.micro").unwrap(),
+            credit_mode: mode,
+            credit_pct: pct,
+            topic_arn: "arn:aws:sns:us-east-1:1:skiff-prod-alerts",
+        }
+    }
+
+    #[test]
+    fn standard_mode_has_credit_and_status_alarms() {
+        let a = desired(&settings(CreditMode::Standard, 20));
+        let names: Vec<_> = a.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "skiff-prod-credit-balance-low",
+                "skiff-prod-status-check-failed"
+            ]
+        );
+        let low = &a[0];
+        assert_eq!(low.threshold, 57.6);
+        assert_eq!(
+            (low.period, low.evaluation_periods, low.datapoints_to_alarm),
+            (300, 2, 2)
+        );
+        assert_eq!(low.comparison, "LessThanThreshold");
+        assert_eq!(low.dimensions, [("InstanceId".into(), "i-1".into())]);
+        assert_eq!(low.actions, ["arn:aws:sns:us-east-1:1:skiff-prod-alerts"]);
+    }
+
+    #[test]
+    fn unlimited_adds_surplus_alarm() {
+        let a = desired(&settings(CreditMode::Unlimited, 20));
+        let s = a.iter().find(|a| a.name.ends_with(SURPLUS)).unwrap();
+        assert_eq!(s.metric, "CPUSurplusCreditsCharged");
+        assert_eq!(
+            (s.threshold, s.comparison.as_str()),
+            (0.0, "GreaterThanThreshold")
+        );
+    }
+
+    #[test]
+    fn diff_puts_changed_and_deletes_extra() {
+        let old = desired(&settings(CreditMode::Unlimited, 20));
+        assert_eq!(diff(&old, &old), Changes::default());
+        let new = desired(&settings(CreditMode::Standard, 30));
+        let c = diff(&new, &old);
+        assert_eq!(c.put.len(), 1);
+        assert_eq!(c.put[0].threshold, 86.4);
+        assert_eq!(c.delete, ["skiff-prod-surplus-charged"]);
+    }
+
+    #[test]
+    fn names_of_other_deployments_are_not_ours() {
+        assert!(is_ours("a", "skiff-a-credit-balance-low"));
+        assert!(!is_ours("a", "skiff-a-b-credit-balance-low"));
+        assert!(!is_ours("a", "skiff-a-something"));
+        assert_eq!(credit_threshold(lookup("t3.large").unwrap(), 25), 216.0);
+    }
+}

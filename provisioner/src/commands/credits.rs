@@ -1,0 +1,391 @@
+//! `skiff credits [--since 24h] [--watch] [--json]`: the CPU-credit balance
+//! of the deployment's instance against its type's maximum, earn vs burn
+//! rate, the projected time until empty, surplus charged (unlimited mode),
+//! a chart of the balance and, when it runs out within a day, the
+//! `skiff resize` that fits the observed use. The arithmetic is in
+//! `crate::credits`; this module fetches and prints.
+
+use crate::aws::inventory::Inventory;
+use crate::aws::{self, api, metrics, Clients};
+use crate::config::Overrides;
+use crate::cost::HOURS_PER_MONTH;
+use crate::credits::{self, Analysis, Hint, Projection, Series, PERIOD_SECS};
+use crate::instance_types::{self, InstanceType};
+use crate::Global;
+use anyhow::{anyhow, bail, Context, Result};
+use aws_sdk_cloudwatch::primitives::{DateTime, DateTimeFormat};
+use serde_json::{json, Value};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(clap::Args, Debug)]
+pub struct CreditsArgs {
+    /// How far back to look: a number with s, m, h or d (e.g. 6h, 2d).
+    #[arg(long, default_value = "24h", value_parser = parse_since)]
+    pub since: u64,
+    /// Refresh whenever new datapoints arrive, until interrupted (Ctrl-C).
+    #[arg(long)]
+    pub watch: bool,
+    /// Print JSON (one object per refresh with --watch) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The message for an instance without datapoints yet.
+pub const NO_DATA: &str = "no data yet, first points come 5–10 minutes after launch";
+/// Env var: seconds between polls of `--watch` (default 60).
+pub const WATCH_INTERVAL_ENV: &str = "SKIFF_WATCH_INTERVAL";
+/// CloudWatch keeps 5-minute datapoints for 63 days.
+const MAX_SINCE_SECS: u64 = 63 * 86_400;
+
+/// Parses `--since`: `90m`, `24h`, `2d`, `3600s` into seconds.
+pub fn parse_since(s: &str) -> Result<u64, String> {
+    let bad = || format!("`{s}`: expected a number with s, m, h or d, e.g. 6h or 2d");
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(bad()),
+    };
+    if secs < PERIOD_SECS as u64 || secs > MAX_SINCE_SECS {
+        return Err(format!(
+            "`{s}`: from 5m (one period) to 63d (CloudWatch keeps 5-minute data that long)"
+        ));
+    }
+    Ok(secs)
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn rfc3339(t: i64) -> String {
+    DateTime::from_secs(t)
+        .fmt(DateTimeFormat::DateTime)
+        .unwrap_or_default()
+}
+
+/// What one report is about.
+struct Target {
+    instance_id: String,
+    instance_type: &'static InstanceType,
+    credit_mode: String,
+    since: u64,
+}
+
+pub async fn run(g: &Global, a: &CreditsArgs) -> Result<()> {
+    let config = super::load_config(g, Overrides::default())?;
+    let clients = aws::connect(config.region.as_deref()).await?;
+    let inv = Inventory::load(&clients, &config.name).await?;
+    let Some(instance) = inv.instance() else {
+        bail!(
+            "deployment `{}` has no instance in {}; run `skiff up` first",
+            config.name,
+            clients.region
+        );
+    };
+    let instance_type = instance_types::lookup(&instance.instance_type).ok_or_else(|| {
+        anyhow!(
+            "instance {} is {}, which is not a burstable type skiff knows",
+            instance.id,
+            instance.instance_type
+        )
+    })?;
+    let target = Target {
+        instance_id: instance.id.clone(),
+        instance_type,
+        credit_mode: credit_mode(&clients, &instance.id).await,
+        since: a.since,
+    };
+    let cw = clients.cloudwatch();
+
+    if !a.watch {
+        let series = fetch(&cw, &target).await?;
+        print_report(&target, &series, a.json);
+        return Ok(());
+    }
+    let interval = match std::env::var(WATCH_INTERVAL_ENV) {
+        Ok(v) => Duration::from_secs(
+            v.parse()
+                .with_context(|| format!("{WATCH_INTERVAL_ENV}={v} is not a number of seconds"))?,
+        ),
+        Err(_) => Duration::from_secs(60),
+    };
+    let mut shown: Option<Option<i64>> = None;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let series = match fetch(&cw, &target).await {
+            Ok(s) => s,
+            // A failed poll (network, throttling) is retried at the next
+            // tick; the first one must work.
+            Err(e) if shown.is_some() => {
+                eprintln!("warning: {e:#}; trying again in {} s", interval.as_secs());
+                tokio::select! {
+                    _ = &mut ctrl_c => return Ok(()),
+                    _ = tokio::time::sleep(interval) => {}
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let newest = series.newest();
+        if shown != Some(newest) {
+            if shown.is_some() && !a.json {
+                println!("\n--- new datapoints ({} UTC) ---", credits::clock(now()));
+            }
+            print_report(&target, &series, a.json);
+            shown = Some(newest);
+        }
+        tokio::select! {
+            _ = &mut ctrl_c => return Ok(()),
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// The instance's credit mode as EC2 reports it ("unknown" if it cannot).
+async fn credit_mode(clients: &Clients, id: &str) -> String {
+    match clients
+        .ec2
+        .describe_instance_credit_specifications()
+        .instance_ids(id)
+        .send()
+        .await
+        .map_err(api("read the credit specification"))
+    {
+        Ok(out) => out
+            .instance_credit_specifications()
+            .first()
+            .and_then(|c| c.cpu_credits())
+            .unwrap_or("unknown")
+            .to_string(),
+        Err(e) => {
+            tracing::warn!("{e}");
+            "unknown".into()
+        }
+    }
+}
+
+async fn fetch(cw: &aws_sdk_cloudwatch::Client, t: &Target) -> Result<Series> {
+    let end = now();
+    let start = end - t.since as i64;
+    Ok(metrics::fetch(cw, &t.instance_id, start, end).await?)
+}
+
+fn print_report(t: &Target, series: &Series, as_json: bool) {
+    let analysis = credits::analyze(t.instance_type, series);
+    if as_json {
+        println!("{}", to_json(t, series, analysis.as_ref()));
+        return;
+    }
+    match analysis {
+        None => {
+            println!(
+                "instance:    {} ({}, credit mode {})",
+                t.instance_id, t.instance_type.name, t.credit_mode
+            );
+            println!("{NO_DATA}");
+        }
+        Some(a) => print!("{}", text(t, series, &a)),
+    }
+}
+
+fn monthly(it: &InstanceType) -> f64 {
+    it.usd_per_hour * HOURS_PER_MONTH
+}
+
+fn text(t: &Target, series: &Series, a: &Analysis) -> String {
+    let it = t.instance_type;
+    let mut s = String::new();
+    let mut line = |l: String| {
+        s.push_str(&l);
+        s.push('\n');
+    };
+    line(format!(
+        "instance:    {} ({}, credit mode {})",
+        t.instance_id, it.name, t.credit_mode
+    ));
+    line(format!(
+        "balance:     {:.1} of {:.0} credits ({:.0}%) at {} UTC",
+        a.balance,
+        a.max,
+        a.balance_pct(),
+        credits::clock(a.latest)
+    ));
+    line(format!(
+        "earn rate:   {:.1} credits/h (baseline {}% per vCPU, {} vCPU)",
+        a.earn_per_hour, it.baseline_pct, it.vcpus
+    ));
+    line(format!(
+        "burn rate:   {:.1} credits/h (average of the last {} h)",
+        a.burn_per_hour,
+        credits::RATE_WINDOW_SECS / 3600
+    ));
+    line(format!("net:         {:+.1} credits/h", a.net_per_hour()));
+    let projection = match a.projection {
+        Projection::Empty if t.credit_mode == "unlimited" => {
+            "empty: bursting on surplus credits, which are billed".to_string()
+        }
+        Projection::Empty => "empty: the instance is held at its baseline".to_string(),
+        Projection::Draining { hours_to_empty } => format!(
+            "empty in {} (around {} UTC)",
+            credits::format_hours(hours_to_empty),
+            credits::clock(a.latest + (hours_to_empty * 3600.0) as i64)
+        ),
+        Projection::Accruing => format!("accruing ({:+.1} credits/h)", a.net_per_hour()),
+        Projection::Full => "accruing: at the maximum (more earned credits are discarded)".into(),
+    };
+    line(format!("projection:  {projection}"));
+    if t.credit_mode == "unlimited" || a.surplus_charged > 0.0 {
+        line(format!(
+            "surplus:     {:.1} credits charged in the window, surplus balance {}",
+            a.surplus_charged,
+            a.surplus_balance
+                .map(|b| format!("{b:.1}"))
+                .unwrap_or_else(|| "n/a".into())
+        ));
+    }
+    if let Some(cpu) = a.cpu_avg_pct {
+        line(format!(
+            "cpu:         {cpu:.1}% average (baseline {}%)",
+            it.baseline_pct
+        ));
+    }
+    line(String::new());
+    line(format!(
+        "balance over the last {} ({} points):",
+        since_text(t.since),
+        series.balance.len()
+    ));
+    for l in credits::chart(&series.balance, a.max, 60, 8) {
+        line(format!("  {l}"));
+    }
+    match a.hint {
+        Some(Hint::Resize(to)) => {
+            line(String::new());
+            line(format!(
+                "hint: at {:.1} credits/h the balance runs out within a day; \
+                 `skiff resize {}` earns {:.0} credits/h on its baseline \
+                 ({} vCPU, {} GiB, ${:.2}/month instead of ${:.2})",
+                a.burn_per_hour,
+                to.name,
+                to.credits_per_hour,
+                to.vcpus,
+                to.memory_gib,
+                monthly(to),
+                monthly(it)
+            ));
+        }
+        Some(Hint::NoneBigEnough(largest)) => {
+            line(String::new());
+            line(format!(
+                "hint: at {:.1} credits/h the balance runs out within a day, and even {} \
+                 earns only {:.0} credits/h; consider credit_mode: unlimited or a \
+                 non-burstable type",
+                a.burn_per_hour, largest.name, largest.credits_per_hour
+            ));
+        }
+        None => {}
+    }
+    s
+}
+
+fn since_text(secs: u64) -> String {
+    if secs >= 2 * 86_400 && secs.checked_rem(86_400) == Some(0) {
+        format!("{} d", secs / 86_400)
+    } else if secs.checked_rem(3600) == Some(0) {
+        format!("{} h", secs / 3600)
+    } else {
+        format!("{} min", secs / 60)
+    }
+}
+
+fn to_json(t: &Target, series: &Series, a: Option<&Analysis>) -> Value {
+    let mut v = json!({
+        "instance_id": t.instance_id,
+        "instance_type": t.instance_type.name,
+        "credit_mode": t.credit_mode,
+        "since_seconds": t.since,
+        "period_seconds": PERIOD_SECS,
+        "datapoints": series.balance.len(),
+        "max_balance": t.instance_type.max_credits,
+        "earn_per_hour": t.instance_type.credits_per_hour,
+    });
+    let o = v.as_object_mut().expect("object");
+    let Some(a) = a else {
+        o.insert("projection".into(), json!("no_data"));
+        o.insert("message".into(), json!(NO_DATA));
+        return v;
+    };
+    let (hours, at) = match a.projection {
+        Projection::Draining { hours_to_empty } => (
+            json!(hours_to_empty),
+            json!(rfc3339(a.latest + (hours_to_empty * 3600.0) as i64)),
+        ),
+        Projection::Empty => (json!(0.0), json!(rfc3339(a.latest))),
+        _ => (Value::Null, Value::Null),
+    };
+    let hint = match a.hint {
+        Some(Hint::Resize(to)) => json!({
+            "instance_type": to.name,
+            "credits_per_hour": to.credits_per_hour,
+            "covers_burn": true,
+        }),
+        Some(Hint::NoneBigEnough(to)) => json!({
+            "instance_type": to.name,
+            "credits_per_hour": to.credits_per_hour,
+            "covers_burn": false,
+        }),
+        None => Value::Null,
+    };
+    for (k, val) in [
+        ("latest", json!(rfc3339(a.latest))),
+        ("balance", json!(a.balance)),
+        ("balance_pct", json!(a.balance_pct())),
+        ("burn_per_hour", json!(a.burn_per_hour)),
+        ("net_per_hour", json!(a.net_per_hour())),
+        ("projection", json!(a.projection.state())),
+        ("hours_to_empty", hours),
+        ("empty_at", at),
+        ("surplus_balance", json!(a.surplus_balance)),
+        ("surplus_charged", json!(a.surplus_charged)),
+        ("cpu_utilization_avg_pct", json!(a.cpu_avg_pct)),
+        ("resize_hint", hint),
+        (
+            "balance_series",
+            Value::Array(
+                series
+                    .balance
+                    .iter()
+                    .map(|p| json!({"time": rfc3339(p.t), "value": p.v}))
+                    .collect(),
+            ),
+        ),
+    ] {
+        o.insert(k.into(), val);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_parsing() {
+        assert_eq!(parse_since("24h"), Ok(86_400));
+        assert_eq!(parse_since("90m"), Ok(5400));
+        assert_eq!(parse_since("2d"), Ok(172_800));
+        assert_eq!(parse_since("600s"), Ok(600));
+        for bad in ["", "h", "24", "24x", "-1h", "1m", "64d", "1.5h"] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
+    }
+}

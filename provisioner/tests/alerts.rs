@@ -1,0 +1,252 @@
+//! Alerts against moto: `up` with an alert e-mail creates the SNS topic,
+//! the e-mail subscription and the CloudWatch alarms with the right
+//! metric, dimension, threshold, periods and action; a second `up` changes
+//! nothing; a config change updates them; `skiff alerts` lists them;
+//! `down` removes them (and stays harmless twice).
+
+mod common;
+
+use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic};
+use common::*;
+
+async fn alarms(moto: &Moto) -> Vec<MetricAlarm> {
+    cloudwatch(moto)
+        .await
+        .describe_alarms()
+        .alarm_name_prefix("skiff-skiff-")
+        .send()
+        .await
+        .unwrap()
+        .metric_alarms()
+        .to_vec()
+}
+
+fn find<'a>(alarms: &'a [MetricAlarm], suffix: &str) -> &'a MetricAlarm {
+    alarms
+        .iter()
+        .find(|a| a.alarm_name().unwrap().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no alarm {suffix} in {alarms:#?}"))
+}
+
+async fn topics(moto: &Moto) -> Vec<String> {
+    sns(moto)
+        .await
+        .list_topics()
+        .send()
+        .await
+        .unwrap()
+        .topics()
+        .iter()
+        .filter_map(|t| t.topic_arn().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_are_created_updated_listed_and_removed() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("skiff.yaml"),
+        "alert_email: ops@example.com\n",
+    )
+    .unwrap();
+    let up = || {
+        Skiff::new(&moto, home.path())
+            .run(&["up", "--allow", ALLOW, "--no-wait"])
+            .ok()
+    };
+
+    // A dry run on an empty account plans them and changes nothing.
+    ec2(&moto).await.describe_vpcs().send().await.unwrap();
+    let run = Skiff::new(&moto, home.path())
+        .run(&["up", "--dry-run", "--allow", ALLOW])
+        .ok();
+    assert!(
+        run.stdout
+            .contains("would create SNS topic skiff-skiff-alerts"),
+        "{}",
+        run.stdout
+    );
+    assert!(mutating(moto.calls()).is_empty());
+    assert!(topics(&moto).await.is_empty());
+
+    let run = up();
+    assert!(run.stdout.contains("[6/7] alerts"), "{}", run.stdout);
+    let id = instance_id(&ec2(&moto).await).await;
+
+    // Topic and subscription.
+    let topics_now = topics(&moto).await;
+    assert_eq!(topics_now.len(), 1, "{topics_now:?}");
+    let topic = &topics_now[0];
+    assert!(topic.ends_with(":skiff-skiff-alerts"), "{topic}");
+    let subs = sns(&moto)
+        .await
+        .list_subscriptions_by_topic()
+        .topic_arn(topic)
+        .send()
+        .await
+        .unwrap();
+    let subs = subs.subscriptions();
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].protocol(), Some("email"));
+    assert_eq!(subs[0].endpoint(), Some("ops@example.com"));
+    let tags = sns(&moto)
+        .await
+        .list_tags_for_resource()
+        .resource_arn(topic)
+        .send()
+        .await
+        .unwrap();
+    assert!(tags
+        .tags()
+        .iter()
+        .any(|t| t.key() == "managed-by" && t.value() == "skiff"));
+
+    // Alarms: standard mode has no surplus alarm.
+    let all = alarms(&moto).await;
+    assert_eq!(all.len(), 2, "{all:#?}");
+    let low = find(&all, "-credit-balance-low");
+    assert_eq!(low.alarm_name(), Some("skiff-skiff-credit-balance-low"));
+    assert_eq!(low.namespace(), Some("AWS/EC2"));
+    assert_eq!(low.metric_name(), Some("CPUCreditBalance"));
+    assert_eq!(low.statistic(), Some(&Statistic::Minimum));
+    assert_eq!(low.dimensions().len(), 1);
+    assert_eq!(low.dimensions()[0].name(), Some("InstanceId"));
+    assert_eq!(low.dimensions()[0].value(), Some(id.as_str()));
+    assert_eq!(low.threshold(), Some(57.6)); // 20% of 288
+    assert_eq!(low.period(), Some(300));
+    assert_eq!(low.evaluation_periods(), Some(2));
+    assert_eq!(low.datapoints_to_alarm(), Some(2));
+    assert_eq!(
+        low.comparison_operator(),
+        Some(&ComparisonOperator::LessThanThreshold)
+    );
+    assert_eq!(low.treat_missing_data(), Some("missing"));
+    assert_eq!(low.alarm_actions(), [topic.as_str()]);
+    let alarm_tags = cloudwatch(&moto)
+        .await
+        .list_tags_for_resource()
+        .resource_arn(low.alarm_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    for (k, v) in [("managed-by", "skiff"), ("skiff:name", "skiff")] {
+        assert!(
+            alarm_tags
+                .tags()
+                .iter()
+                .any(|t| t.key() == Some(k) && t.value() == Some(v)),
+            "{alarm_tags:?}"
+        );
+    }
+    let status = find(&all, "-status-check-failed");
+    assert_eq!(status.metric_name(), Some("StatusCheckFailed"));
+    assert_eq!(status.statistic(), Some(&Statistic::Maximum));
+    assert_eq!(status.threshold(), Some(1.0));
+    assert_eq!(
+        status.comparison_operator(),
+        Some(&ComparisonOperator::GreaterThanOrEqualToThreshold)
+    );
+    assert_eq!(status.dimensions()[0].value(), Some(id.as_str()));
+    assert_eq!(status.alarm_actions(), [topic.as_str()]);
+
+    // A second up changes nothing.
+    moto.clear_recording();
+    let run = up();
+    assert!(run.stdout.contains("already up"), "{}", run.stdout);
+    let m = mutating(moto.calls());
+    assert!(m.is_empty(), "second up called {m:?}");
+
+    // `skiff alerts` lists topic, subscription and alarms with state.
+    let run = Skiff::new(&moto, home.path()).run(&["alerts"]).ok();
+    for want in [
+        topic.as_str(),
+        "email ops@example.com",
+        "skiff-skiff-credit-balance-low",
+        "Minimum(CPUCreditBalance) < 57.6 for 2 x 300 s",
+        "skiff-skiff-status-check-failed",
+        "OK",
+    ] {
+        assert!(run.stdout.contains(want), "missing {want}:\n{}", run.stdout);
+    }
+
+    // Config change: another share, unlimited mode, another e-mail.
+    std::fs::write(
+        home.path().join("skiff.yaml"),
+        "alert_email: oncall@example.com\nalert_credit_balance_pct: 30\ncredit_mode: unlimited\n",
+    )
+    .unwrap();
+    moto.clear_recording();
+    let run = up();
+    assert!(!run.stdout.contains("already up"), "{}", run.stdout);
+    let puts = moto
+        .calls()
+        .into_iter()
+        .filter(|(a, _)| a == "PutMetricAlarm")
+        .count();
+    // Two puts (new credit threshold, new surplus alarm); the status
+    // alarm is unchanged.
+    assert_eq!(puts, 2);
+    let all = alarms(&moto).await;
+    assert_eq!(all.len(), 3, "{all:#?}");
+    assert_eq!(find(&all, "-credit-balance-low").threshold(), Some(86.4));
+    let surplus = find(&all, "-surplus-charged");
+    assert_eq!(surplus.metric_name(), Some("CPUSurplusCreditsCharged"));
+    assert_eq!(surplus.statistic(), Some(&Statistic::Sum));
+    assert_eq!(surplus.threshold(), Some(0.0));
+    assert_eq!(
+        surplus.comparison_operator(),
+        Some(&ComparisonOperator::GreaterThanThreshold)
+    );
+    assert_eq!(surplus.alarm_actions(), [topic.as_str()]);
+    let subs = sns(&moto)
+        .await
+        .list_subscriptions_by_topic()
+        .topic_arn(topic)
+        .send()
+        .await
+        .unwrap();
+    let endpoints: Vec<_> = subs
+        .subscriptions()
+        .iter()
+        .filter_map(|s| s.endpoint())
+        .collect();
+    assert_eq!(endpoints, ["oncall@example.com"]);
+
+    // down removes alarms and topic; twice is harmless.
+    let run = Skiff::new(&moto, home.path()).run(&["down", "--yes"]).ok();
+    assert!(run.stdout.contains("SNS topic"), "{}", run.stdout);
+    assert!(alarms(&moto).await.is_empty());
+    assert!(topics(&moto).await.is_empty());
+    let run = Skiff::new(&moto, home.path()).run(&["down", "--yes"]).ok();
+    assert!(run.stdout.contains("nothing to delete"), "{}", run.stdout);
+    let run = Skiff::new(&moto, home.path()).run(&["alerts"]).ok();
+    assert!(run.stdout.contains("no alerts"), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_without_alert_email_removes_the_alerts() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    Skiff::new(&moto, home.path())
+        .run(&[
+            "up",
+            "--allow",
+            ALLOW,
+            "--no-wait",
+            "--alert-email",
+            "ops@example.com",
+        ])
+        .ok();
+    assert_eq!(alarms(&moto).await.len(), 2);
+    let run = Skiff::new(&moto, home.path())
+        .run(&["up", "--allow", ALLOW, "--no-wait"])
+        .ok();
+    assert!(
+        run.stdout.contains("removed alarms") && run.stdout.contains("no alert_email configured"),
+        "{}",
+        run.stdout
+    );
+    assert!(alarms(&moto).await.is_empty());
+    assert!(topics(&moto).await.is_empty());
+}
