@@ -10,7 +10,7 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 
 use super::{respond, HandleError, Outcome};
-use crate::protocol::versions::{supported, SUPPORTED};
+use crate::protocol::versions::SUPPORTED;
 
 pub fn response(error_code: i16) -> ApiVersionsResponse {
     ApiVersionsResponse::default()
@@ -28,9 +28,8 @@ pub fn response(error_code: i16) -> ApiVersionsResponse {
         )
 }
 
-pub fn handle(version: i16, correlation_id: i32) -> Result<Outcome, HandleError> {
-    let range = supported(ApiKey::ApiVersions).expect("ApiVersions is in the table");
-    if version < range.min || version > range.max {
+pub fn handle(supported: bool, version: i16, correlation_id: i32) -> Result<Outcome, HandleError> {
+    if !supported {
         let body = response(ResponseError::UnsupportedVersion.code());
         return respond(ApiKey::ApiVersions, 0, correlation_id, &body);
     }

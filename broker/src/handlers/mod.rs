@@ -97,17 +97,57 @@ pub(crate) fn respond<R: Encodable>(
     Ok(ready(response::encode(api, version, correlation_id, body)?))
 }
 
-pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Result<Outcome, HandleError> {
+/// A decoded request of any API Skiff serves.
+pub enum Request {
+    /// ApiVersions needs no body; `supported` is false for a version Skiff
+    /// does not know (answered per KIP-511).
+    ApiVersions {
+        supported: bool,
+    },
+    Produce(produce::ProduceRequest),
+    Fetch(fetch::FetchRequest),
+    ListOffsets(list_offsets::ListOffsetsRequest),
+    Metadata(metadata::MetadataRequest),
+    CreateTopics(create_topics::CreateTopicsRequest),
+    DeleteTopics(delete_topics::DeleteTopicsRequest),
+    InitProducerId(init_producer_id::InitProducerIdRequest),
+    DescribeConfigs(describe_configs::DescribeConfigsRequest),
+    AlterConfigs(alter_configs::AlterConfigsRequest),
+    IncrementalAlterConfigs(alter_configs::AlterConfigsRequest),
+    CreatePartitions(create_partitions::CreatePartitionsRequest),
+    DescribeCluster,
+    FindCoordinator(find_coordinator::FindCoordinatorRequest),
+    JoinGroup(join_group::JoinGroupRequest),
+    SyncGroup(sync_group::SyncGroupRequest),
+    Heartbeat(heartbeat::HeartbeatRequest),
+    LeaveGroup(leave_group::LeaveGroupRequest),
+    OffsetCommit(offset_commit::OffsetCommitRequest),
+    OffsetFetch(offset_fetch::OffsetFetchRequest),
+    ListGroups(list_groups::ListGroupsRequest),
+    DescribeGroups(describe_groups::DescribeGroupsRequest),
+    DeleteGroups(delete_groups::DeleteGroupsRequest),
+    OffsetDelete(offset_delete::OffsetDeleteRequest),
+}
+
+/// Decodes a request frame (header and body): the whole of Skiff's decoding
+/// of untrusted input, shared by request handling and the fuzzer.
+pub fn decode(frame: Bytes) -> Result<(RequestHeader, ApiKey, Request), HandleError> {
     let (header, mut body) = RequestHeader::decode(frame).map_err(HandleError::Header)?;
     let api =
         ApiKey::try_from(header.api_key).map_err(|_| HandleError::UnknownApi(header.api_key))?;
     let version = header.api_version;
-    let corr = header.correlation_id;
-    if api == ApiKey::ApiVersions {
-        return api_versions::handle(version, corr);
-    }
     let supported = versions::supported(api).ok_or(HandleError::UnknownApi(header.api_key))?;
-    if version < supported.min || version > supported.max {
+    let in_range = (supported.min..=supported.max).contains(&version);
+    if api == ApiKey::ApiVersions {
+        return Ok((
+            header,
+            api,
+            Request::ApiVersions {
+                supported: in_range,
+            },
+        ));
+    }
+    if !in_range {
         return Err(HandleError::UnsupportedVersion {
             api,
             version,
@@ -115,223 +155,119 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Result<Outcome, Handl
             max: supported.max,
         });
     }
-    let bad = |error| HandleError::Body {
-        api,
-        version,
-        error,
-    };
     let r = &mut body;
-    match api {
-        ApiKey::Produce => produce::handle(broker, version, corr, r).map_err(bad),
-        ApiKey::Fetch => {
-            let req = fetch::FetchRequest::decode(r, version).map_err(bad)?;
-            respond(api, version, corr, &fetch::handle(broker, req).await)
-        }
+    let v = version;
+    let request = match api {
+        ApiKey::Produce => produce::ProduceRequest::decode(r, v).map(Request::Produce),
+        ApiKey::Fetch => fetch::FetchRequest::decode(r, v).map(Request::Fetch),
         ApiKey::ListOffsets => {
-            let req = list_offsets::ListOffsetsRequest::decode(r, version).map_err(bad)?;
-            respond(api, version, corr, &list_offsets::handle(broker, req).await)
+            list_offsets::ListOffsetsRequest::decode(r, v).map(Request::ListOffsets)
         }
-        ApiKey::Metadata => {
-            let req = metadata::MetadataRequest::decode(r, version).map_err(bad)?;
-            respond(api, version, corr, &metadata::handle(broker, req).await)
-        }
+        ApiKey::Metadata => metadata::MetadataRequest::decode(r, v).map(Request::Metadata),
         ApiKey::CreateTopics => {
-            let req = create_topics::CreateTopicsRequest::decode(r, version).map_err(bad)?;
-            respond(
-                api,
-                version,
-                corr,
-                &create_topics::handle(broker, req).await,
-            )
+            create_topics::CreateTopicsRequest::decode(r, v).map(Request::CreateTopics)
         }
         ApiKey::DeleteTopics => {
-            let req = delete_topics::DeleteTopicsRequest::decode(r, version).map_err(bad)?;
-            respond(
-                api,
-                version,
-                corr,
-                &delete_topics::handle(broker, req).await,
-            )
+            delete_topics::DeleteTopicsRequest::decode(r, v).map(Request::DeleteTopics)
         }
         ApiKey::InitProducerId => {
-            let req = init_producer_id::InitProducerIdRequest::decode(r, version).map_err(bad)?;
-            respond(
-                api,
-                version,
-                corr,
-                &init_producer_id::handle(broker, req).await,
-            )
+            init_producer_id::InitProducerIdRequest::decode(r, v).map(Request::InitProducerId)
         }
         ApiKey::DescribeConfigs => {
-            let req = describe_configs::DescribeConfigsRequest::decode(r, version).map_err(bad)?;
-            respond(api, version, corr, &describe_configs::handle(broker, req))
+            describe_configs::DescribeConfigsRequest::decode(r, v).map(Request::DescribeConfigs)
         }
         ApiKey::AlterConfigs => {
-            let req = alter_configs::AlterConfigsRequest::decode(r, version, false).map_err(bad)?;
-            respond(
-                api,
-                version,
-                corr,
-                &alter_configs::handle(broker, req).await,
-            )
+            alter_configs::AlterConfigsRequest::decode(r, v, false).map(Request::AlterConfigs)
         }
-        ApiKey::IncrementalAlterConfigs => {
-            let req = alter_configs::AlterConfigsRequest::decode(r, version, true).map_err(bad)?;
-            respond(
-                api,
-                version,
-                corr,
-                &alter_configs::handle_incremental(broker, req).await,
-            )
-        }
+        ApiKey::IncrementalAlterConfigs => alter_configs::AlterConfigsRequest::decode(r, v, true)
+            .map(Request::IncrementalAlterConfigs),
         ApiKey::CreatePartitions => {
-            let req =
-                create_partitions::CreatePartitionsRequest::decode(r, version).map_err(bad)?;
-            respond(
-                api,
-                version,
-                corr,
-                &create_partitions::handle(broker, req).await,
-            )
+            create_partitions::CreatePartitionsRequest::decode(r, v).map(Request::CreatePartitions)
         }
-        ApiKey::DescribeCluster => {
-            describe_cluster::decode(r, version).map_err(bad)?;
-            respond(api, version, corr, &describe_cluster::handle(broker))
-        }
+        ApiKey::DescribeCluster => describe_cluster::decode(r, v).map(|_| Request::DescribeCluster),
         ApiKey::FindCoordinator => {
-            let req = find_coordinator::FindCoordinatorRequest::decode(r, version).map_err(bad)?;
-            let resp = find_coordinator::handle(broker, version, req);
-            respond(api, version, corr, &resp)
+            find_coordinator::FindCoordinatorRequest::decode(r, v).map(Request::FindCoordinator)
         }
         ApiKey::JoinGroup => {
             let client_id = header.client_id.as_deref().unwrap_or_default();
-            let req = join_group::JoinGroupRequest::decode(r, version, client_id).map_err(bad)?;
-            let resp = join_group::handle(broker, version, req).await;
-            respond(api, version, corr, &resp)
+            join_group::JoinGroupRequest::decode(r, v, client_id).map(Request::JoinGroup)
         }
-        ApiKey::SyncGroup => {
-            let req = sync_group::SyncGroupRequest::decode(r, version).map_err(bad)?;
-            let resp = sync_group::handle(broker, version, req).await;
-            respond(api, version, corr, &resp)
-        }
-        ApiKey::Heartbeat => {
-            let req = heartbeat::HeartbeatRequest::decode(r, version).map_err(bad)?;
-            respond(api, version, corr, &heartbeat::handle(broker, req))
-        }
-        ApiKey::LeaveGroup => {
-            let req = leave_group::LeaveGroupRequest::decode(r, version).map_err(bad)?;
-            respond(
-                api,
-                version,
-                corr,
-                &leave_group::handle(broker, version, req),
-            )
-        }
+        ApiKey::SyncGroup => sync_group::SyncGroupRequest::decode(r, v).map(Request::SyncGroup),
+        ApiKey::Heartbeat => heartbeat::HeartbeatRequest::decode(r, v).map(Request::Heartbeat),
+        ApiKey::LeaveGroup => leave_group::LeaveGroupRequest::decode(r, v).map(Request::LeaveGroup),
         ApiKey::OffsetCommit => {
-            let req = offset_commit::OffsetCommitRequest::decode(r, version).map_err(bad)?;
-            let resp = offset_commit::handle(broker, req).await;
-            respond(api, version, corr, &resp)
+            offset_commit::OffsetCommitRequest::decode(r, v).map(Request::OffsetCommit)
         }
         ApiKey::OffsetFetch => {
-            let req = offset_fetch::OffsetFetchRequest::decode(r, version).map_err(bad)?;
-            respond(
-                api,
-                version,
-                corr,
-                &offset_fetch::handle(broker, version, req),
-            )
+            offset_fetch::OffsetFetchRequest::decode(r, v).map(Request::OffsetFetch)
         }
-        ApiKey::ListGroups => {
-            let req = list_groups::ListGroupsRequest::decode(r, version).map_err(bad)?;
-            respond(
-                api,
-                version,
-                corr,
-                &list_groups::handle(broker, version, req),
-            )
-        }
+        ApiKey::ListGroups => list_groups::ListGroupsRequest::decode(r, v).map(Request::ListGroups),
         ApiKey::DescribeGroups => {
-            let req = describe_groups::DescribeGroupsRequest::decode(r, version).map_err(bad)?;
-            let resp = describe_groups::handle(broker, version, req);
-            respond(api, version, corr, &resp)
+            describe_groups::DescribeGroupsRequest::decode(r, v).map(Request::DescribeGroups)
         }
         ApiKey::DeleteGroups => {
-            let req = delete_groups::DeleteGroupsRequest::decode(r, version).map_err(bad)?;
-            let resp = delete_groups::handle(broker, req).await;
-            respond(api, version, corr, &resp)
+            delete_groups::DeleteGroupsRequest::decode(r, v).map(Request::DeleteGroups)
         }
         ApiKey::OffsetDelete => {
-            let req = offset_delete::OffsetDeleteRequest::decode(r, version).map_err(bad)?;
-            let resp = offset_delete::handle(broker, req).await;
-            respond(api, version, corr, &resp)
+            offset_delete::OffsetDeleteRequest::decode(r, v).map(Request::OffsetDelete)
         }
-        _ => Err(HandleError::UnknownApi(header.api_key)),
-    }
-}
-
-/// Decodes a request frame (header and body) without handling it: the whole
-/// of Skiff's decoding of untrusted input, for the fuzzer and the tests.
-pub fn decode_request(frame: Bytes) -> Result<(), HandleError> {
-    let (header, mut body) = RequestHeader::decode(frame).map_err(HandleError::Header)?;
-    let api =
-        ApiKey::try_from(header.api_key).map_err(|_| HandleError::UnknownApi(header.api_key))?;
-    let version = header.api_version;
-    let supported = versions::supported(api).ok_or(HandleError::UnknownApi(header.api_key))?;
-    if version < supported.min || version > supported.max {
-        return Err(HandleError::UnsupportedVersion {
-            api,
-            version,
-            min: supported.min,
-            max: supported.max,
-        });
-    }
-    let r = &mut body;
-    let decoded = match api {
-        ApiKey::ApiVersions => Ok(()),
-        ApiKey::Produce => produce::ProduceRequest::decode(r, version).map(drop),
-        ApiKey::Fetch => fetch::FetchRequest::decode(r, version).map(drop),
-        ApiKey::ListOffsets => list_offsets::ListOffsetsRequest::decode(r, version).map(drop),
-        ApiKey::Metadata => metadata::MetadataRequest::decode(r, version).map(drop),
-        ApiKey::CreateTopics => create_topics::CreateTopicsRequest::decode(r, version).map(drop),
-        ApiKey::DeleteTopics => delete_topics::DeleteTopicsRequest::decode(r, version).map(drop),
-        ApiKey::InitProducerId => {
-            init_producer_id::InitProducerIdRequest::decode(r, version).map(drop)
-        }
-        ApiKey::DescribeConfigs => {
-            describe_configs::DescribeConfigsRequest::decode(r, version).map(drop)
-        }
-        ApiKey::AlterConfigs => {
-            alter_configs::AlterConfigsRequest::decode(r, version, false).map(drop)
-        }
-        ApiKey::IncrementalAlterConfigs => {
-            alter_configs::AlterConfigsRequest::decode(r, version, true).map(drop)
-        }
-        ApiKey::CreatePartitions => {
-            create_partitions::CreatePartitionsRequest::decode(r, version).map(drop)
-        }
-        ApiKey::DescribeCluster => describe_cluster::decode(r, version),
-        ApiKey::FindCoordinator => {
-            find_coordinator::FindCoordinatorRequest::decode(r, version).map(drop)
-        }
-        ApiKey::JoinGroup => join_group::JoinGroupRequest::decode(r, version, "").map(drop),
-        ApiKey::SyncGroup => sync_group::SyncGroupRequest::decode(r, version).map(drop),
-        ApiKey::Heartbeat => heartbeat::HeartbeatRequest::decode(r, version).map(drop),
-        ApiKey::LeaveGroup => leave_group::LeaveGroupRequest::decode(r, version).map(drop),
-        ApiKey::OffsetCommit => offset_commit::OffsetCommitRequest::decode(r, version).map(drop),
-        ApiKey::OffsetFetch => offset_fetch::OffsetFetchRequest::decode(r, version).map(drop),
-        ApiKey::ListGroups => list_groups::ListGroupsRequest::decode(r, version).map(drop),
-        ApiKey::DescribeGroups => {
-            describe_groups::DescribeGroupsRequest::decode(r, version).map(drop)
-        }
-        ApiKey::DeleteGroups => delete_groups::DeleteGroupsRequest::decode(r, version).map(drop),
-        ApiKey::OffsetDelete => offset_delete::OffsetDeleteRequest::decode(r, version).map(drop),
         _ => return Err(HandleError::UnknownApi(header.api_key)),
-    };
-    decoded.map_err(|error| HandleError::Body {
+    }
+    .map_err(|error| HandleError::Body {
         api,
         version,
         error,
-    })
+    })?;
+    Ok((header, api, request))
+}
+
+/// Decodes without handling, for the fuzz target and the tests.
+pub fn decode_request(frame: Bytes) -> Result<(), HandleError> {
+    decode(frame).map(drop)
+}
+
+pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Result<Outcome, HandleError> {
+    let (header, api, request) = decode(frame)?;
+    let v = header.api_version;
+    let corr = header.correlation_id;
+    let b = broker;
+    match request {
+        Request::ApiVersions { supported } => api_versions::handle(supported, v, corr),
+        Request::Produce(req) => Ok(produce::handle(b, v, corr, req)),
+        Request::Fetch(req) => respond(api, v, corr, &fetch::handle(b, req).await),
+        Request::ListOffsets(req) => respond(api, v, corr, &list_offsets::handle(b, req).await),
+        Request::Metadata(req) => respond(api, v, corr, &metadata::handle(b, req).await),
+        Request::CreateTopics(req) => respond(api, v, corr, &create_topics::handle(b, req).await),
+        Request::DeleteTopics(req) => respond(api, v, corr, &delete_topics::handle(b, req).await),
+        Request::InitProducerId(req) => {
+            respond(api, v, corr, &init_producer_id::handle(b, req).await)
+        }
+        Request::DescribeConfigs(req) => respond(api, v, corr, &describe_configs::handle(b, req)),
+        Request::AlterConfigs(req) => respond(api, v, corr, &alter_configs::handle(b, req).await),
+        Request::IncrementalAlterConfigs(req) => respond(
+            api,
+            v,
+            corr,
+            &alter_configs::handle_incremental(b, req).await,
+        ),
+        Request::CreatePartitions(req) => {
+            respond(api, v, corr, &create_partitions::handle(b, req).await)
+        }
+        Request::DescribeCluster => respond(api, v, corr, &describe_cluster::handle(b)),
+        Request::FindCoordinator(req) => {
+            respond(api, v, corr, &find_coordinator::handle(b, v, req))
+        }
+        Request::JoinGroup(req) => respond(api, v, corr, &join_group::handle(b, v, req).await),
+        Request::SyncGroup(req) => respond(api, v, corr, &sync_group::handle(b, v, req).await),
+        Request::Heartbeat(req) => respond(api, v, corr, &heartbeat::handle(b, req)),
+        Request::LeaveGroup(req) => respond(api, v, corr, &leave_group::handle(b, v, req)),
+        Request::OffsetCommit(req) => respond(api, v, corr, &offset_commit::handle(b, req).await),
+        Request::OffsetFetch(req) => respond(api, v, corr, &offset_fetch::handle(b, v, req)),
+        Request::ListGroups(req) => respond(api, v, corr, &list_groups::handle(b, v, req)),
+        Request::DescribeGroups(req) => respond(api, v, corr, &describe_groups::handle(b, v, req)),
+        Request::DeleteGroups(req) => respond(api, v, corr, &delete_groups::handle(b, req).await),
+        Request::OffsetDelete(req) => respond(api, v, corr, &offset_delete::handle(b, req).await),
+    }
 }
 
 /// Kafka's rule for topic names: 1..=249 of [a-zA-Z0-9._-], not "." or "..".

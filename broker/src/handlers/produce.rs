@@ -145,9 +145,8 @@ pub fn handle(
     broker: &Arc<Broker>,
     version: i16,
     correlation_id: i32,
-    r: &mut Reader,
-) -> std::result::Result<Outcome, DecodeError> {
-    let req = ProduceRequest::decode(r, version)?;
+    req: ProduceRequest,
+) -> Outcome {
     let acks_valid = matches!(req.acks, -1..=1);
     let wants_reply = req.acks != 0;
     let transactional = req.transactional_id.is_some();
@@ -170,9 +169,9 @@ pub fn handle(
         })
         .collect();
     if !wants_reply {
-        return Ok(Outcome::NoResponse);
+        return Outcome::NoResponse;
     }
-    Ok(Outcome::Respond(Box::pin(async move {
+    Outcome::Respond(Box::pin(async move {
         let mut responses = Vec::with_capacity(slots.len());
         for (name, partitions) in slots {
             let mut out = Vec::with_capacity(partitions.len());
@@ -212,5 +211,5 @@ pub fn handle(
                 None
             }
         }
-    })))
+    }))
 }
