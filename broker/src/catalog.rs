@@ -7,7 +7,7 @@
 //! here can be lost by a crash.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::Notify;
@@ -24,6 +24,8 @@ pub struct Partition {
     pub db_id: i64,
     high_watermark: AtomicI64,
     log_start: AtomicI64,
+    /// Set when the partition's topic is deleted, so parked fetches end.
+    deleted: AtomicBool,
     /// Woken when the high watermark moves, for long-polling fetches.
     pub appended: Notify,
 }
@@ -36,6 +38,7 @@ impl Partition {
             db_id,
             high_watermark: AtomicI64::new(high_watermark),
             log_start: AtomicI64::new(log_start),
+            deleted: AtomicBool::new(false),
             appended: Notify::new(),
         }
     }
@@ -50,6 +53,15 @@ impl Partition {
     pub fn advance(&self, high_watermark: i64) {
         self.high_watermark.store(high_watermark, Ordering::Release);
         self.appended.notify_waiters();
+    }
+    /// Marks the partition gone (writer only, after the deleting commit) and
+    /// wakes its long polls.
+    pub fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
+        self.appended.notify_waiters();
+    }
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
     }
     pub fn set_log_start(&self, log_start: i64) {
         self.log_start.store(log_start, Ordering::Release);

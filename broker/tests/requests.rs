@@ -613,3 +613,44 @@ async fn retries_of_in_flight_batches_are_recognised_after_a_restart() {
     assert_eq!(fetch(&mut c, "inflight", 0).await.high_watermark, 5);
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_differing_only_by_dot_and_underscore_collide() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    assert_eq!(create_topic(&mut c, "a.b", 1, &[]).await, 0);
+    assert_eq!(
+        create_topic(&mut c, "a_b", 1, &[]).await,
+        17,
+        "INVALID_TOPIC_EXCEPTION"
+    );
+    assert!(b.broker.catalog.get("a_b").is_none());
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_topic_ends_its_parked_long_polls() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "doomed", 1, &[]).await;
+    let addr = b.addr;
+    let parked = tokio::spawn(async move {
+        let mut c = common::Client::connect(addr).await;
+        let start = Instant::now();
+        let r: FetchResponse = c
+            .call(ApiKey::Fetch, 12, &fetch_req("doomed", 0, 20_000))
+            .await;
+        (start.elapsed(), r.responses[0].partitions[0].error_code)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let del = DeleteTopicsRequest::default().with_topic_names(vec![name("doomed")]);
+    let r: DeleteTopicsResponse = c.call(ApiKey::DeleteTopics, 5, &del).await;
+    assert_eq!(r.responses[0].error_code, 0);
+    let (elapsed, code) = parked.await.unwrap();
+    assert_eq!(code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "returned after {elapsed:?}"
+    );
+    b.stop().await;
+}

@@ -141,7 +141,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse {
                     None => ready = true,
                     Some(p) => {
                         let hw = p.high_watermark();
-                        if r.fetch_offset != hw {
+                        if r.fetch_offset != hw || p.is_deleted() {
                             ready = true; // data, or an out-of-range error
                         }
                     }
@@ -187,7 +187,7 @@ async fn collect(
         let mut out = Vec::with_capacity(requested.len());
         for (p, r) in parts.iter().zip(requested) {
             let data = PartitionData::default().with_partition_index(r.index);
-            let Some(p) = p else {
+            let Some(p) = p.as_ref().filter(|p| !p.is_deleted()) else {
                 out.push(data.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;
             };

@@ -297,6 +297,7 @@ pub(crate) fn write_error_code(e: &WriteError) -> i16 {
     match e {
         WriteError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
         WriteError::TopicExists => ResponseError::TopicAlreadyExists,
+        WriteError::InvalidTopic(_) => ResponseError::InvalidTopicException,
         WriteError::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
         WriteError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
         WriteError::InvalidConfig(_) => ResponseError::InvalidConfig,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::oneshot;
 use tracing::{debug, error, info};
 use uuid::Uuid;
@@ -37,6 +37,8 @@ pub enum WriteError {
     UnknownTopicOrPartition,
     #[error("topic already exists")]
     TopicExists,
+    #[error("{0}")]
+    InvalidTopic(String),
     #[error("out of order sequence number")]
     OutOfOrderSequence,
     #[error("producer epoch is fenced by a newer one")]
@@ -353,9 +355,9 @@ impl Writer {
                     Box::new(move |committed| {
                         if committed.is_ok() {
                             catalog.remove(&topic.name);
-                            // Wake long polls so they see the topic is gone.
+                            // Parked long polls end with UNKNOWN_TOPIC_OR_PARTITION.
                             for p in topic.partitions().iter() {
-                                p.appended.notify_waiters();
+                                p.mark_deleted();
                             }
                         }
                         let _ = reply.send(
@@ -578,6 +580,19 @@ impl Writer {
             .query_row(params![name], |r| r.get(0))?;
         if catalog.get(name).is_some() || in_file {
             return Ok(Err(WriteError::TopicExists));
+        }
+        // Kafka refuses names that differ only by '.' versus '_' (they map to
+        // the same metric names).
+        let colliding: Option<String> = tx
+            .prepare_cached(
+                "SELECT name FROM topics WHERE replace(name, '.', '_') = replace(?1, '.', '_') LIMIT 1",
+            )?
+            .query_row(params![name], |r| r.get(0))
+            .optional()?;
+        if let Some(other) = colliding {
+            return Ok(Err(WriteError::InvalidTopic(format!(
+                "topic '{name}' collides with existing topic '{other}' ('.' and '_' are interchangeable)"
+            ))));
         }
         if partitions < 1 {
             return Ok(Err(WriteError::InvalidPartitions(format!(
