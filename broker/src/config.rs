@@ -99,6 +99,16 @@ pub struct Settings {
     )]
     pub group_initial_rebalance_delay_ms: u64,
 
+    /// How often topics' retention.ms and retention.bytes are enforced
+    /// (Kafka's log.retention.check.interval.ms).
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_RETENTION_CHECK_INTERVAL_MS",
+        default_value_t = 300_000
+    )]
+    pub retention_check_interval_ms: u64,
+
     /// Smallest session timeout a group member may ask for
     /// (group.min.session.timeout.ms).
     #[arg(
@@ -177,6 +187,7 @@ pub struct Config {
     pub max_request_bytes: u32,
     pub max_connections: usize,
     pub groups: crate::coordinator::GroupConfig,
+    pub retention_check_interval: std::time::Duration,
 }
 
 pub fn parse_endpoint(setting: &'static str, value: &str) -> Result<Endpoint, SettingError> {
@@ -282,7 +293,16 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        if self.retention_check_interval_ms < 1000 {
+            return Err(err(
+                "SKIFF_RETENTION_CHECK_INTERVAL_MS (--retention-check-interval-ms)",
+                "must be at least 1000 ms",
+            ));
+        }
         Ok(Config {
+            retention_check_interval: std::time::Duration::from_millis(
+                self.retention_check_interval_ms,
+            ),
             groups: crate::coordinator::GroupConfig {
                 initial_rebalance_delay: std::time::Duration::from_millis(
                     self.group_initial_rebalance_delay_ms,

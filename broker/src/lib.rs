@@ -13,6 +13,7 @@ pub mod handlers;
 pub mod healthcheck;
 pub mod memory;
 pub mod protocol;
+pub mod retention;
 pub mod server;
 pub mod shutdown;
 pub mod storage;

@@ -115,6 +115,10 @@ fn main() -> ExitCode {
             Duration::from_secs(10),
         ));
         let broker = started.broker;
+        tokio::spawn(skiff_broker::retention::run(
+            broker.clone(),
+            broker.config.retention_check_interval,
+        ));
         let serving = tokio::spawn(server::run(started.listener, broker.clone()));
         shutdown::signal().await;
         tracing::info!("shutting down");

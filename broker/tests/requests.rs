@@ -654,3 +654,108 @@ async fn deleting_a_topic_ends_its_parked_long_polls() {
     );
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_by_time_and_bytes_moves_the_log_start() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    // Records are stamped 1_700_000_000_000 (2023): older than a day.
+    create_topic(&mut c, "old", 1, &[("retention.ms", "86400000")]).await;
+    // (The test records' 2023 timestamps are past the 7-day default too.)
+    create_topic(
+        &mut c,
+        "capped",
+        1,
+        &[("retention.bytes", "2000"), ("retention.ms", "-1")],
+    )
+    .await;
+    create_topic(&mut c, "forever", 1, &[("retention.ms", "-1")]).await;
+    for _ in 0..3 {
+        produce(&mut c, "old", batch(&[b"a", b"b"], Compression::None, None)).await;
+    }
+    for i in 0..5u8 {
+        produce(
+            &mut c,
+            "capped",
+            batch(&[&[i; 900]], Compression::None, None),
+        )
+        .await;
+    }
+    produce(
+        &mut c,
+        "forever",
+        batch(&[b"kept"], Compression::None, None),
+    )
+    .await;
+    let removed = skiff_broker::retention::enforce(&b.broker).await.unwrap();
+    // The test encoder writes one batch per record: 6 old batches, and 3 of
+    // "capped" over its byte cap.
+    assert_eq!(removed, 6 + 3);
+    // Everything in "old" is gone; the log starts at the high watermark.
+    let p = fetch(&mut c, "old", 0).await;
+    assert_eq!(p.error_code, 1, "OFFSET_OUT_OF_RANGE below the log start");
+    let p = fetch(&mut c, "old", 6).await;
+    assert_eq!(
+        (p.error_code, p.log_start_offset, p.high_watermark),
+        (0, 6, 6)
+    );
+    // "capped" keeps its newest two batches (2 x ~970 bytes <= 2000).
+    let p = fetch(&mut c, "capped", 3).await;
+    assert_eq!(p.log_start_offset, 3);
+    assert_eq!(values(&p.records).len(), 2);
+    assert_eq!(fetch(&mut c, "forever", 0).await.high_watermark, 1);
+    // New records continue the offsets; the log start survives a restart.
+    assert_eq!(
+        produce(&mut c, "old", batch(&[b"new"], Compression::None, None)).await,
+        (0, 6)
+    );
+    drop(c);
+    let dir = b.stop().await;
+    let b = TestBroker::start_in(dir, |_| {}).await;
+    let mut c = b.client().await;
+    let p = fetch(&mut c, "capped", 3).await;
+    assert_eq!((p.error_code, p.log_start_offset), (0, 3));
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_records_truncates_the_head() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "trunc", 1, &[]).await;
+    for _ in 0..4 {
+        produce(
+            &mut c,
+            "trunc",
+            batch(&[b"x", b"y"], Compression::None, None),
+        )
+        .await;
+    }
+    let req = |offset: i64| {
+        DeleteRecordsRequest::default()
+            .with_timeout_ms(1000)
+            .with_topics(vec![delete_records_request::DeleteRecordsTopic::default()
+                .with_name(name("trunc"))
+                .with_partitions(vec![
+                    delete_records_request::DeleteRecordsPartition::default()
+                        .with_partition_index(0)
+                        .with_offset(offset),
+                ])])
+    };
+    let r: DeleteRecordsResponse = c.call(ApiKey::DeleteRecords, 2, &req(3)).await;
+    let p = &r.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.low_watermark), (0, 3));
+    let f = fetch(&mut c, "trunc", 3).await;
+    assert_eq!(f.log_start_offset, 3);
+    // (The test encoder writes one batch per record.)
+    assert_eq!(values(&f.records).first(), Some(&(3, b"y".to_vec())));
+    assert_eq!(fetch(&mut c, "trunc", 1).await.error_code, 1);
+    let r: DeleteRecordsResponse = c.call(ApiKey::DeleteRecords, 2, &req(99)).await;
+    assert_eq!(
+        r.topics[0].partitions[0].error_code, 1,
+        "beyond the high watermark"
+    );
+    let r: DeleteRecordsResponse = c.call(ApiKey::DeleteRecords, 2, &req(-1)).await;
+    assert_eq!(r.topics[0].partitions[0].low_watermark, 8);
+    b.stop().await;
+}

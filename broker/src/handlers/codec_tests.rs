@@ -282,6 +282,27 @@ fn configs_and_partitions_and_the_rest_all_versions() {
     }
 }
 
+#[test]
+fn delete_records_all_versions() {
+    for v in range(ApiKey::DeleteRecords) {
+        let req = DeleteRecordsRequest::default()
+            .with_timeout_ms(10)
+            .with_topics(vec![delete_records_request::DeleteRecordsTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_partitions(vec![
+                    delete_records_request::DeleteRecordsPartition::default()
+                        .with_partition_index(2)
+                        .with_offset(42),
+                ])]);
+        let got = delete_records::DeleteRecordsRequest::decode(
+            &mut body(ApiKey::DeleteRecords, v, &req),
+            v,
+        )
+        .unwrap();
+        assert_eq!(got.topics, vec![("t".to_string(), vec![(2, 42)])], "v{v}");
+    }
+}
+
 /// Every truncation of a valid request is an error, never a panic.
 #[test]
 fn every_truncation_of_a_valid_request_is_an_error() {

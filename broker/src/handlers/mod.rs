@@ -12,6 +12,7 @@ mod api_versions;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
@@ -110,6 +111,7 @@ pub enum Request {
     Metadata(metadata::MetadataRequest),
     CreateTopics(create_topics::CreateTopicsRequest),
     DeleteTopics(delete_topics::DeleteTopicsRequest),
+    DeleteRecords(delete_records::DeleteRecordsRequest),
     InitProducerId(init_producer_id::InitProducerIdRequest),
     DescribeConfigs(describe_configs::DescribeConfigsRequest),
     AlterConfigs(alter_configs::AlterConfigsRequest),
@@ -169,6 +171,9 @@ pub fn decode(frame: Bytes) -> Result<(RequestHeader, ApiKey, Request), HandleEr
         }
         ApiKey::DeleteTopics => {
             delete_topics::DeleteTopicsRequest::decode(r, v).map(Request::DeleteTopics)
+        }
+        ApiKey::DeleteRecords => {
+            delete_records::DeleteRecordsRequest::decode(r, v).map(Request::DeleteRecords)
         }
         ApiKey::InitProducerId => {
             init_producer_id::InitProducerIdRequest::decode(r, v).map(Request::InitProducerId)
@@ -239,6 +244,7 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Result<Outcome, Handl
         Request::Metadata(req) => respond(api, v, corr, &metadata::handle(b, req).await),
         Request::CreateTopics(req) => respond(api, v, corr, &create_topics::handle(b, req).await),
         Request::DeleteTopics(req) => respond(api, v, corr, &delete_topics::handle(b, req).await),
+        Request::DeleteRecords(req) => respond(api, v, corr, &delete_records::handle(b, req).await),
         Request::InitProducerId(req) => {
             respond(api, v, corr, &init_producer_id::handle(b, req).await)
         }
@@ -298,6 +304,7 @@ pub(crate) fn write_error_code(e: &WriteError) -> i16 {
         WriteError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
         WriteError::TopicExists => ResponseError::TopicAlreadyExists,
         WriteError::InvalidTopic(_) => ResponseError::InvalidTopicException,
+        WriteError::OffsetOutOfRange => ResponseError::OffsetOutOfRange,
         WriteError::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
         WriteError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
         WriteError::InvalidConfig(_) => ResponseError::InvalidConfig,

@@ -28,6 +28,7 @@ pub const SUPPORTED: &[Supported] = &[
     s(ApiKey::ApiVersions, 0, 4),
     s(ApiKey::CreateTopics, 2, 7),
     s(ApiKey::DeleteTopics, 1, 6),
+    s(ApiKey::DeleteRecords, 0, 2),
     s(ApiKey::InitProducerId, 0, 4),
     s(ApiKey::DescribeConfigs, 1, 4),
     s(ApiKey::AlterConfigs, 0, 2),

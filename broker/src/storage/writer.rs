@@ -39,6 +39,8 @@ pub enum WriteError {
     TopicExists,
     #[error("{0}")]
     InvalidTopic(String),
+    #[error("offset is beyond the high watermark")]
+    OffsetOutOfRange,
     #[error("out of order sequence number")]
     OutOfOrderSequence,
     #[error("producer epoch is fenced by a newer one")]
@@ -141,6 +143,20 @@ pub enum Command {
         partitions: Vec<(String, i32)>,
         reply: Reply<()>,
     },
+    /// Removes whole batches from the head of every partition whose topic's
+    /// retention.ms or retention.bytes they exceed; replies with the number
+    /// of batches removed.
+    EnforceRetention {
+        now_ms: i64,
+        reply: Reply<usize>,
+    },
+    /// DeleteRecords: the partition's log starts at `offset` (-1: the high
+    /// watermark); replies with the new log start.
+    DeleteRecords {
+        partition: Arc<Partition>,
+        offset: i64,
+        reply: Reply<i64>,
+    },
     Shutdown,
 }
 
@@ -167,6 +183,71 @@ pub struct Writer {
     catalog: Arc<Catalog>,
     logs: HashMap<i64, PartitionLog>,
     next_producer_id: i64,
+}
+
+/// Deletes the batches of a partition that lie wholly below `log_start` and
+/// records the new log start. Returns the number of batches removed.
+fn truncate_head(tx: &Connection, partition: i64, log_start: i64) -> Result<usize, StorageError> {
+    let removed = if log_start > 0 {
+        tx.prepare_cached("DELETE FROM batches WHERE id BETWEEN ?1 AND ?2")?
+            .execute(params![
+                batch_key(partition, 0),
+                batch_key(partition, (log_start - 1).min(MAX_OFFSET))
+            ])?
+    } else {
+        0
+    };
+    tx.prepare_cached("UPDATE partitions SET log_start = ?1 WHERE id = ?2")?
+        .execute(params![log_start, partition])?;
+    Ok(removed)
+}
+
+/// The offset the log may start at under the topic's retention: past every
+/// head batch older than retention.ms, and past as many head batches as
+/// keep the partition within retention.bytes. Whole batches only.
+fn retention_point(
+    tx: &Connection,
+    p: &Partition,
+    high_watermark: i64,
+    config: &TopicConfig,
+    now_ms: i64,
+) -> Result<i64, StorageError> {
+    let (lo, hi) = super::schema::partition_range(p.db_id, 0);
+    let mut up_to = p.log_start();
+    if config.retention_ms >= 0 {
+        let cutoff = now_ms.saturating_sub(config.retention_ms);
+        let first_kept: Option<i64> = tx
+            .prepare_cached(
+                "SELECT base_offset FROM batches WHERE id BETWEEN ?1 AND ?2
+                 AND max_timestamp >= ?3 ORDER BY id LIMIT 1",
+            )?
+            .query_row(params![lo, hi, cutoff], |r| r.get(0))
+            .optional()?;
+        up_to = up_to.max(first_kept.unwrap_or(high_watermark));
+    }
+    if config.retention_bytes >= 0 {
+        let mut total: i64 = tx
+            .prepare_cached(
+                "SELECT COALESCE(SUM(length(data)), 0) FROM batches WHERE id BETWEEN ?1 AND ?2",
+            )?
+            .query_row(params![lo, hi], |r| r.get(0))?;
+        if total > config.retention_bytes {
+            let mut stmt = tx.prepare_cached(
+                "SELECT base_offset, length(data) FROM batches WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+            )?;
+            let mut rows = stmt.query(params![lo, hi])?;
+            let mut bytes_point = high_watermark;
+            while let Some(r) = rows.next()? {
+                if total <= config.retention_bytes {
+                    bytes_point = r.get(0)?;
+                    break;
+                }
+                total -= r.get::<_, i64>(1)?;
+            }
+            up_to = up_to.max(bytes_point);
+        }
+    }
+    Ok(up_to.min(high_watermark))
 }
 
 fn now_ms() -> i64 {
@@ -479,6 +560,67 @@ impl Writer {
             } => {
                 super::offsets::delete_partitions(tx, &group, &partitions)?;
                 reply_with(reply, ())
+            }
+            Command::EnforceRetention { now_ms, reply } => {
+                let mut moved = Vec::new();
+                let mut removed = 0;
+                for topic in catalog.all() {
+                    let config = topic.config();
+                    for p in topic.partitions().iter() {
+                        let Some(log) = logs.get(&p.db_id) else {
+                            continue;
+                        };
+                        let up_to = retention_point(tx, p, log.next_offset, &config, now_ms)?;
+                        if up_to > p.log_start() {
+                            removed += truncate_head(tx, p.db_id, up_to)?;
+                            moved.push((p.clone(), up_to));
+                        }
+                    }
+                }
+                Box::new(move |committed| {
+                    if committed.is_ok() {
+                        for (p, log_start) in &moved {
+                            p.set_log_start(*log_start);
+                        }
+                    }
+                    let _ = reply.send(
+                        committed
+                            .map(|_| removed)
+                            .map_err(|e| WriteError::Storage(e.to_string())),
+                    );
+                })
+            }
+            Command::DeleteRecords {
+                partition,
+                offset,
+                reply,
+            } => {
+                let Some(log) = logs.get(&partition.db_id) else {
+                    return Ok(Box::new(move |_| {
+                        let _ = reply.send(Err(WriteError::UnknownTopicOrPartition));
+                    }));
+                };
+                let hw = log.next_offset;
+                let target = if offset == -1 { hw } else { offset };
+                if target < 0 || target > hw {
+                    return Ok(Box::new(move |_| {
+                        let _ = reply.send(Err(WriteError::OffsetOutOfRange));
+                    }));
+                }
+                let log_start = target.max(partition.log_start());
+                if log_start > partition.log_start() {
+                    truncate_head(tx, partition.db_id, log_start)?;
+                }
+                Box::new(move |committed| {
+                    if committed.is_ok() {
+                        partition.set_log_start(log_start);
+                    }
+                    let _ = reply.send(
+                        committed
+                            .map(|_| log_start)
+                            .map_err(|e| WriteError::Storage(e.to_string())),
+                    );
+                })
             }
             Command::Shutdown => Box::new(|_| {}),
         })
