@@ -99,6 +99,22 @@ pub struct Settings {
     )]
     pub group_initial_rebalance_delay_ms: u64,
 
+    /// Largest size, in bytes, the database may grow to with new records;
+    /// beyond it produce requests get KAFKA_STORAGE_ERROR (clients retry)
+    /// while fetches go on, until retention frees space. 0: no cap.
+    #[arg(long, global = true, env = "SKIFF_MAX_DB_BYTES", default_value_t = 0)]
+    pub max_db_bytes: u64,
+
+    /// Free space, in bytes, always left on the database's volume: produce
+    /// requests are refused (KAFKA_STORAGE_ERROR) rather than fill it.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_MIN_FREE_DISK_BYTES",
+        default_value_t = 268_435_456
+    )]
+    pub min_free_disk_bytes: u64,
+
     /// How often topics' retention.ms and retention.bytes are enforced
     /// (Kafka's log.retention.check.interval.ms).
     #[arg(
@@ -188,6 +204,8 @@ pub struct Config {
     pub max_connections: usize,
     pub groups: crate::coordinator::GroupConfig,
     pub retention_check_interval: std::time::Duration,
+    pub max_db_bytes: u64,
+    pub min_free_disk_bytes: u64,
 }
 
 pub fn parse_endpoint(setting: &'static str, value: &str) -> Result<Endpoint, SettingError> {
@@ -300,6 +318,8 @@ impl Settings {
             ));
         }
         Ok(Config {
+            max_db_bytes: self.max_db_bytes,
+            min_free_disk_bytes: self.min_free_disk_bytes,
             retention_check_interval: std::time::Duration::from_millis(
                 self.retention_check_interval_ms,
             ),

@@ -35,6 +35,18 @@ pub enum StartError {
     Setting(#[from] SettingError),
 }
 
+fn disk_limits(config: &Config) -> storage::DiskLimits {
+    let dir = match config.database.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    storage::DiskLimits {
+        max_db_bytes: config.max_db_bytes,
+        min_free_bytes: config.min_free_disk_bytes,
+        dir,
+    }
+}
+
 /// A started broker: the shared state, its listener, and the trigger that
 /// begins a graceful shutdown.
 pub struct Started {
@@ -52,12 +64,14 @@ pub async fn start(mut config: Config) -> Result<Started, StartError> {
         message: format!("cannot listen on {addr}: {e}"),
     })?;
     let (storage, catalog) =
-        Storage::open(&config.database, config.durability).map_err(|e| SettingError {
-            setting: "STORAGE_ENGINE (--storage-engine)",
-            message: format!(
-                "cannot open the database at '{}': {e}",
-                config.database.display()
-            ),
+        Storage::open(&config.database, config.durability, disk_limits(&config)).map_err(|e| {
+            SettingError {
+                setting: "STORAGE_ENGINE (--storage-engine)",
+                message: format!(
+                    "cannot open the database at '{}': {e}",
+                    config.database.display()
+                ),
+            }
         })?;
     // Committed offsets are loaded before any connection is served, so no
     // client sees the coordinator without them (no COORDINATOR_LOAD_IN_PROGRESS).

@@ -759,3 +759,59 @@ async fn delete_records_truncates_the_head() {
     assert_eq!(r.topics[0].partitions[0].low_watermark, 8);
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_guard_refuses_produce_keeps_fetch_and_resumes_after_retention() {
+    let b = TestBroker::start_with(|s| s.max_db_bytes = 400 * 1024).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "full", 1, &[("retention.ms", "-1")]).await;
+    let mut stored = 0;
+    let mut refused = None;
+    for i in 0..100u8 {
+        match produce(
+            &mut c,
+            "full",
+            batch(&[&[i; 20_000]], Compression::None, None),
+        )
+        .await
+        {
+            (0, _) => stored += 1,
+            (code, _) => {
+                refused = Some(code);
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        refused,
+        Some(56),
+        "KAFKA_STORAGE_ERROR once the cap is reached"
+    );
+    assert!(stored >= 10, "only {stored} batches fit in 400 KiB");
+    // Reading goes on, and nothing stored was damaged.
+    let p = fetch(&mut c, "full", 0).await;
+    assert_eq!(p.high_watermark, stored);
+    assert_eq!(values(&p.records)[0].1, vec![0u8; 20_000]);
+    // Freeing space (DeleteRecords here; retention does the same) lets
+    // producing resume by itself.
+    let req = DeleteRecordsRequest::default().with_topics(vec![
+        delete_records_request::DeleteRecordsTopic::default()
+            .with_name(name("full"))
+            .with_partitions(vec![
+                delete_records_request::DeleteRecordsPartition::default()
+                    .with_partition_index(0)
+                    .with_offset(stored),
+            ]),
+    ]);
+    let _: DeleteRecordsResponse = c.call(ApiKey::DeleteRecords, 2, &req).await;
+    assert_eq!(
+        produce(
+            &mut c,
+            "full",
+            batch(&[&[1; 20_000]], Compression::None, None)
+        )
+        .await,
+        (0, stored)
+    );
+    b.stop().await;
+}

@@ -305,6 +305,9 @@ pub(crate) fn write_error_code(e: &WriteError) -> i16 {
         WriteError::TopicExists => ResponseError::TopicAlreadyExists,
         WriteError::InvalidTopic(_) => ResponseError::InvalidTopicException,
         WriteError::OffsetOutOfRange => ResponseError::OffsetOutOfRange,
+        // Retriable for clients: producers back off and resume once
+        // retention frees space.
+        WriteError::StorageFull => ResponseError::KafkaStorageError,
         WriteError::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
         WriteError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
         WriteError::InvalidConfig(_) => ResponseError::InvalidConfig,

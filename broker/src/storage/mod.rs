@@ -24,7 +24,7 @@ use crate::catalog::Catalog;
 pub use offsets::OffsetRow;
 pub use reader::TimestampHit;
 pub use schema::Durability;
-pub use writer::{Appended, Command, ConfigChange, WriteError};
+pub use writer::{Appended, Command, ConfigChange, DiskLimits, WriteError};
 
 /// How many read-only connections may run queries at once.
 const READERS: usize = 4;
@@ -93,6 +93,7 @@ impl Storage {
     pub fn open(
         path: &Path,
         durability: Durability,
+        limits: DiskLimits,
     ) -> Result<(Storage, Arc<Catalog>), StorageError> {
         let lock = lock_database(path)?;
         let conn = Connection::open(path)?;
@@ -100,7 +101,7 @@ impl Storage {
         let (logs, next_pid) = load::partition_logs(&conn)?;
         let catalog = Arc::new(load::catalog(&conn, &logs)?);
         let (tx, rx) = mpsc::channel();
-        let w = writer::Writer::new(conn, catalog.clone(), logs, next_pid);
+        let w = writer::Writer::new(conn, limits, catalog.clone(), logs, next_pid);
         let handle = std::thread::Builder::new()
             .name("skiff-writer".into())
             .spawn(move || w.run(rx))

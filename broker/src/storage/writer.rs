@@ -39,6 +39,8 @@ pub enum WriteError {
     TopicExists,
     #[error("{0}")]
     InvalidTopic(String),
+    #[error("the disk guard refuses new data: the database reached its size cap or the volume its free-space margin; retention or DeleteRecords will make room")]
+    StorageFull,
     #[error("offset is beyond the high watermark")]
     OffsetOutOfRange,
     #[error("out of order sequence number")]
@@ -178,8 +180,55 @@ pub struct PartitionLog {
 
 type AfterCommit = Box<dyn FnOnce(Result<(), &StorageError>) + Send>;
 
+/// How much room appends have on disk.
+#[derive(Debug, Clone)]
+pub struct DiskLimits {
+    /// Largest database (pages in use) appends may grow to; 0: no cap.
+    pub max_db_bytes: u64,
+    /// Free space to leave on the database's file system.
+    pub min_free_bytes: u64,
+    /// The database's directory, whose file system is watched.
+    pub dir: std::path::PathBuf,
+}
+
+impl DiskLimits {
+    /// Bytes of batches that may still be appended, or None without limit.
+    fn room(&self, conn: &Connection) -> Result<Option<u64>, StorageError> {
+        let mut room: Option<u64> = None;
+        if self.max_db_bytes > 0 {
+            let (pages, free, size): (i64, i64, i64) = conn.query_row(
+                "SELECT (SELECT page_count FROM pragma_page_count()),
+                        (SELECT freelist_count FROM pragma_freelist_count()),
+                        (SELECT page_size FROM pragma_page_size())",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let used = ((pages - free).max(0) * size) as u64;
+            room = Some(self.max_db_bytes.saturating_sub(used));
+        }
+        if self.min_free_bytes > 0 {
+            if let Some(free) = free_disk_bytes(&self.dir) {
+                let left = free.saturating_sub(self.min_free_bytes);
+                room = Some(room.map_or(left, |r| r.min(left)));
+            }
+        }
+        Ok(room)
+    }
+}
+
+/// Free bytes for unprivileged writers on the file system holding `dir`.
+fn free_disk_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a statvfs we own.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
+
 pub struct Writer {
     conn: Connection,
+    limits: DiskLimits,
     catalog: Arc<Catalog>,
     logs: HashMap<i64, PartitionLog>,
     next_producer_id: i64,
@@ -270,12 +319,14 @@ fn reply_with<T: Send + 'static>(reply: Reply<T>, value: T) -> AfterCommit {
 impl Writer {
     pub fn new(
         conn: Connection,
+        limits: DiskLimits,
         catalog: Arc<Catalog>,
         logs: HashMap<i64, PartitionLog>,
         next_producer_id: i64,
     ) -> Self {
         Writer {
             conn,
+            limits,
             catalog,
             logs,
             next_producer_id,
@@ -319,6 +370,7 @@ impl Writer {
     fn apply_group(&mut self, group: Vec<Command>) {
         let mut after: Vec<AfterCommit> = Vec::with_capacity(group.len());
         let result = (|| -> Result<(), StorageError> {
+            let mut room = self.limits.room(&self.conn)?;
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -328,6 +380,7 @@ impl Writer {
                     &self.catalog,
                     &mut self.logs,
                     &mut self.next_producer_id,
+                    &mut room,
                     cmd,
                 )?;
                 after.push(done);
@@ -360,6 +413,7 @@ impl Writer {
         catalog: &Arc<Catalog>,
         logs: &mut HashMap<i64, PartitionLog>,
         next_producer_id: &mut i64,
+        room: &mut Option<u64>,
         cmd: Command,
     ) -> Result<AfterCommit, StorageError> {
         Ok(match cmd {
@@ -369,7 +423,14 @@ impl Writer {
                 log_append_time,
                 reply,
             } => {
-                let outcome = Self::append(tx, logs, &partition, batches, log_append_time)?;
+                let bytes: u64 = batches.iter().map(|(_, b)| b.len() as u64).sum();
+                let outcome = match room {
+                    Some(left) if bytes > *left => Ok(Err(WriteError::StorageFull)),
+                    _ => Self::append(tx, logs, &partition, batches, log_append_time),
+                }?;
+                if let (Some(left), Ok(_)) = (room.as_mut(), &outcome) {
+                    *left -= bytes;
+                }
                 let high_watermark = logs.get(&partition.db_id).map(|l| l.next_offset);
                 Box::new(move |committed| {
                     if committed.is_ok() {

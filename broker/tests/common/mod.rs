@@ -47,6 +47,8 @@ pub fn settings(db: &std::path::Path) -> Settings {
         group_max_session_timeout_ms: 1_800_000,
         group_max_size: 1000,
         retention_check_interval_ms: 300_000,
+        max_db_bytes: 0,
+        min_free_disk_bytes: 0,
         group_empty_retention_ms: 600_000,
     }
 }
