@@ -18,6 +18,9 @@ pub struct Broker {
     pub coordinator: Coordinator,
     /// Flips on SIGTERM/SIGINT: long polls end early, connections stop reading.
     pub shutdown: Shutdown,
+    /// Bytes of large requests in flight across all connections
+    /// (`max_inflight_bytes` permits).
+    pub inflight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Broker {

@@ -99,6 +99,17 @@ pub struct Settings {
     )]
     pub group_initial_rebalance_delay_ms: u64,
 
+    /// Bytes of large requests (over 64 KiB) in flight across all
+    /// connections; past it, connections stop reading until earlier requests
+    /// are done (back-pressure instead of buffering).
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_MAX_INFLIGHT_BYTES",
+        default_value_t = 33_554_432
+    )]
+    pub max_inflight_bytes: usize,
+
     /// Largest size, in bytes, the database may grow to with new records;
     /// beyond it produce requests get KAFKA_STORAGE_ERROR (clients retry)
     /// while fetches go on, until retention frees space. 0: no cap.
@@ -206,6 +217,7 @@ pub struct Config {
     pub retention_check_interval: std::time::Duration,
     pub max_db_bytes: u64,
     pub min_free_disk_bytes: u64,
+    pub max_inflight_bytes: usize,
 }
 
 pub fn parse_endpoint(setting: &'static str, value: &str) -> Result<Endpoint, SettingError> {
@@ -318,6 +330,7 @@ impl Settings {
             ));
         }
         Ok(Config {
+            max_inflight_bytes: self.max_inflight_bytes.max(1),
             max_db_bytes: self.max_db_bytes,
             min_free_disk_bytes: self.min_free_disk_bytes,
             retention_check_interval: std::time::Duration::from_millis(

@@ -14,11 +14,11 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, warn};
 
 use crate::broker::Broker;
-use crate::handlers::{self, Outcome, Pending};
+use crate::handlers::{self, Pending};
 use crate::shutdown::Shutdown;
 
 /// Responses queued but not yet written, per connection. When full, the
@@ -49,20 +49,44 @@ pub struct FrameReader {
     rd: OwnedReadHalf,
     buf: BytesMut,
     limit: usize,
+    budget: Arc<Semaphore>,
+    /// The budget's size: a frame larger than it takes all of it.
+    budget_total: usize,
+    /// Held for the frame being read, then handed out with it.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
+/// Frames up to this size are not counted against the broker-wide budget,
+/// so heartbeats and metadata keep flowing while large produces wait.
+const UNCOUNTED_FRAME: usize = 64 * 1024;
+
 impl FrameReader {
-    pub fn new(rd: OwnedReadHalf, limit: usize) -> Self {
+    /// `budget` bounds the bytes of large requests in flight across all
+    /// connections; its permits are bytes.
+    pub fn new(
+        rd: OwnedReadHalf,
+        limit: usize,
+        budget: Arc<Semaphore>,
+        budget_total: usize,
+    ) -> Self {
         FrameReader {
             rd,
             buf: BytesMut::with_capacity(4096),
             limit,
+            budget,
+            budget_total: budget_total.max(1),
+            permit: None,
         }
     }
 
-    /// The next frame body (without its size prefix), or `None` at a clean end
-    /// of stream.
-    pub async fn next(&mut self) -> Result<Option<Bytes>, FrameError> {
+    /// The next frame body (without its size prefix) and, for a large frame,
+    /// its share of the in-flight budget (release it when the request is
+    /// done); `None` at a clean end of stream. When the budget is spent the
+    /// reader waits before reading the body: back-pressure on the socket
+    /// instead of buffering.
+    pub async fn next(
+        &mut self,
+    ) -> Result<Option<(Bytes, Option<OwnedSemaphorePermit>)>, FrameError> {
         loop {
             if self.buf.len() >= 4 {
                 let size = i32::from_be_bytes(self.buf[..4].try_into().unwrap());
@@ -76,9 +100,20 @@ impl FrameReader {
                         limit: self.limit,
                     });
                 }
+                if size > UNCOUNTED_FRAME && self.permit.is_none() {
+                    let wanted = size.min(self.budget_total).min(u32::MAX as usize) as u32;
+                    let permit = self
+                        .budget
+                        .clone()
+                        .acquire_many_owned(wanted)
+                        .await
+                        .expect("budget semaphore is never closed");
+                    self.permit = Some(permit);
+                }
                 if self.buf.len() >= 4 + size {
                     self.buf.advance(4);
-                    return Ok(Some(self.buf.split_to(size).freeze()));
+                    let frame = self.buf.split_to(size).freeze();
+                    return Ok(Some((frame, self.permit.take())));
                 }
                 let missing = 4 + size - self.buf.len();
                 self.buf
@@ -117,7 +152,12 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: Shutdow
         .unwrap_or_default();
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
-    let mut frames = FrameReader::new(rd, broker.config.max_request_bytes as usize);
+    let mut frames = FrameReader::new(
+        rd,
+        broker.config.max_request_bytes as usize,
+        broker.inflight.clone(),
+        broker.config.max_inflight_bytes,
+    );
     let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
     let writer = tokio::spawn(write_responses(wr, rx));
 
@@ -127,7 +167,7 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: Shutdow
             _ = shutdown.wait() => break,
             frame = frames.next() => frame,
         };
-        let frame = match frame {
+        let (frame, permit) = match frame {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(e) => {
@@ -136,12 +176,21 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: Shutdow
             }
         };
         match handlers::handle(&broker, frame).await {
-            Ok(Outcome::Respond(pending)) => {
+            Ok(pending) => {
+                // The frame's budget is returned once its response is done
+                // (for a produce: once the batches are committed).
+                let pending: Pending = match permit {
+                    None => pending,
+                    Some(permit) => Box::pin(async move {
+                        let out = pending.await;
+                        drop(permit);
+                        out
+                    }),
+                };
                 if tx.send(pending).await.is_err() {
                     break;
                 }
             }
-            Ok(Outcome::NoResponse) => {}
             Err(e) => {
                 warn!(%peer, error = %e, "closing connection");
                 break;

@@ -97,6 +97,7 @@ pub async fn start(mut config: Config) -> Result<Started, StartError> {
         "skiff-broker ready"
     );
     let (trigger, stop) = shutdown::channel();
+    let inflight = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_bytes));
     Ok(Started {
         broker: Arc::new(Broker {
             config,
@@ -104,6 +105,7 @@ pub async fn start(mut config: Config) -> Result<Started, StartError> {
             storage,
             coordinator,
             shutdown: stop,
+            inflight,
         }),
         listener,
         shutdown: trigger,

@@ -815,3 +815,38 @@ async fn disk_guard_refuses_produce_keeps_fetch_and_resumes_after_retention() {
     );
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_in_flight_budget_slows_large_producers_but_loses_nothing() {
+    // A budget smaller than one request: each large request takes all of it,
+    // so connections take turns instead of buffering.
+    let b = TestBroker::start_with(|s| s.max_inflight_bytes = 100 * 1024).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "budget", 1, &[]).await;
+    let mut tasks = Vec::new();
+    for t in 0..8u8 {
+        let addr = b.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut c = common::Client::connect(addr).await;
+            for _ in 0..4 {
+                let (code, _) = produce(
+                    &mut c,
+                    "budget",
+                    batch(&[&[t; 150_000]], Compression::None, None),
+                )
+                .await;
+                assert_eq!(code, 0);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(fetch(&mut c, "budget", 0).await.high_watermark, 32);
+    assert_eq!(
+        b.broker.inflight.available_permits(),
+        100 * 1024,
+        "every permit returned"
+    );
+    b.stop().await;
+}

@@ -9,7 +9,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 
-use super::{respond, HandleError, Outcome};
+use super::{respond, HandleError, Pending};
 use crate::protocol::versions::SUPPORTED;
 
 pub fn response(error_code: i16) -> ApiVersionsResponse {
@@ -28,7 +28,7 @@ pub fn response(error_code: i16) -> ApiVersionsResponse {
         )
 }
 
-pub fn handle(supported: bool, version: i16, correlation_id: i32) -> Result<Outcome, HandleError> {
+pub fn handle(supported: bool, version: i16, correlation_id: i32) -> Result<Pending, HandleError> {
     if !supported {
         let body = response(ResponseError::UnsupportedVersion.code());
         return respond(ApiKey::ApiVersions, 0, correlation_id, &body);

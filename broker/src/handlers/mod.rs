@@ -55,11 +55,6 @@ use crate::storage::WriteError;
 /// request gets no response (acks=0).
 pub type Pending = Pin<Box<dyn Future<Output = Option<BytesMut>> + Send>>;
 
-pub enum Outcome {
-    Respond(Pending),
-    NoResponse,
-}
-
 /// Why a connection must be closed.
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
@@ -84,8 +79,8 @@ pub enum HandleError {
     Encode(#[from] EncodeError),
 }
 
-pub(crate) fn ready(frame: BytesMut) -> Outcome {
-    Outcome::Respond(Box::pin(std::future::ready(Some(frame))))
+pub(crate) fn ready(frame: BytesMut) -> Pending {
+    Box::pin(std::future::ready(Some(frame)))
 }
 
 /// Encodes `body` as the response to the request with this header.
@@ -94,7 +89,7 @@ pub(crate) fn respond<R: Encodable>(
     version: i16,
     correlation_id: i32,
     body: &R,
-) -> Result<Outcome, HandleError> {
+) -> Result<Pending, HandleError> {
     Ok(ready(response::encode(api, version, correlation_id, body)?))
 }
 
@@ -231,7 +226,7 @@ pub fn decode_request(frame: Bytes) -> Result<(), HandleError> {
     decode(frame).map(drop)
 }
 
-pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Result<Outcome, HandleError> {
+pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Result<Pending, HandleError> {
     let (header, api, request) = decode(frame)?;
     let v = header.api_version;
     let corr = header.correlation_id;

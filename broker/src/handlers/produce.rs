@@ -15,7 +15,7 @@ use kafka_protocol::messages::{ApiKey, ProduceResponse, TopicName};
 use tokio::sync::oneshot;
 use tracing::{error, warn};
 
-use super::{str, write_error_code, HandleError, Outcome};
+use super::{str, write_error_code, HandleError, Pending};
 use crate::batch::{self, BatchError};
 use crate::broker::Broker;
 use crate::protocol::reader::{DecodeError, Reader, Result};
@@ -82,7 +82,6 @@ fn start_partition(
     index: i32,
     records: Option<Bytes>,
     transactional: bool,
-    wants_reply: bool,
 ) -> Slot {
     let Some(t) = broker.catalog.get(topic) else {
         return Slot::Now(ResponseError::UnknownTopicOrPartition.code(), None);
@@ -120,25 +119,17 @@ fn start_partition(
             Some("Skiff does not support transactions".into()),
         );
     }
-    let (reply, rx) = if wants_reply {
-        let (tx, rx) = oneshot::channel();
-        (Some(tx), Some(rx))
-    } else {
-        (None, None)
-    };
+    let (reply, rx) = oneshot::channel();
     let cmd = Command::Append {
         partition,
         batches,
         log_append_time: config.timestamp_type == TimestampType::LogAppendTime,
-        reply,
+        reply: Some(reply),
     };
     if let Err(e) = broker.storage.send(cmd) {
         return Slot::Now(ResponseError::KafkaStorageError.code(), Some(e.to_string()));
     }
-    match rx {
-        Some(rx) => Slot::Later(rx),
-        None => Slot::Now(0, None),
-    }
+    Slot::Later(rx)
 }
 
 pub fn handle(
@@ -146,9 +137,9 @@ pub fn handle(
     version: i16,
     correlation_id: i32,
     req: ProduceRequest,
-) -> Outcome {
+) -> Pending {
     let acks_valid = matches!(req.acks, -1..=1);
-    let wants_reply = req.acks != 0;
+    let acks = req.acks;
     let transactional = req.transactional_id.is_some();
     let slots: Vec<(String, Vec<(i32, Slot)>)> = req
         .topics
@@ -158,7 +149,7 @@ pub fn handle(
                 .into_iter()
                 .map(|(index, records)| {
                     let slot = if acks_valid {
-                        start_partition(broker, &name, index, records, transactional, wants_reply)
+                        start_partition(broker, &name, index, records, transactional)
                     } else {
                         Slot::Now(ResponseError::InvalidRequiredAcks.code(), None)
                     };
@@ -168,10 +159,21 @@ pub fn handle(
             (name, slots)
         })
         .collect();
-    if !wants_reply {
-        return Outcome::NoResponse;
+    if acks == 0 {
+        // No response at all, but the request stays "in flight" until its
+        // batches are committed, so acks=0 floods meet back-pressure too.
+        return Box::pin(async move {
+            for (_, partitions) in slots {
+                for (_, slot) in partitions {
+                    if let Slot::Later(rx) = slot {
+                        let _ = rx.await;
+                    }
+                }
+            }
+            None
+        });
     }
-    Outcome::Respond(Box::pin(async move {
+    Box::pin(async move {
         let mut responses = Vec::with_capacity(slots.len());
         for (name, partitions) in slots {
             let mut out = Vec::with_capacity(partitions.len());
@@ -211,5 +213,5 @@ pub fn handle(
                 None
             }
         }
-    }))
+    })
 }

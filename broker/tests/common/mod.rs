@@ -48,6 +48,7 @@ pub fn settings(db: &std::path::Path) -> Settings {
         group_max_size: 1000,
         retention_check_interval_ms: 300_000,
         max_db_bytes: 0,
+        max_inflight_bytes: 33_554_432,
         min_free_disk_bytes: 0,
         group_empty_retention_ms: 600_000,
     }
