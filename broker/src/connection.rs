@@ -170,6 +170,11 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: Shutdow
         let (frame, permit) = match frame {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
+            // A client that hangs up abruptly is routine, not a warning.
+            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                debug!(%peer, error = %e, "client reset the connection");
+                break;
+            }
             Err(e) => {
                 warn!(%peer, error = %e, "closing connection");
                 break;
