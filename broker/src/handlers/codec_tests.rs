@@ -10,19 +10,19 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 use super::*;
 use crate::protocol::Reader;
 
-fn s(v: &str) -> StrBytes {
+pub(super) fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
 /// The request body as the crate encodes it, in a reader set for Skiff.
-fn body<R: Encodable>(api: ApiKey, version: i16, req: &R) -> Reader {
+pub(super) fn body<R: Encodable>(api: ApiKey, version: i16, req: &R) -> Reader {
     let mut b = BytesMut::new();
     req.encode(&mut b, version).unwrap();
     Reader::new(b.freeze(), versions::is_flexible(api, version))
 }
 
 /// The whole frame body (header + request), for `decode_request`.
-fn whole<R: Encodable>(api: ApiKey, version: i16, req: &R) -> Bytes {
+pub(super) fn whole<R: Encodable>(api: ApiKey, version: i16, req: &R) -> Bytes {
     let mut b = BytesMut::new();
     kafka_protocol::messages::RequestHeader::default()
         .with_request_api_key(api as i16)
@@ -35,7 +35,7 @@ fn whole<R: Encodable>(api: ApiKey, version: i16, req: &R) -> Bytes {
     b.freeze()
 }
 
-fn range(api: ApiKey) -> std::ops::RangeInclusive<i16> {
+pub(super) fn range(api: ApiKey) -> std::ops::RangeInclusive<i16> {
     let sup = versions::supported(api).unwrap();
     let min = if api == ApiKey::Produce { 3 } else { sup.min };
     min..=sup.max

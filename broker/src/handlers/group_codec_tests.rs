@@ -3,40 +3,10 @@
 //! crate, decoded by Skiff, the fields compared; and every truncation of a
 //! valid request is an error.
 
-use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Encodable, StrBytes};
 
+use super::codec_tests::{body, range, s, whole};
 use super::*;
-use crate::protocol::Reader;
-
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
-}
-
-fn body<R: Encodable>(api: ApiKey, version: i16, req: &R) -> Reader {
-    let mut b = BytesMut::new();
-    req.encode(&mut b, version).unwrap();
-    Reader::new(b.freeze(), versions::is_flexible(api, version))
-}
-
-fn whole<R: Encodable>(api: ApiKey, version: i16, req: &R) -> Bytes {
-    let mut b = BytesMut::new();
-    kafka_protocol::messages::RequestHeader::default()
-        .with_request_api_key(api as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(1)
-        .with_client_id(Some(s("c")))
-        .encode(&mut b, api.request_header_version(version))
-        .unwrap();
-    req.encode(&mut b, version).unwrap();
-    b.freeze()
-}
-
-fn range(api: ApiKey) -> std::ops::RangeInclusive<i16> {
-    let sup = versions::supported(api).unwrap();
-    sup.min..=sup.max
-}
 
 /// Decodes the whole frame, and checks every truncation fails cleanly.
 fn whole_and_truncations<R: Encodable>(api: ApiKey, v: i16, req: &R) {
