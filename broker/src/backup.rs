@@ -6,6 +6,10 @@
 //! self-contained file: every topic, record and committed offset as of one
 //! moment. Restore by starting a broker on the copy (with the broker stopped,
 //! move the copy into place of the old file and delete the old `-wal`/`-shm`).
+//!
+//! `skiff-broker compact` shrinks the file in place (`VACUUM`) with the
+//! broker stopped: deleted records leave free pages that SQLite reuses but
+//! never returns to the file system by itself.
 
 use std::path::Path;
 
@@ -15,6 +19,10 @@ use rusqlite::{Connection, OpenFlags};
 pub enum BackupError {
     #[error("{0} already exists; choose a new file (a backup never overwrites)")]
     Exists(String),
+    #[error("there is no database at {0}")]
+    Missing(String),
+    #[error("{0}; compact needs the broker stopped (a running broker can write a compacted copy with `backup --to`)")]
+    Locked(String),
     #[error("cannot read the database {path}: {source}")]
     Open {
         path: String,
@@ -25,6 +33,31 @@ pub enum BackupError {
         path: String,
         source: rusqlite::Error,
     },
+}
+
+/// Shrinks the database file in place (SQLite `VACUUM`), returning its size
+/// before and after. Only with the broker stopped: it takes the broker's
+/// lock, so a running broker makes it fail instead of waiting.
+pub fn compact(database: &Path) -> Result<(u64, u64), BackupError> {
+    let shown = database.display().to_string();
+    if !database.exists() {
+        return Err(BackupError::Missing(shown));
+    }
+    let _lock =
+        crate::storage::lock_database(database).map_err(|e| BackupError::Locked(e.to_string()))?;
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let before = size(database);
+    let conn = Connection::open(database).map_err(|source| BackupError::Open {
+        path: shown.clone(),
+        source,
+    })?;
+    conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+        .map_err(|source| BackupError::Copy {
+            path: shown.clone(),
+            source,
+        })?;
+    drop(conn);
+    Ok((before, size(database)))
 }
 
 /// Copies the database at `database` to the new file `to`.

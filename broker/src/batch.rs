@@ -171,6 +171,18 @@ pub fn split_and_validate(records: &Bytes) -> Result<Vec<(BatchHeader, Bytes)>, 
     Ok(out)
 }
 
+/// The number of records in a record set of whole stored batches, from
+/// their headers alone.
+pub fn records_in_set(set: &[u8]) -> u64 {
+    let mut at = 0;
+    let mut n = 0;
+    while let Some(header) = set.get(at..).and_then(|b| BatchHeader::parse(b).ok()) {
+        n += header.record_count.max(0) as u64;
+        at += header.size().max(HEADER_LEN);
+    }
+    n
+}
+
 /// Gives a stored batch its offsets: the first record gets `base_offset`.
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[0..8].copy_from_slice(&base_offset.to_be_bytes());

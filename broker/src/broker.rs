@@ -21,6 +21,7 @@ pub struct Broker {
     /// Bytes of large requests in flight across all connections
     /// (`max_inflight_bytes` permits).
     pub inflight: Arc<tokio::sync::Semaphore>,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Broker {

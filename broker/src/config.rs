@@ -99,6 +99,11 @@ pub struct Settings {
     )]
     pub group_initial_rebalance_delay_ms: u64,
 
+    /// Where to serve Prometheus metrics at /metrics, as tcp://HOST:PORT
+    /// (e.g. tcp://127.0.0.1:9308). Off when unset.
+    #[arg(long, global = true, env = "SKIFF_METRICS_LISTENER_URL")]
+    pub metrics_listener_url: Option<String>,
+
     /// Bytes of large requests (over 64 KiB) in flight across all
     /// connections; past it, connections stop reading until earlier requests
     /// are done (back-pressure instead of buffering).
@@ -218,6 +223,7 @@ pub struct Config {
     pub max_db_bytes: u64,
     pub min_free_disk_bytes: u64,
     pub max_inflight_bytes: usize,
+    pub metrics_listen: Option<Endpoint>,
 }
 
 pub fn parse_endpoint(setting: &'static str, value: &str) -> Result<Endpoint, SettingError> {
@@ -329,7 +335,15 @@ impl Settings {
                 "must be at least 1000 ms",
             ));
         }
+        let metrics_listen = match &self.metrics_listener_url {
+            Some(url) => Some(parse_endpoint(
+                "SKIFF_METRICS_LISTENER_URL (--metrics-listener-url)",
+                url,
+            )?),
+            None => None,
+        };
         Ok(Config {
+            metrics_listen,
             max_inflight_bytes: self.max_inflight_bytes.max(1),
             max_db_bytes: self.max_db_bytes,
             min_free_disk_bytes: self.min_free_disk_bytes,
@@ -359,20 +373,20 @@ impl Settings {
     }
 }
 
+/// Resolves an endpoint to the socket address to bind.
+pub fn resolve(setting: &'static str, endpoint: &Endpoint) -> Result<SocketAddr, SettingError> {
+    use std::net::ToSocketAddrs;
+    (endpoint.host.as_str(), endpoint.port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| err(setting, format!("cannot resolve host '{}'", endpoint.host)))
+}
+
 impl Config {
     /// The socket address to bind.
     pub fn bind_addr(&self) -> Result<SocketAddr, SettingError> {
-        use std::net::ToSocketAddrs;
-        (self.listen.host.as_str(), self.listen.port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| {
-                err(
-                    "LISTENER_URL (--listener-url)",
-                    format!("cannot resolve host '{}'", self.listen.host),
-                )
-            })
+        resolve("LISTENER_URL (--listener-url)", &self.listen)
     }
 }
 

@@ -11,10 +11,12 @@
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::broker::Broker;
@@ -160,6 +162,7 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: Shutdow
     );
     let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
     let writer = tokio::spawn(write_responses(wr, rx));
+    broker.metrics.connections.inc();
 
     loop {
         let frame = tokio::select! {
@@ -180,18 +183,26 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: Shutdow
                 break;
             }
         };
+        let api = frame
+            .get(0..2)
+            .and_then(|b| ApiKey::try_from(i16::from_be_bytes([b[0], b[1]])).ok());
+        let started = Instant::now();
         match handlers::handle(&broker, frame).await {
             Ok(pending) => {
-                // The frame's budget is returned once its response is done
-                // (for a produce: once the batches are committed).
-                let pending: Pending = match permit {
-                    None => pending,
-                    Some(permit) => Box::pin(async move {
-                        let out = pending.await;
-                        drop(permit);
-                        out
-                    }),
-                };
+                // The frame's budget is returned, and the request's time
+                // counted, once its response is done (for a produce: once
+                // the batches are committed).
+                let metrics_of = broker.clone();
+                let pending: Pending = Box::pin(async move {
+                    let out = pending.await;
+                    drop(permit);
+                    if let Some(api) = api {
+                        metrics_of
+                            .metrics
+                            .observe_request(&format!("{api:?}"), started.elapsed());
+                    }
+                    out
+                });
                 if tx.send(pending).await.is_err() {
                     break;
                 }
@@ -204,5 +215,6 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: Shutdow
     }
     drop(tx);
     let _ = writer.await;
+    broker.metrics.connections.dec();
     debug!(%peer, "connection closed");
 }

@@ -12,6 +12,7 @@ pub mod decompress;
 pub mod handlers;
 pub mod healthcheck;
 pub mod memory;
+pub mod metrics;
 pub mod protocol;
 pub mod retention;
 pub mod server;
@@ -52,6 +53,8 @@ fn disk_limits(config: &Config) -> storage::DiskLimits {
 pub struct Started {
     pub broker: Arc<Broker>,
     pub listener: TcpListener,
+    /// The `/metrics` listener, when SKIFF_METRICS_LISTENER_URL is set.
+    pub metrics_listener: Option<TcpListener>,
     pub shutdown: shutdown::Trigger,
 }
 
@@ -98,6 +101,19 @@ pub async fn start(mut config: Config) -> Result<Started, StartError> {
     );
     let (trigger, stop) = shutdown::channel();
     let inflight = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_bytes));
+    let metrics_listener = match &config.metrics_listen {
+        None => None,
+        Some(endpoint) => {
+            let addr = config::resolve(
+                "SKIFF_METRICS_LISTENER_URL (--metrics-listener-url)",
+                endpoint,
+            )?;
+            Some(TcpListener::bind(addr).await.map_err(|e| SettingError {
+                setting: "SKIFF_METRICS_LISTENER_URL (--metrics-listener-url)",
+                message: format!("cannot listen on {addr}: {e}"),
+            })?)
+        }
+    };
     Ok(Started {
         broker: Arc::new(Broker {
             config,
@@ -106,8 +122,10 @@ pub async fn start(mut config: Config) -> Result<Started, StartError> {
             coordinator,
             shutdown: stop,
             inflight,
+            metrics: metrics::Metrics::default(),
         }),
         listener,
+        metrics_listener,
         shutdown: trigger,
     })
 }

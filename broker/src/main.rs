@@ -43,6 +43,10 @@ enum Sub {
         #[arg(long)]
         to: std::path::PathBuf,
     },
+    /// Shrink the database file (STORAGE_ENGINE) in place, returning the
+    /// space that retention and deleted topics freed. The broker must be
+    /// stopped.
+    Compact,
 }
 
 fn main() -> ExitCode {
@@ -74,6 +78,21 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("skiff-broker backup: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    if let Some(Sub::Compact) = &cli.command {
+        return match skiff_broker::backup::compact(&config.database) {
+            Ok((before, after)) => {
+                println!(
+                    "compacted {}: {before} -> {after} bytes",
+                    config.database.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("skiff-broker compact: {e}");
                 ExitCode::from(1)
             }
         };
@@ -115,6 +134,9 @@ fn main() -> ExitCode {
             Duration::from_secs(10),
         ));
         let broker = started.broker;
+        if let Some(listener) = started.metrics_listener {
+            tokio::spawn(skiff_broker::metrics::serve(listener, broker.clone()));
+        }
         tokio::spawn(skiff_broker::retention::run(
             broker.clone(),
             broker.config.retention_check_interval,

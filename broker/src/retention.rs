@@ -39,7 +39,10 @@ pub async fn run(broker: std::sync::Arc<Broker>, period: Duration) {
         }
         match enforce(&broker).await {
             Ok(0) => {}
-            Ok(n) => info!(batches = n, "retention removed old batches"),
+            Ok(n) => {
+                broker.metrics.retention_deleted_batches.inc_by(n as u64);
+                info!(batches = n, "retention removed old batches")
+            }
             Err(e) => warn!(error = %e, "retention pass failed"),
         }
     }

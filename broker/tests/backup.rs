@@ -76,3 +76,45 @@ async fn backup_while_serving_starts_as_a_broker_with_the_data() {
     assert_eq!(topic.partitions()[0].high_watermark(), 20);
     restored.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compact_shrinks_the_file_only_with_the_broker_stopped() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    let md = MetadataRequest::default()
+        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+        )
+        .with_name(Some(TopicName(StrBytes::from_static_str("kept"))))]))
+        .with_allow_auto_topic_creation(true);
+    let _: MetadataResponse = c.call(ApiKey::Metadata, 12, &md).await;
+    for i in 0..40u8 {
+        let _: ProduceResponse = c
+            .call(
+                ApiKey::Produce,
+                9,
+                &produce_req(batch(&[&[i; 20_000]], Compression::None, None)),
+            )
+            .await;
+    }
+    let del = DeleteRecordsRequest::default().with_topics(vec![
+        delete_records_request::DeleteRecordsTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("kept")))
+            .with_partitions(vec![
+                delete_records_request::DeleteRecordsPartition::default()
+                    .with_partition_index(0)
+                    .with_offset(38),
+            ]),
+    ]);
+    let _: DeleteRecordsResponse = c.call(ApiKey::DeleteRecords, 2, &del).await;
+    let db = b.db_path();
+    let refused = skiff_broker::backup::compact(&db).unwrap_err().to_string();
+    assert!(refused.contains("broker stopped"), "{refused}");
+    drop(c);
+    let dir = b.stop().await;
+    let (before, after) = skiff_broker::backup::compact(&db).unwrap();
+    assert!(after * 4 < before, "{before} -> {after}");
+    let b = TestBroker::start_in(dir, |_| {}).await;
+    let p = b.broker.catalog.get("kept").unwrap().partitions()[0].clone();
+    assert_eq!((p.log_start(), p.high_watermark()), (38, 40));
+    b.stop().await;
+}

@@ -21,8 +21,10 @@ use tokio::time::Instant;
 use tracing::error;
 
 use super::str;
+use crate::batch;
 use crate::broker::Broker;
 use crate::catalog::Partition;
+use crate::metrics::TopicLabel;
 use crate::protocol::reader::{Reader, Result};
 
 pub struct FetchPartition {
@@ -212,6 +214,18 @@ async fn collect(
                 .await
             {
                 Ok(records) => {
+                    if !records.is_empty() {
+                        let label = TopicLabel {
+                            topic: name.clone(),
+                        };
+                        let m = &broker.metrics;
+                        m.bytes_out
+                            .get_or_create(&label)
+                            .inc_by(records.len() as u64);
+                        m.records_out
+                            .get_or_create(&label)
+                            .inc_by(batch::records_in_set(&records));
+                    }
                     remaining = remaining.saturating_sub(records.len());
                     any_records |= !records.is_empty();
                     out.push(data.with_records(Some(records)));

@@ -18,6 +18,7 @@ use tracing::{error, warn};
 use super::{str, write_error_code, HandleError, Pending};
 use crate::batch::{self, BatchError};
 use crate::broker::Broker;
+use crate::metrics::TopicLabel;
 use crate::protocol::reader::{DecodeError, Reader, Result};
 use crate::protocol::response;
 use crate::storage::{Appended, Command, WriteError};
@@ -65,7 +66,12 @@ impl ProduceRequest {
 /// A partition's answer: known now (an error) or after the commit.
 enum Slot {
     Now(i16, Option<String>),
-    Later(oneshot::Receiver<std::result::Result<Appended, WriteError>>),
+    /// The writer's answer, and the bytes and records it is for.
+    Later(
+        oneshot::Receiver<std::result::Result<Appended, WriteError>>,
+        u64,
+        u64,
+    ),
 }
 
 fn batch_error_code(e: &BatchError) -> i16 {
@@ -120,6 +126,11 @@ fn start_partition(
         );
     }
     let (reply, rx) = oneshot::channel();
+    let bytes: u64 = batches.iter().map(|(_, b)| b.len() as u64).sum();
+    let records: u64 = batches
+        .iter()
+        .map(|(h, _)| h.record_count.max(0) as u64)
+        .sum();
     let cmd = Command::Append {
         partition,
         batches,
@@ -129,7 +140,19 @@ fn start_partition(
     if let Err(e) = broker.storage.send(cmd) {
         return Slot::Now(ResponseError::KafkaStorageError.code(), Some(e.to_string()));
     }
-    Slot::Later(rx)
+    Slot::Later(rx, bytes, records)
+}
+
+fn count_in(broker: &Broker, topic: &str, bytes: u64, records: u64) {
+    let label = TopicLabel {
+        topic: topic.to_string(),
+    };
+    broker.metrics.bytes_in.get_or_create(&label).inc_by(bytes);
+    broker
+        .metrics
+        .records_in
+        .get_or_create(&label)
+        .inc_by(records);
 }
 
 pub fn handle(
@@ -140,6 +163,7 @@ pub fn handle(
 ) -> Pending {
     let acks_valid = matches!(req.acks, -1..=1);
     let acks = req.acks;
+    let metrics = broker.clone();
     let transactional = req.transactional_id.is_some();
     let slots: Vec<(String, Vec<(i32, Slot)>)> = req
         .topics
@@ -163,10 +187,12 @@ pub fn handle(
         // No response at all, but the request stays "in flight" until its
         // batches are committed, so acks=0 floods meet back-pressure too.
         return Box::pin(async move {
-            for (_, partitions) in slots {
+            for (name, partitions) in slots {
                 for (_, slot) in partitions {
-                    if let Slot::Later(rx) = slot {
-                        let _ = rx.await;
+                    if let Slot::Later(rx, bytes, records) = slot {
+                        if let Ok(Ok(_)) = rx.await {
+                            count_in(&metrics, &name, bytes, records);
+                        }
                     }
                 }
             }
@@ -187,11 +213,13 @@ pub fn handle(
                     Slot::Now(code, message) => {
                         p.with_error_code(code).with_error_message(message.map(str))
                     }
-                    Slot::Later(rx) => match rx.await {
-                        Ok(Ok(a)) => p
-                            .with_base_offset(a.base_offset)
-                            .with_log_append_time_ms(a.log_append_time)
-                            .with_log_start_offset(a.log_start),
+                    Slot::Later(rx, bytes, records) => match rx.await {
+                        Ok(Ok(a)) => {
+                            count_in(&metrics, &name, bytes, records);
+                            p.with_base_offset(a.base_offset)
+                                .with_log_append_time_ms(a.log_append_time)
+                                .with_log_start_offset(a.log_start)
+                        }
                         Ok(Err(e)) => p
                             .with_error_code(write_error_code(&e))
                             .with_error_message(Some(str(e.to_string()))),

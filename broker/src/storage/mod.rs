@@ -52,7 +52,7 @@ pub enum StorageError {
 /// Takes the exclusive lock that says a broker is using `path`. A separate
 /// `.lock` file: locking the database file itself could interfere with
 /// SQLite's own POSIX locks.
-fn lock_database(path: &Path) -> Result<std::fs::File, StorageError> {
+pub fn lock_database(path: &Path) -> Result<std::fs::File, StorageError> {
     use std::os::fd::AsRawFd;
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");

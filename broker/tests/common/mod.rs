@@ -49,6 +49,7 @@ pub fn settings(db: &std::path::Path) -> Settings {
         retention_check_interval_ms: 300_000,
         max_db_bytes: 0,
         max_inflight_bytes: 33_554_432,
+        metrics_listener_url: None,
         min_free_disk_bytes: 0,
         group_empty_retention_ms: 600_000,
     }
