@@ -225,7 +225,9 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A fake Kafka broker: answers every ApiVersions request with error 0.
+/// A fake Kafka broker: answers every request with the `kafka-probe`
+/// crate's ApiVersions v0 answer (error 0, ApiVersions 0-3), the same code
+/// `skiff` checks answers with.
 pub struct FakeBroker {
     pub addr: String,
 }
@@ -240,21 +242,25 @@ impl FakeBroker {
                 std::thread::spawn(move || {
                     let mut len = [0u8; 4];
                     while c.read_exact(&mut len).is_ok() {
-                        let mut req = vec![0u8; i32::from_be_bytes(len) as usize];
+                        // A request is a few dozen bytes; anything else is
+                        // not a probe.
+                        let len = i32::from_be_bytes(len);
+                        if !(8..=1024).contains(&len) {
+                            return;
+                        }
+                        let mut req = vec![0u8; len as usize];
                         if c.read_exact(&mut req).is_err() {
                             return;
                         }
-                        // header: api_key i16, version i16, correlation i32
-                        let corr = &req[4..8];
-                        let mut body = corr.to_vec();
-                        body.extend_from_slice(&0i16.to_be_bytes()); // error
-                        body.extend_from_slice(&1i32.to_be_bytes()); // 1 api
-                        body.extend_from_slice(&18i16.to_be_bytes());
-                        body.extend_from_slice(&0i16.to_be_bytes());
-                        body.extend_from_slice(&3i16.to_be_bytes());
-                        let mut frame = (body.len() as i32).to_be_bytes().to_vec();
-                        frame.extend_from_slice(&body);
-                        if c.write_all(&frame).is_err() {
+                        let Some((_, _, correlation)) = kafka_probe::request_header(&req) else {
+                            return;
+                        };
+                        let answer = kafka_probe::answer(
+                            correlation,
+                            0,
+                            &[(kafka_probe::API_VERSIONS, 0, 3)],
+                        );
+                        if c.write_all(&answer).is_err() {
                             return;
                         }
                     }
