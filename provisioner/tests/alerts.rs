@@ -4,10 +4,8 @@
 //! nothing; a config change updates them; `skiff alerts` lists them;
 //! `down` removes them (and stays harmless twice).
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic};
-use common::*;
 
 async fn alarms(moto: &Moto) -> Vec<MetricAlarm> {
     cloudwatch(moto)
@@ -158,17 +156,17 @@ async fn alerts_are_created_updated_listed_and_removed() {
     assert!(m.is_empty(), "second up called {m:?}");
 
     // `skiff alerts` lists topic, subscription and alarms with state.
-    let run = Skiff::new(&moto, home.path()).run(&["alerts"]).ok();
-    for want in [
-        topic.as_str(),
-        "email ops@example.com",
-        "skiff-skiff-credit-balance-low",
-        "Minimum(CPUCreditBalance) < 57.6 for 2 x 300 s",
-        "skiff-skiff-status-check-failed",
-        "OK",
-    ] {
-        assert!(run.stdout.contains(want), "missing {want}:\n{}", run.stdout);
-    }
+    Skiff::new(&moto, home.path())
+        .run(&["alerts"])
+        .ok()
+        .stdout_has(&[
+            topic.as_str(),
+            "email ops@example.com",
+            "skiff-skiff-credit-balance-low",
+            "Minimum(CPUCreditBalance) < 57.6 for 2 x 300 s",
+            "skiff-skiff-status-check-failed",
+            "OK",
+        ]);
 
     // Config change: another share, unlimited mode, another e-mail.
     std::fs::write(

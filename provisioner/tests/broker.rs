@@ -5,9 +5,7 @@
 //! fails in CI (`CI` set) and is skipped, with the reason printed, on a
 //! developer machine that has not built the broker.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -167,25 +165,19 @@ async fn status_and_logs_report_the_deployment() {
         .unwrap();
     let ip = addrs.addresses()[0].public_ip().unwrap().to_string();
 
-    let run = Skiff::new(&moto, home.path())
+    Skiff::new(&moto, home.path())
         .env("SKIFF_PROBE_ADDR", &broker.addr)
         .run(&["status"])
-        .ok();
-    for want in [
-        format!("instance:     {id}"),
-        "state:        running".to_string(),
-        "type:         t3.micro".to_string(),
-        "credit mode:  standard".to_string(),
-        format!("address:      {ip}"),
-        format!("broker:       reachable on {}", broker.addr),
-        "alarms:       none".to_string(),
-    ] {
-        assert!(
-            run.stdout.contains(&want),
-            "missing `{want}`:\n{}",
-            run.stdout
-        );
-    }
+        .ok()
+        .stdout_has(&[
+            format!("instance:     {id}"),
+            "state:        running".to_string(),
+            "type:         t3.micro".to_string(),
+            "credit mode:  standard".to_string(),
+            format!("address:      {ip}"),
+            format!("broker:       reachable on {}", broker.addr),
+            "alarms:       none".to_string(),
+        ]);
     // The same, with the broker gone.
     let closed = format!("127.0.0.1:{}", closed_port());
     let run = Skiff::new(&moto, home.path())
@@ -216,15 +208,7 @@ async fn status_lists_the_deployments_alarms() {
     Skiff::new(&moto, home.path())
         .run(&["up", "--allow", ALLOW, "--no-wait"])
         .ok();
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto.url())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await;
-    let cw = aws_sdk_cloudwatch::Client::new(&conf);
+    let cw = cloudwatch(&moto).await;
     // The second is deployment `skiff-x`'s, whose names share the prefix.
     for name in [
         "skiff-skiff-credit-balance-low",

@@ -2,9 +2,7 @@
 //! region, `init`, `render`. These must fail (or succeed) before any AWS
 //! call, so no emulator runs here and the endpoint is never set.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 fn up_with_config(home: &Path, yaml: &str) -> Run {

@@ -3,11 +3,9 @@
 //! with the instance's InstanceId and timestamps in the past: a draining
 //! curve, an accruing one, no data, `--json` field by field, and `--watch`.
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
-use common::*;
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -77,24 +75,24 @@ async fn draining_curve_projects_time_to_empty_and_a_resize() {
     seed_draining(&moto, &id).await;
 
     moto.clear_recording();
-    let run = Skiff::new(&moto, home.path()).run(&["credits"]).ok();
+    let run = Skiff::new(&moto, home.path())
+        .run(&["credits"])
+        .ok()
+        .stdout_has(&[
+            format!("instance:    {id} (t3.micro, credit mode standard)"),
+            "balance:     120.0 of 288 credits (42%)".to_string(),
+            "earn rate:   12.0 credits/h".to_string(),
+            "burn rate:   36.0 credits/h".to_string(),
+            "net:         -24.0 credits/h".to_string(),
+            "projection:  empty in 5 h 0 min".to_string(),
+            "surplus:     1.0 credits charged".to_string(),
+            "cpu:         30.0% average".to_string(),
+            "balance over the last 24 h (24 points):".to_string(),
+            "288 |".to_string(),
+            "  0 |".to_string(),
+            "`skiff resize t3.large` earns 36 credits/h".to_string(),
+        ]);
     let out = &run.stdout;
-    for want in [
-        format!("instance:    {id} (t3.micro, credit mode standard)"),
-        "balance:     120.0 of 288 credits (42%)".to_string(),
-        "earn rate:   12.0 credits/h".to_string(),
-        "burn rate:   36.0 credits/h".to_string(),
-        "net:         -24.0 credits/h".to_string(),
-        "projection:  empty in 5 h 0 min".to_string(),
-        "surplus:     1.0 credits charged".to_string(),
-        "cpu:         30.0% average".to_string(),
-        "balance over the last 24 h (24 points):".to_string(),
-        "288 |".to_string(),
-        "  0 |".to_string(),
-        "`skiff resize t3.large` earns 36 credits/h".to_string(),
-    ] {
-        assert!(out.contains(&want), "missing `{want}`:\n{out}");
-    }
     // The chart has bars: the balance is 40-58% of the maximum.
     assert!(out.lines().any(|l| l.contains("|#")), "{out}");
     // One read call for the five metrics at 5-minute periods.

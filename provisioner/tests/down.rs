@@ -2,9 +2,7 @@
 //! twice, works after a partial `up`, keeps the volume with `--keep-data`,
 //! and never deletes without confirmation.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn down_leaves_no_tagged_resource_and_is_harmless_twice() {
@@ -16,20 +14,16 @@ async fn down_leaves_no_tagged_resource_and_is_harmless_twice() {
     let ec2 = ec2(&moto).await;
     assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 1));
 
-    let run = Skiff::new(&moto, home.path()).run(&["down", "--yes"]).ok();
-    for want in [
-        "instance",
-        "Elastic IP",
-        "security group",
-        "volume",
-        "is down",
-    ] {
-        assert!(
-            run.stdout.contains(want),
-            "missing `{want}`:\n{}",
-            run.stdout
-        );
-    }
+    Skiff::new(&moto, home.path())
+        .run(&["down", "--yes"])
+        .ok()
+        .stdout_has(&[
+            "instance",
+            "Elastic IP",
+            "security group",
+            "volume",
+            "is down",
+        ]);
     assert_eq!(tagged_counts(&ec2).await, (0, 0, 0, 0));
     // The instance was terminated (and waited for) before the group went.
     let calls: Vec<String> = moto.calls().into_iter().map(|(a, _)| a).collect();

@@ -2,11 +2,9 @@
 //! resuming after an interruption at every step, dry-run, and how the
 //! allowed address is chosen.
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_ec2::types::{HttpTokensState, InstanceStateName, VolumeType};
 use base64::Engine;
-use common::*;
 
 fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
     tags.iter()
@@ -336,24 +334,18 @@ async fn dry_run_makes_no_mutating_call() {
     // first: moto builds the region's default VPC and images lazily.)
     ec2(&moto).await.describe_vpcs().send().await.unwrap();
     let before = moto.resources();
-    let run = Skiff::new(&moto, home.path())
+    Skiff::new(&moto, home.path())
         .run(&["up", "--dry-run", "--allow", ALLOW])
-        .ok();
+        .ok()
+        .stdout_has(&[
+            "would create skiff-skiff allowing tcp/9092 from 203.0.113.7/32",
+            "would allocate an Elastic IP",
+            "would launch t3.micro",
+            "Estimated monthly cost",
+            "Run `skiff up` to apply",
+        ]);
     assert_unchanged(&before, &moto.resources(), "dry run");
     read_only(moto.calls());
-    for want in [
-        "would create skiff-skiff allowing tcp/9092 from 203.0.113.7/32",
-        "would allocate an Elastic IP",
-        "would launch t3.micro",
-        "Estimated monthly cost",
-        "Run `skiff up` to apply",
-    ] {
-        assert!(
-            run.stdout.contains(want),
-            "missing `{want}` in:\n{}",
-            run.stdout
-        );
-    }
 
     // On a deployment, with a changed rule: planned, not applied.
     Skiff::new(&moto, home.path())
@@ -540,15 +532,8 @@ async fn t4g_gets_the_arm64_image() {
         "{}",
         run.stdout
     );
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto.url())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await;
-    let arm_ami = aws_sdk_ssm::Client::new(&conf)
+    let arm_ami = ssm(&moto)
+        .await
         .get_parameter()
         .name("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64")
         .send()

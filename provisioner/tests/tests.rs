@@ -1,0 +1,12 @@
+//! The provisioner's integration tests, in one binary: the real `skiff`
+//! binary against a private `moto_server` per test (see `common`).
+
+mod common;
+
+mod alerts;
+mod broker;
+mod cli;
+mod credits;
+mod down;
+mod resize;
+mod up;
