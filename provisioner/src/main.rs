@@ -1,10 +1,11 @@
 //! `skiff`: puts the Skiff broker on an AWS burstable instance in one
 //! command (`up`) and removes every trace in another (`down`).
 //!
-//! This file is only the command line: clap definitions, logging setup and
-//! the mapping of errors to one message and a non-zero exit. Each command
-//! lives in `commands/`, AWS access in `aws/`, the steps of `up` in
-//! `deploy/`.
+//! This file is only the command line: clap definitions, logging setup,
+//! the output policy (one [`printer::Printer`] built from the flags) and
+//! the one place a failed command is reported. Each command lives in
+//! `commands/`, AWS access in `aws/`, the steps of `up`, `resize` and
+//! `down` in `deploy/`, run by `runner`.
 
 mod alarms;
 mod aws;
@@ -13,14 +14,17 @@ mod config;
 mod cost;
 mod credits;
 mod deploy;
+mod hooks;
 mod instance_types;
+mod printer;
 mod probe;
 mod public_ip;
 mod render;
 mod resize;
-mod ui;
+mod runner;
 
 use clap::{Args, Parser, Subcommand};
+use printer::{Format, Printer, Verbosity};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -54,6 +58,11 @@ pub struct Global {
     /// More log output (repeat for more); RUST_LOG also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Print only results, warnings and errors: no progress, no step lines.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub hooks: hooks::Hooks,
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,26 +104,44 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
+/// The output policy the flags ask for.
+fn printer(cli: &Cli) -> Printer {
+    let format = match &cli.command {
+        Command::Credits(a) if a.json => Format::Json,
+        _ => Format::Text,
+    };
+    let verbosity = if cli.global.quiet {
+        Verbosity::Quiet
+    } else {
+        Verbosity::Normal
+    };
+    Printer::new(format, verbosity)
+}
+
+async fn run(cli: &Cli, out: &Printer) -> anyhow::Result<()> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Init(a) => commands::init::run(g, out, a),
+        Command::Up(a) => commands::up::run(g, out, a).await,
+        Command::Status => commands::status::run(g, out).await,
+        Command::Logs => commands::logs::run(g, out).await,
+        Command::Down(a) => commands::down::run(g, out, a).await,
+        Command::Render(a) => commands::render::run(g, out, a),
+        Command::Credits(a) => commands::credits::run(g, out, a).await,
+        Command::Alerts => commands::alerts::run(g, out).await,
+        Command::Resize(a) => commands::resize::run(g, out, a).await,
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
-    let g = &cli.global;
-    let result = match &cli.command {
-        Command::Init(a) => commands::init::run(g, a),
-        Command::Up(a) => commands::up::run(g, a).await,
-        Command::Status => commands::status::run(g).await,
-        Command::Logs => commands::logs::run(g).await,
-        Command::Down(a) => commands::down::run(g, a).await,
-        Command::Render(a) => commands::render::run(g, a),
-        Command::Credits(a) => commands::credits::run(g, a).await,
-        Command::Alerts => commands::alerts::run(g).await,
-        Command::Resize(a) => commands::resize::run(g, a).await,
-    };
-    match result {
+    let out = printer(&cli);
+    match run(&cli, &out).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            out.error(&e);
             std::process::ExitCode::FAILURE
         }
     }

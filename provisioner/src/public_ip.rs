@@ -3,10 +3,11 @@
 //!
 //! One plain HTTP GET to checkip.amazonaws.com (AWS's own echo service)
 //! with a hand-written HTTP/1.0 request: a whole HTTP client crate for one
-//! line of text is not worth its build time. The URL can be replaced with
-//! `SKIFF_CHECKIP_URL` (tests point it at a local server; nothing in the
-//! test suite may reach the internet). The answer only widens who may
-//! connect, and it is printed, so the user sees what was allowed.
+//! line of text is not worth its build time. The URL is a test hook
+//! (`SKIFF_CHECKIP_URL`, see `crate::hooks`: tests point it at a local
+//! server; nothing in the test suite may reach the internet). The answer
+//! only widens who may connect, and it is printed, so the user sees what
+//! was allowed.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -14,7 +15,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub const DEFAULT_URL: &str = "http://checkip.amazonaws.com/";
-pub const URL_ENV: &str = "SKIFF_CHECKIP_URL";
 
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -60,14 +60,13 @@ fn parse_response(raw: &str) -> Result<Ipv4Addr, String> {
         .map_err(|_| format!("answer `{}` is not an IPv4 address", body.trim()))
 }
 
-/// Asks the echo service (or `SKIFF_CHECKIP_URL`) for our address.
-pub async fn detect() -> Result<Ipv4Addr, DetectError> {
-    let url = std::env::var(URL_ENV).unwrap_or_else(|_| DEFAULT_URL.to_string());
+/// Asks the echo service at `url` for our address.
+pub async fn detect(url: &str) -> Result<Ipv4Addr, DetectError> {
     let fail = |why: String| DetectError {
-        url: url.clone(),
+        url: url.to_string(),
         why,
     };
-    let (addr, host, path) = parse_http_url(&url).map_err(fail)?;
+    let (addr, host, path) = parse_http_url(url).map_err(fail)?;
     let work = async {
         let mut s = TcpStream::connect(&addr).await.map_err(|e| e.to_string())?;
         let req = format!(

@@ -70,6 +70,30 @@ async fn down_after_partial_up_removes_what_exists() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn interrupted_down_resumes() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    Skiff::new(&moto, home.path())
+        .run(&["up", "--allow", ALLOW, "--no-wait"])
+        .ok();
+    let ec2 = ec2(&moto).await;
+    // After step 4 the instance (and its root volume) are gone; the
+    // address and the group are left.
+    Skiff::new(&moto, home.path())
+        .env("SKIFF_STOP_AFTER_STEP", "4")
+        .run(&["down", "--yes"])
+        .fails()
+        .stdout_has(&["[4/7] instance", "terminated i-"])
+        .stderr_has(&["stopped after step 4", "run `skiff down` again"]);
+    assert_eq!(tagged_counts(&ec2).await, (1, 1, 0, 0));
+    Skiff::new(&moto, home.path())
+        .run(&["down", "--yes"])
+        .ok()
+        .stdout_has(&["released Elastic IP", "deleted security group", "is down"]);
+    assert_eq!(tagged_counts(&ec2).await, (0, 0, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn down_only_touches_its_own_deployment() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();

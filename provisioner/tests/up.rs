@@ -376,6 +376,25 @@ async fn dry_run_makes_no_mutating_call() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn quiet_prints_the_results_but_no_step_lines() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    // A quiet dry run still shows the plan: its steps are the result.
+    let run = Skiff::new(&moto, home.path())
+        .run(&["--quiet", "up", "--dry-run", "--allow", ALLOW])
+        .ok()
+        .stdout_has(&["[4/7] instance", "would launch t3.micro", "Run `skiff up`"]);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let run = Skiff::new(&moto, home.path())
+        .run(&["up", "-q", "--allow", ALLOW, "--no-wait"])
+        .ok()
+        .stdout_has(&["Bootstrap address: ", "Estimated monthly cost"]);
+    assert!(!run.stdout.contains("[1/7]"), "{}", run.stdout);
+    assert!(!run.stdout.contains("Deploying"), "{}", run.stdout);
+    assert_eq!(tagged_counts(&ec2(&moto).await).await, (1, 1, 1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn changed_allow_list_converges_the_rules() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();

@@ -6,23 +6,24 @@ use crate::aws::alerts::Alerts;
 use crate::aws::{self};
 use crate::config::Overrides;
 use crate::deploy::alerts::comparison_symbol;
+use crate::printer::Printer;
 use crate::Global;
 use anyhow::Result;
 
-pub async fn run(g: &Global) -> Result<()> {
+pub async fn run(g: &Global, out: &Printer) -> Result<()> {
     let config = super::load_config(g, Overrides::default())?;
     let clients = aws::connect(config.region.as_deref()).await?;
     let alerts = Alerts::load(&clients, &config.name).await?;
     if alerts.is_empty() {
-        println!(
+        out.out(format!(
             "no alerts for deployment `{}` in {}; set alert_email in skiff.yaml (or `skiff up --alert-email ADDRESS`) and run `skiff up`",
             config.name, clients.region
-        );
+        ));
         return Ok(());
     }
     match &alerts.topic_arn {
-        Some(arn) => println!("topic:  {arn}"),
-        None => println!("topic:  none (alarms notify nobody; run `skiff up`)"),
+        Some(arn) => out.out(format!("topic:  {arn}")),
+        None => out.out("topic:  none (alarms notify nobody; run `skiff up`)"),
     }
     for s in &alerts.subscriptions {
         let status = if s.confirmed() {
@@ -30,12 +31,12 @@ pub async fn run(g: &Global) -> Result<()> {
         } else {
             "pending confirmation: open the link in the e-mail from AWS"
         };
-        println!("  {} {} ({status})", s.protocol, s.endpoint);
+        out.out(format!("  {} {} ({status})", s.protocol, s.endpoint));
     }
     if alerts.alarms.is_empty() {
-        println!("alarms: none (run `skiff up`)");
+        out.out("alarms: none (run `skiff up`)");
     } else {
-        println!("alarms:");
+        out.out("alarms:");
     }
     for e in &alerts.alarms {
         let a = &e.alarm;
@@ -45,7 +46,7 @@ pub async fn run(g: &Global) -> Result<()> {
             .map(|(_, v)| v.as_str())
             .collect::<Vec<_>>()
             .join(",");
-        println!(
+        out.out(format!(
             "  {:<40} {:<17} {}({}) {} {} for {} x {} s",
             a.name,
             e.state,
@@ -55,8 +56,8 @@ pub async fn run(g: &Global) -> Result<()> {
             a.threshold,
             a.evaluation_periods,
             a.period,
-        );
-        println!("  {:<40} instance {instance}: {}", "", e.reason);
+        ));
+        out.out(format!("  {:<40} instance {instance}: {}", "", e.reason));
     }
     Ok(())
 }

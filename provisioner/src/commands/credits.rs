@@ -11,8 +11,9 @@ use crate::config::Overrides;
 use crate::cost::HOURS_PER_MONTH;
 use crate::credits::{self, Analysis, Hint, Projection, Series, PERIOD_SECS};
 use crate::instance_types::{self, InstanceType};
+use crate::printer::Printer;
 use crate::Global;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use aws_sdk_cloudwatch::primitives::{DateTime, DateTimeFormat};
 use serde_json::{json, Value};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,8 +33,6 @@ pub struct CreditsArgs {
 
 /// The message for an instance without datapoints yet.
 pub const NO_DATA: &str = "no data yet, first points come 5–10 minutes after launch";
-/// Env var: seconds between polls of `--watch` (default 60).
-pub const WATCH_INTERVAL_ENV: &str = "SKIFF_WATCH_INTERVAL";
 /// CloudWatch keeps 5-minute datapoints for 63 days.
 const MAX_SINCE_SECS: u64 = 63 * 86_400;
 
@@ -79,7 +78,9 @@ struct Target {
     since: u64,
 }
 
-pub async fn run(g: &Global, a: &CreditsArgs) -> Result<()> {
+/// Prints the report once, or with `--watch` whenever new datapoints
+/// arrive. JSON or text is the printer's format (`--json`).
+pub async fn run(g: &Global, out: &Printer, a: &CreditsArgs) -> Result<()> {
     let config = super::load_config(g, Overrides::default())?;
     let clients = aws::connect(config.region.as_deref()).await?;
     let inv = Inventory::load(&clients, &config.name).await?;
@@ -107,16 +108,10 @@ pub async fn run(g: &Global, a: &CreditsArgs) -> Result<()> {
 
     if !a.watch {
         let series = fetch(&cw, &target).await?;
-        print_report(&target, &series, a.json);
+        print_report(out, &target, &series);
         return Ok(());
     }
-    let interval = match std::env::var(WATCH_INTERVAL_ENV) {
-        Ok(v) => Duration::from_secs(
-            v.parse()
-                .with_context(|| format!("{WATCH_INTERVAL_ENV}={v} is not a number of seconds"))?,
-        ),
-        Err(_) => Duration::from_secs(60),
-    };
+    let interval = Duration::from_secs(g.hooks.watch_interval);
     let mut shown: Option<Option<i64>> = None;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -126,7 +121,7 @@ pub async fn run(g: &Global, a: &CreditsArgs) -> Result<()> {
             // A failed poll (network, throttling) is retried at the next
             // tick; the first one must work.
             Err(e) if shown.is_some() => {
-                eprintln!("warning: {e:#}; trying again in {} s", interval.as_secs());
+                out.warn(format!("{e:#}; trying again in {} s", interval.as_secs()));
                 tokio::select! {
                     _ = &mut ctrl_c => return Ok(()),
                     _ = tokio::time::sleep(interval) => {}
@@ -137,10 +132,13 @@ pub async fn run(g: &Global, a: &CreditsArgs) -> Result<()> {
         };
         let newest = series.newest();
         if shown != Some(newest) {
-            if shown.is_some() && !a.json {
-                println!("\n--- new datapoints ({} UTC) ---", credits::clock(now()));
+            if shown.is_some() {
+                out.out(format!(
+                    "\n--- new datapoints ({} UTC) ---",
+                    credits::clock(now())
+                ));
             }
-            print_report(&target, &series, a.json);
+            print_report(out, &target, &series);
             shown = Some(newest);
         }
         tokio::select! {
@@ -179,21 +177,21 @@ async fn fetch(cw: &aws_sdk_cloudwatch::Client, t: &Target) -> Result<Series> {
     Ok(metrics::fetch(cw, &t.instance_id, start, end).await?)
 }
 
-fn print_report(t: &Target, series: &Series, as_json: bool) {
+fn print_report(out: &Printer, t: &Target, series: &Series) {
     let analysis = credits::analyze(t.instance_type, series);
-    if as_json {
-        println!("{}", to_json(t, series, analysis.as_ref()));
+    if out.is_json() {
+        out.json(&to_json(t, series, analysis.as_ref()));
         return;
     }
     match analysis {
         None => {
-            println!(
+            out.out(format!(
                 "instance:    {} ({}, credit mode {})",
                 t.instance_id, t.instance_type.name, t.credit_mode
-            );
-            println!("{NO_DATA}");
+            ));
+            out.out(NO_DATA);
         }
-        Some(a) => print!("{}", text(t, series, &a)),
+        Some(a) => out.out(text(t, series, &a).trim_end_matches('\n')),
     }
 }
 

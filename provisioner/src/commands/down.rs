@@ -1,20 +1,22 @@
 //! `skiff down`: deletes everything the deployment created, found by tags,
-//! in dependency order: the Elastic IP is detached, the instance
-//! terminated and waited for (AWS refuses to delete a security group an
-//! instance still uses), then the address released and the group deleted
-//! (retrying on DependencyViolation while AWS catches up), then any
-//! leftover volume. The alert alarms and SNS topic go first, so the
-//! terminating instance sends no alert. Works after a partial `up`; with
-//! nothing left it says so and succeeds. `--keep-data` preserves the root
-//! volume instead.
+//! in dependency order, as numbered steps: the alert alarms and SNS topic
+//! first (so the terminating instance sends no alert), then, with
+//! `--keep-data`, the root volume is marked to survive; the Elastic IP is
+//! detached, the instance terminated and waited for (AWS refuses to delete
+//! a security group an instance still uses), then the address released and
+//! the group deleted (retrying on DependencyViolation while AWS catches
+//! up), then any leftover volume. Works after a partial `up` or `down`;
+//! with nothing left it says so and succeeds.
 
 use crate::aws::alerts::Alerts;
 use crate::aws::inventory::Inventory;
 use crate::aws::{self, api, tags, Clients};
 use crate::config::Overrides;
 use crate::deploy::alerts as deploy_alerts;
+use crate::printer::Printer;
 use crate::render::DATA_DIR;
-use crate::{ui, Global};
+use crate::runner::{Outcome, Runner};
+use crate::Global;
 use anyhow::{anyhow, bail, Context, Result};
 use aws_sdk_ec2::client::Waiters;
 use aws_sdk_ec2::error::DisplayErrorContext;
@@ -33,10 +35,12 @@ pub struct DownArgs {
     pub keep_data: bool,
 }
 
+/// Number of steps of `down`.
+const STEPS: usize = 7;
 const TERMINATE_TIMEOUT: Duration = Duration::from_secs(600);
 const SG_DELETE_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
+pub async fn run(g: &Global, out: &Printer, a: &DownArgs) -> Result<()> {
     let config = super::load_config(
         g,
         Overrides {
@@ -52,34 +56,36 @@ pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
     let alerts = Alerts::load(&clients, &config.name)
         .await
         .unwrap_or_else(|e| {
-            eprintln!("warning: could not look for alarms and the alert topic: {e}");
+            out.warn(format!(
+                "could not look for alarms and the alert topic: {e}"
+            ));
             Alerts::default()
         });
     if inv.is_empty() && alerts.is_empty() {
-        println!(
+        out.out(format!(
             "nothing to delete: no resources tagged skiff:name={} in {}",
             config.name, clients.region
-        );
+        ));
         for v in inv.volumes.iter().filter(|v| v.kept) {
-            println!(
+            out.out(format!(
                 "kept volume {} from an earlier `down --keep-data` remains; delete it with `aws ec2 delete-volume --volume-id {}`",
                 v.id, v.id
-            );
+            ));
         }
         return Ok(());
     }
 
-    println!(
+    out.out(format!(
         "skiff down will delete deployment `{}` in {}:",
         config.name, clients.region
-    );
+    ));
     for i in &inv.instances {
-        println!(
+        out.out(format!(
             "  instance        {} ({}, {})",
             i.id,
             i.instance_type,
             i.state.as_str()
-        );
+        ));
     }
     for v in inv.volumes.iter().filter(|v| !v.kept) {
         let fate = if keep {
@@ -87,32 +93,52 @@ pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
         } else {
             "deleted"
         };
-        println!("  volume          {} ({} GiB, {fate})", v.id, v.size_gib);
+        out.out(format!(
+            "  volume          {} ({} GiB, {fate})",
+            v.id, v.size_gib
+        ));
     }
     for ad in &inv.addresses {
-        println!("  Elastic IP      {} ({})", ad.public_ip, ad.allocation_id);
+        out.out(format!(
+            "  Elastic IP      {} ({})",
+            ad.public_ip, ad.allocation_id
+        ));
     }
     for sg in &inv.security_groups {
-        println!("  security group  {} ({})", sg.id, sg.name);
+        out.out(format!("  security group  {} ({})", sg.id, sg.name));
     }
     for al in &alerts.alarms {
-        println!("  alarm           {}", al.alarm.name);
+        out.out(format!("  alarm           {}", al.alarm.name));
     }
     if let Some(arn) = &alerts.topic_arn {
-        println!("  SNS topic       {arn}");
+        out.out(format!("  SNS topic       {arn}"));
     }
-    if !a.yes && !ui::confirm("Delete all of this?")? {
+    if !a.yes && !out.confirm("Delete all of this?")? {
         bail!("cancelled; nothing was deleted");
     }
 
-    if !alerts.is_empty() {
-        let outcome = deploy_alerts::remove(&clients, &alerts, false, "down").await?;
-        println!("{}", outcome.text);
-    }
+    let resume = if keep {
+        "skiff down --keep-data"
+    } else {
+        "skiff down"
+    };
+    let mut r = Runner::new(out, STEPS, resume).stop_after(g.hooks.stop_after_step);
     let ec2 = &clients.ec2;
-    if keep {
-        keep_root_volumes(&clients, &inv, &config.name).await?;
-    }
+
+    let s = r.start("alerts");
+    let outcome = deploy_alerts::remove(&clients, &alerts, false, "down").await?;
+    r.finish(s, outcome)?;
+
+    let s = r.start("data");
+    let outcome = if keep {
+        keep_root_volumes(&clients, &inv, &config.name).await?
+    } else {
+        Outcome::found("the root volume goes with the instance")
+    };
+    r.finish(s, outcome)?;
+
+    let s = r.start("detach Elastic IP");
+    let mut detached = Vec::new();
     for ad in &inv.addresses {
         if let Some(assoc) = &ad.association_id {
             let r = ec2
@@ -121,16 +147,26 @@ pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
                 .send()
                 .await
                 .map_err(api("detach the Elastic IP"));
-            if let Err(e) = r {
-                if !e.code_is("InvalidAssociationID.NotFound") {
-                    return Err(e.into());
-                }
+            match r {
+                Ok(_) => detached.push(ad.public_ip.clone()),
+                Err(e) if e.code_is("InvalidAssociationID.NotFound") => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
-    if !inv.instances.is_empty() {
+    let outcome = if detached.is_empty() {
+        Outcome::found("none attached")
+    } else {
+        Outcome::changed(format!("detached {}", detached.join(", ")))
+    };
+    r.finish(s, outcome)?;
+
+    let s = r.start("instance");
+    let outcome = if inv.instances.is_empty() {
+        Outcome::found("none")
+    } else {
         let ids: Vec<String> = inv.instances.iter().map(|i| i.id.clone()).collect();
-        let bar = ui::spinner(&format!("terminating {}", ids.join(", ")));
+        s.progress().set(format!("terminating {}", ids.join(", ")));
         ec2.terminate_instances()
             .set_instance_ids(Some(ids.clone()))
             .send()
@@ -142,9 +178,12 @@ pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
             .await
             .map_err(|e| anyhow!("{}", DisplayErrorContext(e)))
             .context("waiting for the instance to terminate")?;
-        bar.finish_and_clear();
-        println!("terminated {}", ids.join(", "));
-    }
+        Outcome::changed(format!("terminated {}", ids.join(", ")))
+    };
+    r.finish(s, outcome)?;
+
+    let s = r.start("Elastic IP");
+    let mut released = Vec::new();
     for ad in &inv.addresses {
         let r = ec2
             .release_address()
@@ -153,19 +192,26 @@ pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
             .await
             .map_err(api("release the Elastic IP"));
         match r {
-            Ok(_) => println!("released Elastic IP {}", ad.public_ip),
+            Ok(_) => released.push(format!("released Elastic IP {}", ad.public_ip)),
             Err(e) if e.code_is("InvalidAllocationID.NotFound") => {}
             Err(e) => return Err(e.into()),
         }
     }
+    r.finish(s, done_or_none(released))?;
+
+    let s = r.start("security group");
+    let mut deleted = Vec::new();
     for sg in &inv.security_groups {
         delete_security_group(&clients, &sg.id).await?;
-        println!("deleted security group {}", sg.id);
+        deleted.push(format!("deleted security group {}", sg.id));
     }
+    r.finish(s, done_or_none(deleted))?;
 
     // Volumes: the root volume goes with the instance (DeleteOnTermination);
     // anything still tagged and detached is a leftover of a partial run.
+    let s = r.start("leftover volumes");
     let after = Inventory::load(&clients, &config.name).await?;
+    let mut deleted = Vec::new();
     for v in after.volumes.iter().filter(|v| !v.kept) {
         if v.state == "available" {
             match ec2
@@ -175,15 +221,17 @@ pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
                 .await
                 .map_err(api("delete the volume"))
             {
-                Ok(_) => println!("deleted volume {}", v.id),
+                Ok(_) => deleted.push(format!("deleted volume {}", v.id)),
                 Err(e) if e.code_is("InvalidVolume.NotFound") => {}
                 Err(e) => return Err(e.into()),
             }
         }
     }
+    r.finish(s, done_or_none(deleted))?;
+
     let kept: Vec<_> = after.volumes.iter().filter(|v| v.kept).collect();
     for v in &kept {
-        println!(
+        out.out(format!(
             "\nkept volume {} ({} GiB, tagged {}=true): the broker's data is {DATA_DIR}/skiff.db on it.\n\
              To reuse it, attach it to an instance (`aws ec2 attach-volume --volume-id {} --instance-id <id> --device /dev/sdf`),\n\
              mount it and copy {DATA_DIR}/skiff.db into the new deployment's {DATA_DIR} while the broker is stopped.\n\
@@ -193,14 +241,23 @@ pub async fn run(g: &Global, a: &DownArgs) -> Result<()> {
             tags::KEPT_KEY,
             v.id,
             v.id
-        );
+        ));
     }
-    println!("\ndeployment `{}` is down", config.name);
+    out.out(format!("\ndeployment `{}` is down", config.name));
     Ok(())
 }
 
+/// The outcome of a step that did each of `done`, or found nothing to do.
+fn done_or_none(done: Vec<String>) -> Outcome {
+    if done.is_empty() {
+        Outcome::found("none")
+    } else {
+        Outcome::changed(done.join("; "))
+    }
+}
+
 /// Marks the root volumes to survive termination and tags them as kept.
-async fn keep_root_volumes(clients: &Clients, inv: &Inventory, name: &str) -> Result<()> {
+async fn keep_root_volumes(clients: &Clients, inv: &Inventory, name: &str) -> Result<Outcome> {
     for i in &inv.instances {
         let device = i.root_device.clone().unwrap_or_else(|| "/dev/xvda".into());
         clients
@@ -235,7 +292,7 @@ async fn keep_root_volumes(clients: &Clients, inv: &Inventory, name: &str) -> Re
         clients
             .ec2
             .create_tags()
-            .set_resources(Some(ids))
+            .set_resources(Some(ids.clone()))
             .tags(Tag::builder().key(tags::KEPT_KEY).value("true").build())
             .tags(
                 Tag::builder()
@@ -246,8 +303,13 @@ async fn keep_root_volumes(clients: &Clients, inv: &Inventory, name: &str) -> Re
             .send()
             .await
             .map_err(api("tag the kept volume"))?;
+        return Ok(Outcome::changed(format!(
+            "kept {} (not deleted on termination, tagged {}=true)",
+            ids.join(", "),
+            tags::KEPT_KEY
+        )));
     }
-    Ok(())
+    Ok(Outcome::found("no root volume to keep"))
 }
 
 /// Deletes a security group, retrying while AWS still sees it in use

@@ -2,6 +2,7 @@
 //! is discoverable in the file itself.
 
 use crate::config::{commented_default, DEFAULT_FILE};
+use crate::printer::Printer;
 use crate::Global;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ pub struct InitArgs {
     pub force: bool,
 }
 
-pub fn run(g: &Global, a: &InitArgs) -> Result<()> {
+pub fn run(g: &Global, out: &Printer, a: &InitArgs) -> Result<()> {
     let path = g
         .config
         .clone()
@@ -26,9 +27,9 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<()> {
     }
     std::fs::write(&path, commented_default())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    println!(
+    out.out(format!(
         "wrote {} (all fields are optional; edit and run `skiff up`)",
         path.display()
-    );
+    ));
     Ok(())
 }

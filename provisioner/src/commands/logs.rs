@@ -5,11 +5,12 @@
 use crate::aws::inventory::Inventory;
 use crate::aws::{self, api};
 use crate::config::Overrides;
+use crate::printer::Printer;
 use crate::Global;
 use anyhow::{bail, Result};
 use base64::Engine;
 
-pub async fn run(g: &Global) -> Result<()> {
+pub async fn run(g: &Global, out: &Printer) -> Result<()> {
     let config = super::load_config(g, Overrides::default())?;
     let clients = aws::connect(config.region.as_deref()).await?;
     let inventory = Inventory::load(&clients, &config.name).await?;
@@ -20,14 +21,14 @@ pub async fn run(g: &Global) -> Result<()> {
             clients.region
         );
     };
-    let out = clients
+    let console = clients
         .ec2
         .get_console_output()
         .instance_id(&instance.id)
         .latest(true)
         .send()
         .await;
-    let out = match out {
+    let console = match console {
         Ok(o) => o,
         Err(e) => {
             let e = api("read the console output")(e);
@@ -43,7 +44,7 @@ pub async fn run(g: &Global) -> Result<()> {
                 .map_err(api("read the console output"))?
         }
     };
-    let text = out
+    let text = console
         .output()
         .map(|o| {
             base64::engine::general_purpose::STANDARD
@@ -53,20 +54,17 @@ pub async fn run(g: &Global) -> Result<()> {
         })
         .unwrap_or_default();
     if text.trim().is_empty() {
-        println!(
+        out.out(format!(
             "no console output yet for {} (AWS publishes it a few minutes after boot); try again shortly",
             instance.id
-        );
+        ));
     } else {
-        println!(
+        out.out(format!(
             "console output of {} ({}):",
             instance.id,
             instance.state.as_str()
-        );
-        print!("{text}");
-        if !text.ends_with('\n') {
-            println!();
-        }
+        ));
+        out.out(text.strip_suffix('\n').unwrap_or(&text));
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! One module per subcommand. Each reads the config, connects to AWS if it
-//! needs to (through `aws::connect`, which checks credentials first) and
-//! prints its result; the shared pieces live outside `commands/`.
+//! needs to (through `aws::connect`, which checks credentials first), runs
+//! its flow (the multi-step ones through `crate::runner`) and prints its
+//! result through the `Printer` it is handed; the shared pieces live
+//! outside `commands/`.
 
 pub mod alerts;
 pub mod credits;

@@ -4,6 +4,7 @@
 //! (`up` uses the Elastic IP).
 
 use crate::config::Overrides;
+use crate::printer::Printer;
 use crate::render::{Bundle, MAX_USER_DATA};
 use crate::Global;
 use anyhow::{Context, Result};
@@ -19,18 +20,18 @@ pub struct RenderArgs {
     pub advertised_host: String,
 }
 
-pub fn run(g: &Global, a: &RenderArgs) -> Result<()> {
+pub fn run(g: &Global, out: &Printer, a: &RenderArgs) -> Result<()> {
     let config = super::load_config(g, Overrides::default())?;
     let bundle = Bundle::new(&config, &a.advertised_host)?;
     let files = bundle
         .write_to(&a.out)
         .with_context(|| format!("cannot write into {}", a.out.display()))?;
     for f in files {
-        println!("{}", a.out.join(f).display());
+        out.out(a.out.join(f).display());
     }
-    println!(
+    out.out(format!(
         "user data: {} bytes (limit {MAX_USER_DATA})",
         bundle.user_data.len()
-    );
+    ));
     Ok(())
 }

@@ -15,17 +15,15 @@
 use crate::aws::alerts::Alerts;
 use crate::aws::inventory::{Instance, Inventory};
 use crate::aws::{self, api, Clients};
-use crate::commands::up::PROBE_ADDR_ENV;
 use crate::config::{Config, Overrides};
-use crate::deploy::{self, alerts as deploy_alerts, Outcome, Plan};
+use crate::deploy::{address, alerts as deploy_alerts, power, ready};
 use crate::instance_types::{self, Arch};
+use crate::printer::{Printer, Progress};
 use crate::render::BROKER_PORT;
-use crate::ui::{self, StepUi};
+use crate::runner::{Outcome, Runner};
 use crate::{resize, Global};
-use anyhow::{anyhow, bail, Context, Result};
-use aws_sdk_ec2::client::Waiters;
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_ec2::types::{AttributeValue, InstanceCreditSpecificationRequest, InstanceStateName};
+use anyhow::{anyhow, bail, Result};
+use aws_sdk_ec2::types::InstanceStateName;
 use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
@@ -44,10 +42,11 @@ pub struct ResizeArgs {
     pub wait_timeout: u64,
 }
 
+/// Number of steps of a resize.
 const STEPS: usize = 7;
 const STATE_TIMEOUT: Duration = Duration::from_secs(600);
 
-pub async fn run(g: &Global, a: &ResizeArgs) -> Result<()> {
+pub async fn run(g: &Global, out: &Printer, a: &ResizeArgs) -> Result<()> {
     let config = super::load_config(g, Overrides::default())?;
     let clients = aws::connect(config.region.as_deref()).await?;
     let inv = Inventory::load(&clients, &config.name).await?;
@@ -73,24 +72,26 @@ pub async fn run(g: &Global, a: &ResizeArgs) -> Result<()> {
     );
 
     if same && running {
-        wait_running(&clients, &instance.id).await?;
-        println!(
+        power::wait_running(&clients, &instance.id, STATE_TIMEOUT).await?;
+        out.out(format!(
             "nothing to do: {} is already {} and running",
             instance.id, target.name
-        );
-        let outcome = update_alerts(&clients, &config, &instance.id, target).await?;
+        ));
+        let progress = out.progress("alerts");
+        let outcome = update_alerts(&clients, &config, &instance.id, target, &progress).await?;
+        progress.clear();
         if outcome.changed {
-            println!("alerts: {}", outcome.text);
+            out.out(format!("alerts: {}", outcome.text));
         }
         return Ok(());
     }
     if same {
-        println!(
+        out.out(format!(
             "resuming: {} is already {} but {}; starting it",
             instance.id,
             target.name,
             instance.state.as_str()
-        );
+        ));
     } else {
         let from = instance_types::lookup(&instance.instance_type);
         let volume = inv
@@ -99,109 +100,94 @@ pub async fn run(g: &Global, a: &ResizeArgs) -> Result<()> {
             .find(|v| v.attached_to.as_deref() == Some(&instance.id))
             .map(|v| v.size_gib.max(0) as u32)
             .unwrap_or(config.volume_size_gb);
-        println!(
+        out.out(format!(
             "skiff resize: {} ({}) from {} to {}",
             instance.id,
             instance.state.as_str(),
             instance.instance_type,
             target.name
-        );
+        ));
         if let Some(from) = from {
-            print!(
-                "{}",
-                resize::comparison(
-                    from,
-                    target,
-                    volume,
-                    config.credit_mode == crate::config::CreditMode::Unlimited
-                )
+            let table = resize::comparison(
+                from,
+                target,
+                volume,
+                config.credit_mode == crate::config::CreditMode::Unlimited,
             );
+            out.out(table.trim_end_matches('\n'));
         }
-        println!(
-            "The instance stops for a minute or two; the data volume and the bootstrap address stay."
+        out.out(
+            "The instance stops for a minute or two; the data volume and the bootstrap address stay.",
         );
-        if !a.yes && !ui::confirm("Resize now?")? {
+        if !a.yes && !out.confirm("Resize now?")? {
             bail!("cancelled; nothing was changed");
         }
     }
 
+    let mut r = Runner::new(out, STEPS, format!("skiff resize {}", target.name))
+        .stop_after(g.hooks.stop_after_step);
     let id = instance.id.as_str();
-    let ui = StepUi::start(1, STEPS, "stop");
-    let outcome = stop(&clients, &instance, &ui).await?;
-    ui.finish(&outcome);
 
-    let ui = StepUi::start(2, STEPS, "instance type");
+    let s = r.start("stop");
+    let outcome = power::stop(&clients, &instance, STATE_TIMEOUT, s.progress()).await?;
+    r.finish(s, outcome)?;
+
+    let s = r.start("instance type");
     let outcome = if same {
-        format!("already {}", target.name)
+        Outcome::found(format!("already {}", target.name))
     } else {
-        clients
-            .ec2
-            .modify_instance_attribute()
-            .instance_id(id)
-            .instance_type(AttributeValue::builder().value(target.name).build())
-            .send()
-            .await
-            .map_err(api("change the instance type"))?;
-        format!("{} -> {}", instance.instance_type, target.name)
+        power::set_type(&clients, id, target.name).await?;
+        Outcome::changed(format!("{} -> {}", instance.instance_type, target.name))
     };
-    ui.finish(&outcome);
+    r.finish(s, outcome)?;
 
-    let ui = StepUi::start(3, STEPS, "credit mode");
-    let outcome = apply_credit_mode(&clients, id, config.credit_mode.as_str()).await?;
-    ui.finish(&outcome);
+    let s = r.start("credit mode");
+    let text =
+        power::apply_credit_mode(&clients, id, config.credit_mode.as_str(), s.progress()).await?;
+    r.finish(s, Outcome::changed(text))?;
 
-    let ui = StepUi::start(4, STEPS, "start");
-    ui.set("starting");
-    clients
-        .ec2
-        .start_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .map_err(api("start the instance"))?;
-    ui.set("waiting until running");
-    wait_running(&clients, id).await?;
-    ui.finish(&format!("{id} is running as {}", target.name));
+    let s = r.start("start");
+    s.progress().set("starting");
+    power::start(&clients, id).await?;
+    s.progress().set("waiting until running");
+    power::wait_running(&clients, id, STATE_TIMEOUT).await?;
+    r.finish(
+        s,
+        Outcome::changed(format!("{id} is running as {}", target.name)),
+    )?;
 
-    let plan = Plan {
-        config: config.clone(),
-        cidrs: Vec::new(),
-        dry_run: false,
-        wait: (!a.no_wait).then(|| Duration::from_secs(a.wait_timeout)),
-        probe_addr: std::env::var(PROBE_ADDR_ENV).ok(),
-        stop_after: None,
-    };
-    let ui = StepUi::start(5, STEPS, "Elastic IP");
+    let s = r.start("Elastic IP");
     let address = Inventory::load(&clients, &config.name)
         .await?
         .addresses
         .into_iter()
         .next();
     let outcome = match &address {
-        Some(addr) => deploy::address::associate(&clients, &plan, addr, id).await?,
+        Some(addr) => address::associate(&clients, false, addr, id).await?,
         None => Outcome::found("none (run `skiff up` to allocate one)"),
     };
-    ui.finish(&outcome.text);
+    r.finish(s, outcome)?;
 
-    let ui = StepUi::start(6, STEPS, "broker ready");
-    let probe = plan.probe_addr.clone().or_else(|| {
+    let s = r.start("broker ready");
+    let probe = g.hooks.probe_addr.clone().or_else(|| {
         address
             .as_ref()
             .map(|a| format!("{}:{BROKER_PORT}", a.public_ip))
     });
-    match probe {
+    let outcome = match probe {
         Some(p) => {
-            let (_, outcome) = deploy::ready::wait(&plan, &p, &ui).await?;
-            ui.finish(&outcome.text);
+            let wait = (!a.no_wait).then(|| Duration::from_secs(a.wait_timeout));
+            ready::wait(false, wait, &p, s.progress()).await?.1
         }
-        None => ui.finish("no address to probe"),
-    }
+        None => Outcome::found("no address to probe"),
+    };
+    r.finish(s, outcome)?;
 
-    let ui = StepUi::start(7, STEPS, "alerts");
-    let outcome = update_alerts(&clients, &config, id, target).await?;
-    ui.finish(&outcome.text);
+    let s = r.start("alerts");
+    let outcome = update_alerts(&clients, &config, id, target, s.progress()).await?;
+    r.finish(s, outcome)?;
 
-    println!(
+    out.out(format!(
         "\n{id} is now {}{}",
         target.name,
         address
@@ -210,12 +196,12 @@ pub async fn run(g: &Global, a: &ResizeArgs) -> Result<()> {
                 a.public_ip
             ))
             .unwrap_or_default()
-    );
+    ));
     if config.instance_type != target.name {
-        println!(
+        out.out(format!(
             "Set `instance_type: {}` in skiff.yaml so the config matches (skiff up does not change the type).",
             target.name
-        );
+        ));
     }
     Ok(())
 }
@@ -258,110 +244,6 @@ async fn image_arch(clients: &Clients, instance: &Instance) -> Result<Arch> {
     }
 }
 
-async fn wait_running(clients: &Clients, id: &str) -> Result<()> {
-    clients
-        .ec2
-        .wait_until_instance_running()
-        .instance_ids(id)
-        .wait(STATE_TIMEOUT)
-        .await
-        .map_err(|e| anyhow!("{}", DisplayErrorContext(e)))
-        .with_context(|| format!("waiting for {id} to be running"))?;
-    Ok(())
-}
-
-/// Stops the instance and waits until it is stopped (if it is not yet).
-/// A pending instance cannot be stopped: it is waited for first.
-async fn stop(clients: &Clients, instance: &Instance, ui: &StepUi) -> Result<String> {
-    let id = &instance.id;
-    match instance.state {
-        InstanceStateName::Stopped => return Ok(format!("{id} is already stopped")),
-        InstanceStateName::Running | InstanceStateName::Pending => {
-            if instance.state == InstanceStateName::Pending {
-                ui.set("waiting until running before stopping");
-                wait_running(clients, id).await?;
-            }
-            ui.set("stopping");
-            clients
-                .ec2
-                .stop_instances()
-                .instance_ids(id)
-                .send()
-                .await
-                .map_err(api("stop the instance"))?;
-        }
-        _ => {}
-    }
-    ui.set("waiting until stopped");
-    clients
-        .ec2
-        .wait_until_instance_stopped()
-        .instance_ids(id)
-        .wait(STATE_TIMEOUT)
-        .await
-        .map_err(|e| anyhow!("{}", DisplayErrorContext(e)))
-        .with_context(|| format!("waiting for {id} to stop"))?;
-    Ok(format!("stopped {id}"))
-}
-
-/// An HTTP 500 that carries no AWS error code: the endpoint does not
-/// implement the call (moto's answer to ModifyInstanceCreditSpecification).
-/// AWS's own 500s carry a code (InternalError) and stay errors.
-fn is_unimplemented<E: ProvideErrorMetadata>(
-    e: &SdkError<E, aws_sdk_ec2::config::http::HttpResponse>,
-) -> bool {
-    match e {
-        SdkError::ServiceError(se) => {
-            se.raw().status().as_u16() == 500 && se.err().code().is_none()
-        }
-        SdkError::ResponseError(re) => re.raw().status().as_u16() == 500,
-        _ => false,
-    }
-}
-
-/// Re-applies the configured credit mode (ModifyInstanceCreditSpecification).
-async fn apply_credit_mode(clients: &Clients, id: &str, mode: &str) -> Result<String> {
-    let result = clients
-        .ec2
-        .modify_instance_credit_specification()
-        .instance_credit_specifications(
-            InstanceCreditSpecificationRequest::builder()
-                .instance_id(id)
-                .cpu_credits(mode)
-                .build(),
-        )
-        .send()
-        .await;
-    match result {
-        Ok(out) => {
-            if let Some(u) = out.unsuccessful_instance_credit_specifications().first() {
-                let err = u.error();
-                bail!(
-                    "setting credit mode {mode} on {id} failed: {}: {}",
-                    err.and_then(|e| e.code())
-                        .map(|c| c.as_str())
-                        .unwrap_or("unknown"),
-                    err.and_then(|e| e.message()).unwrap_or("no message")
-                );
-            }
-            Ok(format!("{mode} (re-applied)"))
-        }
-        Err(e) if is_unimplemented(&e) => {
-            let msg = format!(
-                "warning: could not re-apply credit mode {mode}: the EC2 endpoint answered \
-                 ModifyInstanceCreditSpecification with HTTP 500 and no AWS error (it does not \
-                 implement the call; the moto emulator does this); the instance keeps its \
-                 current mode, see `skiff status`"
-            );
-            eprintln!("{msg}");
-            Ok(format!(
-                "{mode} NOT re-applied (endpoint does not implement it)"
-            ))
-        }
-        Err(e) => Err(api("set the credit mode")(e).into()),
-    }
-}
-
 /// Converges the alerts for the new type. The e-mail is the config's, or,
 /// when the config has none, the one already subscribed: a resize changes
 /// thresholds, it does not switch alerts off.
@@ -370,6 +252,7 @@ async fn update_alerts(
     config: &Config,
     id: &str,
     target: &'static instance_types::InstanceType,
+    ui: &Progress,
 ) -> Result<Outcome> {
     let email = match &config.alert_email {
         Some(e) => Some(e.clone()),
@@ -389,37 +272,7 @@ async fn update_alerts(
             instance_id: id,
             instance_type: target,
         },
+        ui,
     )
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use aws_sdk_ec2::config::http::HttpResponse;
-    use aws_sdk_ec2::error::ErrorMetadata;
-    use aws_sdk_ec2::operation::modify_instance_credit_specification::ModifyInstanceCreditSpecificationError as E;
-    use aws_smithy_types::body::SdkBody;
-
-    fn error(status: u16, code: Option<&str>) -> SdkError<E, HttpResponse> {
-        let mut meta = ErrorMetadata::builder().message("boom");
-        if let Some(c) = code {
-            meta = meta.code(c);
-        }
-        SdkError::service_error(
-            E::generic(meta.build()),
-            HttpResponse::new(status.try_into().unwrap(), SdkBody::empty()),
-        )
-    }
-
-    #[test]
-    fn only_a_500_without_aws_error_code_counts_as_unimplemented() {
-        assert!(is_unimplemented(&error(500, None)));
-        assert!(!is_unimplemented(&error(500, Some("InternalError"))));
-        assert!(!is_unimplemented(&error(400, None)));
-        assert!(!is_unimplemented(&error(
-            403,
-            Some("UnauthorizedOperation")
-        )));
-    }
 }

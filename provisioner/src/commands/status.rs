@@ -3,28 +3,31 @@
 
 use crate::aws::inventory::Inventory;
 use crate::aws::{self, alerts, api};
-use crate::commands::up::PROBE_ADDR_ENV;
 use crate::config::Overrides;
+use crate::printer::Printer;
 use crate::render::BROKER_PORT;
 use crate::{probe, Global};
 use anyhow::Result;
 use std::time::Duration;
 
-pub async fn run(g: &Global) -> Result<()> {
+pub async fn run(g: &Global, out: &Printer) -> Result<()> {
     let config = super::load_config(g, Overrides::default())?;
     let clients = aws::connect(config.region.as_deref()).await?;
     let inv = Inventory::load(&clients, &config.name).await?;
-    println!("deployment:   {} ({})", config.name, clients.region);
+    out.out(format!(
+        "deployment:   {} ({})",
+        config.name, clients.region
+    ));
     if inv.is_empty() {
-        println!(
+        out.out(format!(
             "state:        not deployed (no resources tagged skiff:name={})",
             config.name
-        );
+        ));
         for v in inv.volumes.iter().filter(|v| v.kept) {
-            println!(
+            out.out(format!(
                 "kept volume:  {} ({} GiB, from `down --keep-data`)",
                 v.id, v.size_gib
-            );
+            ));
         }
         return Ok(());
     }
@@ -32,9 +35,9 @@ pub async fn run(g: &Global) -> Result<()> {
     let address = inv.addresses.first();
     match inv.instance() {
         Some(i) => {
-            println!("instance:     {}", i.id);
-            println!("state:        {}", i.state.as_str());
-            println!("type:         {}", i.instance_type);
+            out.out(format!("instance:     {}", i.id));
+            out.out(format!("state:        {}", i.state.as_str()));
+            out.out(format!("type:         {}", i.instance_type));
             let credits = clients
                 .ec2
                 .describe_instance_credit_specifications()
@@ -47,12 +50,12 @@ pub async fn run(g: &Global) -> Result<()> {
                 .first()
                 .and_then(|c| c.cpu_credits())
                 .unwrap_or("unknown");
-            println!("credit mode:  {mode}");
+            out.out(format!("credit mode:  {mode}"));
         }
-        None => println!("instance:     none (run `skiff up` to finish the deployment)"),
+        None => out.out("instance:     none (run `skiff up` to finish the deployment)"),
     }
     match address {
-        Some(a) => println!(
+        Some(a) => out.out(format!(
             "address:      {} ({}{})",
             a.public_ip,
             a.allocation_id,
@@ -61,39 +64,45 @@ pub async fn run(g: &Global) -> Result<()> {
             } else {
                 ", not attached"
             }
-        ),
-        None => println!("address:      no Elastic IP"),
+        )),
+        None => out.out("address:      no Elastic IP"),
     }
     for g in &inv.security_groups {
-        println!(
+        out.out(format!(
             "firewall:     {} allows tcp/{BROKER_PORT} from {}",
             g.id,
             g.broker_cidrs.join(", ")
-        );
+        ));
     }
 
-    let probe_addr = std::env::var(PROBE_ADDR_ENV)
-        .ok()
+    let probe_addr = g
+        .hooks
+        .probe_addr
+        .clone()
         .or_else(|| address.map(|a| format!("{}:{BROKER_PORT}", a.public_ip)));
     match probe_addr {
         Some(addr) => match probe::api_versions(&addr, Duration::from_secs(5)).await {
-            Ok(()) => println!("broker:       reachable on {addr} (Kafka ApiVersions answered)"),
-            Err(e) => println!("broker:       NOT reachable ({e}); see `skiff logs`"),
+            Ok(()) => out.out(format!(
+                "broker:       reachable on {addr} (Kafka ApiVersions answered)"
+            )),
+            Err(e) => out.out(format!(
+                "broker:       NOT reachable ({e}); see `skiff logs`"
+            )),
         },
-        None => println!("broker:       unknown (no address)"),
+        None => out.out("broker:       unknown (no address)"),
     }
 
     // Only this deployment's exact alarm names (not `skiff-<name>-x-...`
     // of a deployment named `<name>-x`).
     match alerts::alarms(&clients, &config.name).await {
-        Ok(alarms) if alarms.is_empty() => println!("alarms:       none"),
+        Ok(alarms) if alarms.is_empty() => out.out("alarms:       none"),
         Ok(alarms) => {
-            println!("alarms:");
+            out.out("alarms:");
             for a in alarms {
-                println!("  {} {}", a.alarm.name, a.state);
+                out.out(format!("  {} {}", a.alarm.name, a.state));
             }
         }
-        Err(e) => println!("alarms:       unknown ({e})"),
+        Err(e) => out.out(format!("alarms:       unknown ({e})")),
     }
     Ok(())
 }

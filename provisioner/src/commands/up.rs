@@ -1,13 +1,24 @@
 //! `skiff up [--dry-run]`: resolves who may connect, checks credentials,
-//! then runs the deploy steps and prints the bootstrap address, a client
-//! config and the monthly cost estimate.
+//! then runs the steps of a deployment as find-or-create actions and prints
+//! the bootstrap address, a client config and the monthly cost estimate.
+//!
+//! Each step looks for its resource by tags (through the [`Inventory`]),
+//! creates it only if missing, and reports what it found or did. Because
+//! the tags are the only state, an `up` interrupted anywhere resumes on the
+//! next run, and a second `up` changes nothing. `--dry-run` walks the very
+//! same steps with mutation switched off, so the plan cannot drift from
+//! what `up` does.
 
-use crate::config::{CreditMode, Overrides};
+use crate::aws::inventory::Inventory;
+use crate::aws::Clients;
+use crate::config::{Config, CreditMode, Overrides};
 use crate::cost::Estimate;
-use crate::deploy::{self, Plan, STOP_AFTER_ENV};
+use crate::deploy::{address, alerts, ami, instance, ready, security_group};
+use crate::printer::Printer;
 use crate::render::BROKER_PORT;
+use crate::runner::Runner;
 use crate::{aws, public_ip, Global};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::time::Duration;
 
 #[derive(clap::Args, Debug, Default)]
@@ -52,10 +63,10 @@ pub struct UpArgs {
     pub wait_timeout: u64,
 }
 
-/// Env var replacing `<Elastic IP>:9092` as the probe address (tests).
-pub const PROBE_ADDR_ENV: &str = "SKIFF_PROBE_ADDR";
+/// Number of steps of `up`.
+const STEPS: usize = 7;
 
-pub async fn run(g: &Global, a: &UpArgs) -> Result<()> {
+pub async fn run(g: &Global, out: &Printer, a: &UpArgs) -> Result<()> {
     let config = super::load_config(
         g,
         Overrides {
@@ -73,81 +84,161 @@ pub async fn run(g: &Global, a: &UpArgs) -> Result<()> {
     let clients = aws::connect(config.region.as_deref()).await?;
 
     let cidrs = if a.public {
-        eprintln!(
-            "warning: --public opens port {BROKER_PORT} to the whole internet (0.0.0.0/0); \
+        out.warn(format!(
+            "--public opens port {BROKER_PORT} to the whole internet (0.0.0.0/0); \
              the broker has no authentication, so anyone can read and write its topics"
-        );
+        ));
         vec!["0.0.0.0/0".to_string()]
     } else if !config.allowed_cidrs.is_empty() {
         config.allowed_cidrs.clone()
     } else {
-        match public_ip::detect().await {
+        match public_ip::detect(&g.hooks.checkip_url).await {
             Ok(ip) => {
-                println!("allowing your public address {ip}/32 (override with --allow CIDR)");
+                out.info(format!(
+                    "allowing your public address {ip}/32 (override with --allow CIDR)"
+                ));
                 vec![format!("{ip}/32")]
             }
             // A plan can still be shown; `up` itself needs the address.
             Err(e) if a.dry_run => {
-                eprintln!("warning: {e}");
+                out.warn(e);
                 vec!["<your public IP>/32".to_string()]
             }
             Err(e) => return Err(e.into()),
         }
     };
-
-    let stop_after = match std::env::var(STOP_AFTER_ENV) {
-        Ok(v) => Some(
-            v.parse()
-                .with_context(|| format!("{STOP_AFTER_ENV}={v} is not a step number"))?,
-        ),
-        Err(_) => None,
-    };
-    let plan = Plan {
-        cidrs,
-        dry_run: a.dry_run,
-        wait: (!a.no_wait).then(|| Duration::from_secs(a.wait_timeout)),
-        probe_addr: std::env::var(PROBE_ADDR_ENV).ok(),
-        stop_after,
-        config,
-    };
     let estimate = Estimate::new(
-        plan.config.instance(),
-        plan.config.volume_size_gb,
-        plan.config.credit_mode == CreditMode::Unlimited,
+        config.instance(),
+        config.volume_size_gb,
+        config.credit_mode == CreditMode::Unlimited,
     );
 
-    if plan.dry_run {
-        println!(
+    if a.dry_run {
+        out.out(format!(
             "Plan for deployment `{}` in {} (dry run: nothing is changed)",
-            plan.config.name, clients.region
-        );
+            config.name, clients.region
+        ));
     } else {
-        println!("Deploying `{}` in {}", plan.config.name, clients.region);
+        out.info(format!("Deploying `{}` in {}", config.name, clients.region));
     }
-    let report = deploy::run(&clients, &plan).await?;
+    let mut runner = Runner::new(out, STEPS, "skiff up")
+        .stop_after(g.hooks.stop_after_step)
+        .plan(a.dry_run);
+    let wait = (!a.no_wait).then(|| Duration::from_secs(a.wait_timeout));
+    let deployed = deploy(
+        &clients,
+        &mut runner,
+        &config,
+        &cidrs,
+        a.dry_run,
+        wait,
+        g.hooks.probe_addr.as_deref(),
+    )
+    .await?;
 
-    if plan.dry_run {
-        if report.changed {
-            println!("\n{estimate}\n\nRun `skiff up` to apply this plan.");
+    if a.dry_run {
+        if runner.changed() {
+            out.out(format!(
+                "\n{estimate}\n\nRun `skiff up` to apply this plan."
+            ));
         } else {
-            println!("\nNothing to change: already up.\n\n{estimate}");
+            out.out(format!("\nNothing to change: already up.\n\n{estimate}"));
         }
         return Ok(());
     }
-    if !report.changed {
-        println!("\nalready up: every resource exists, nothing was created");
+    if !runner.changed() {
+        out.out("\nalready up: every resource exists, nothing was created");
     }
-    let ip = report.public_ip.unwrap_or_default();
-    let bootstrap = format!("{ip}:{BROKER_PORT}");
-    println!("\nBootstrap address: {bootstrap}");
-    if !report.ready {
-        println!(
-            "(not checked: the broker may still be starting; see `skiff status` and `skiff logs`)"
+    let bootstrap = format!("{}:{BROKER_PORT}", deployed.public_ip);
+    out.out(format!("\nBootstrap address: {bootstrap}"));
+    if !deployed.ready {
+        out.out(
+            "(not checked: the broker may still be starting; see `skiff status` and `skiff logs`)",
         );
     }
-    println!(
+    out.out(format!(
         "\nClient config (e.g. client.properties):\n  bootstrap.servers={bootstrap}\n  security.protocol=PLAINTEXT\n"
-    );
-    println!("{estimate}");
+    ));
+    out.out(estimate);
     Ok(())
+}
+
+/// What a finished `up` has to tell.
+struct Deployed {
+    public_ip: String,
+    ready: bool,
+}
+
+/// The steps of `up`, in order. Each takes only what it reads; a dry run
+/// passes `dry_run` to each, which then reports what it would do.
+async fn deploy(
+    clients: &Clients,
+    r: &mut Runner<'_>,
+    config: &Config,
+    cidrs: &[String],
+    dry_run: bool,
+    wait: Option<Duration>,
+    probe_addr: Option<&str>,
+) -> Result<Deployed> {
+    let name = &config.name;
+    let inventory = Inventory::load(clients, name).await?;
+
+    let s = r.start("AMI");
+    let (ami, outcome) = ami::resolve(clients, config.instance().arch, &inventory).await?;
+    r.finish(s, outcome)?;
+
+    let s = r.start("security group");
+    let (sg_id, outcome) =
+        security_group::ensure(clients, name, cidrs, dry_run, &inventory, s.progress()).await?;
+    r.finish(s, outcome)?;
+
+    let s = r.start("Elastic IP");
+    let (address, outcome) = address::ensure(clients, name, dry_run, &inventory).await?;
+    r.finish(s, outcome)?;
+
+    let s = r.start("instance");
+    let launch = instance::Launch {
+        ami: &ami,
+        security_group: &sg_id,
+        address: &address,
+    };
+    let (instance_id, outcome) =
+        instance::ensure(clients, config, dry_run, &inventory, &launch, s.progress()).await?;
+    r.finish(s, outcome)?;
+
+    let s = r.start("attach Elastic IP");
+    let outcome = address::associate(clients, dry_run, &address, &instance_id).await?;
+    r.finish(s, outcome)?;
+
+    let s = r.start("alerts");
+    let instance_type = inventory
+        .instance()
+        .and_then(|i| crate::instance_types::lookup(&i.instance_type))
+        .unwrap_or_else(|| config.instance());
+    let target = alerts::Target {
+        instance_id: &instance_id,
+        instance_type,
+    };
+    let outcome = alerts::ensure(
+        clients,
+        config,
+        dry_run,
+        config.alert_email.as_deref(),
+        &target,
+        s.progress(),
+    )
+    .await?;
+    r.finish(s, outcome)?;
+
+    let s = r.start("broker ready");
+    let probe = probe_addr
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{}:{BROKER_PORT}", address.public_ip));
+    let (ready, outcome) = ready::wait(dry_run, wait, &probe, s.progress()).await?;
+    r.finish(s, outcome)?;
+
+    Ok(Deployed {
+        public_ip: address.public_ip,
+        ready,
+    })
 }

@@ -1,17 +1,20 @@
-//! Steps 3 and 5: the Elastic IP, allocated before the instance so the
-//! broker can advertise it from its first boot, and its association with
-//! the instance. The address survives stop/start and resize, which Kafka
-//! clients need: they reconnect to the advertised address.
+//! The Elastic IP, allocated before the instance so the broker can
+//! advertise it from its first boot (`up` step 3), and its association
+//! with the instance (`up` step 5, `resize` step 5). The address survives
+//! stop/start and resize, which Kafka clients need: they reconnect to the
+//! advertised address.
 
-use super::{Outcome, Plan};
 use crate::aws::inventory::{Address, Inventory};
 use crate::aws::{api, tags, Clients};
+use crate::runner::Outcome;
 use anyhow::Result;
 use aws_sdk_ec2::types::{DomainType, ResourceType};
 
+/// The deployment's Elastic IP, allocated (tagged for `name`) if missing.
 pub async fn ensure(
     clients: &Clients,
-    plan: &Plan,
+    name: &str,
+    dry_run: bool,
     inventory: &Inventory,
 ) -> Result<(Address, Outcome)> {
     if let Some(a) = inventory.addresses.first() {
@@ -20,7 +23,7 @@ pub async fn ensure(
             Outcome::found(format!("found {} ({})", a.public_ip, a.allocation_id)),
         ));
     }
-    if plan.dry_run {
+    if dry_run {
         let a = Address {
             allocation_id: "<new allocation>".into(),
             public_ip: "<new Elastic IP>".into(),
@@ -33,11 +36,7 @@ pub async fn ensure(
         .ec2
         .allocate_address()
         .domain(DomainType::Vpc)
-        .tag_specifications(tags::spec(
-            ResourceType::ElasticIp,
-            &plan.config.name,
-            Some("eip"),
-        ))
+        .tag_specifications(tags::spec(ResourceType::ElasticIp, name, Some("eip")))
         .send()
         .await
         .map_err(api("allocate an Elastic IP"))?;
@@ -51,9 +50,10 @@ pub async fn ensure(
     Ok((a, Outcome::changed(text)))
 }
 
+/// Attaches `address` to the instance unless it already is.
 pub async fn associate(
     clients: &Clients,
-    plan: &Plan,
+    dry_run: bool,
     address: &Address,
     instance_id: &str,
 ) -> Result<Outcome> {
@@ -63,7 +63,7 @@ pub async fn associate(
             address.public_ip
         )));
     }
-    if plan.dry_run {
+    if dry_run {
         return Ok(Outcome::changed(format!(
             "would attach {} to {instance_id}",
             address.public_ip

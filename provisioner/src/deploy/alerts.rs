@@ -1,4 +1,4 @@
-//! Step 6 of `up` (and the last step of `resize`): alerts. With an alert
+//! `up` step 6 (and the last step of `resize`): alerts. With an alert
 //! e-mail configured: the SNS topic `skiff-<name>-alerts` with that e-mail
 //! subscribed (other e-mails unsubscribed), and the alarms of
 //! `crate::alarms` pointing at it, with thresholds from the instance's
@@ -7,12 +7,13 @@
 //! Without an e-mail, existing alarms and the topic are removed: the
 //! config is the source of truth, as for the firewall rules.
 
-use super::Outcome;
 use crate::alarms::{self, Settings};
 use crate::aws::alerts::{self as aws_alerts, Alerts};
 use crate::aws::Clients;
 use crate::config::Config;
 use crate::instance_types::InstanceType;
+use crate::printer::Progress;
+use crate::runner::Outcome;
 use anyhow::Result;
 
 /// What the alarms are about.
@@ -21,12 +22,15 @@ pub struct Target<'a> {
     pub instance_type: &'static InstanceType,
 }
 
+/// Converges topic, subscription and alarms to `email` (none: removes
+/// them) for `target`.
 pub async fn ensure(
     clients: &Clients,
     config: &Config,
     dry_run: bool,
     email: Option<&str>,
     target: &Target<'_>,
+    ui: &Progress,
 ) -> Result<Outcome> {
     let name = &config.name;
     let existing = match Alerts::load(clients, name).await {
@@ -34,7 +38,7 @@ pub async fn ensure(
         // Without alerts configured, an account that may not use SNS or
         // CloudWatch (no permission) must still be able to run `up`.
         Err(e) if email.is_none() => {
-            eprintln!("warning: could not check for old alerts: {e}");
+            ui.warn(format!("could not check for old alerts: {e}"));
             return Ok(Outcome::found(
                 "none (no alert_email configured; old alerts not checked)",
             ));

@@ -2,26 +2,27 @@
 //! architecture, from AWS's public SSM parameter (the documented way; image
 //! creation dates are not reliable, and moto fakes them all).
 
-use super::Outcome;
 use crate::aws::inventory::Inventory;
 use crate::aws::{api, Clients};
-use crate::config::Config;
+use crate::instance_types::Arch;
+use crate::runner::Outcome;
 use anyhow::{Context, Result};
 
 /// The SSM parameter naming the latest AL2023 AMI for `arch`.
-pub fn parameter(arch: crate::instance_types::Arch) -> String {
+pub fn parameter(arch: Arch) -> String {
     format!(
         "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{}",
         arch.ssm_suffix()
     )
 }
 
+/// The AMI of the deployment's instance, or the latest AL2023 one for
+/// `arch` (the configured type's architecture).
 pub async fn resolve(
     clients: &Clients,
-    config: &Config,
+    arch: Arch,
     inventory: &Inventory,
 ) -> Result<(String, Outcome)> {
-    let arch = config.instance().arch;
     if let Some(i) = inventory.instance() {
         // A running deployment keeps its image; a new AMI is not a reason
         // to replace the broker's machine.

@@ -1,4 +1,4 @@
-//! Step 4: the instance. Launched with the settings a free-tier broker needs:
+//! `up` step 4: the instance. Launched with the settings a free-tier broker needs:
 //! the configured credit mode set *at launch* (standard by default; T3
 //! would otherwise start unlimited, and changing it later is another call
 //! that can fail), IMDSv2 required with hop limit 2 (containers can still
@@ -7,14 +7,14 @@
 //! SDK does not encode it), and a client token so a retried launch returns
 //! the first instance instead of starting a second one.
 
-use super::{Outcome, Plan};
+use super::power;
 use crate::aws::inventory::{Address, Inventory};
 use crate::aws::{api, tags, Clients};
+use crate::config::Config;
+use crate::printer::Progress;
 use crate::render::Bundle;
-use crate::ui::StepUi;
+use crate::runner::Outcome;
 use anyhow::{bail, Context, Result};
-use aws_sdk_ec2::client::Waiters;
-use aws_sdk_ec2::error::DisplayErrorContext;
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, CreditSpecificationRequest, EbsBlockDevice, Filter, HttpTokensState,
     InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName, InstanceType,
@@ -44,29 +44,35 @@ pub fn client_token(name: &str, sg_id: &str, allocation_id: &str, attempt: u32) 
     format!("skiff-{}-{h:016x}", &name[..name.len().min(32)])
 }
 
+/// What a new instance is launched with, from the earlier steps.
+pub struct Launch<'a> {
+    pub ami: &'a str,
+    pub security_group: &'a str,
+    pub address: &'a Address,
+}
+
+/// The deployment's instance: found (and started if stopped) or launched.
 pub async fn ensure(
     clients: &Clients,
-    plan: &Plan,
+    config: &Config,
+    dry_run: bool,
     inventory: &Inventory,
-    ami: &str,
-    sg_id: &str,
-    address: &Address,
-    ui: &StepUi,
+    launch: &Launch<'_>,
+    ui: &Progress,
 ) -> Result<(String, Outcome)> {
-    let config = &plan.config;
     if let Some(i) = inventory.instance() {
         if i.instance_type != config.instance_type {
-            eprintln!(
-                "warning: instance {} is {}, the config says {}; skiff up does not change the type of a running deployment",
+            ui.warn(format!(
+                "instance {} is {}, the config says {}; skiff up does not change the type of a running deployment",
                 i.id, i.instance_type, config.instance_type
-            );
+            ));
         }
         return match i.state {
             InstanceStateName::Running => Ok((
                 i.id.clone(),
                 Outcome::found(format!("found {} ({}, running)", i.id, i.instance_type)),
             )),
-            _ if plan.dry_run => Ok((
+            _ if dry_run => Ok((
                 i.id.clone(),
                 Outcome::changed(format!(
                     "would start {} ({}, {})",
@@ -77,7 +83,7 @@ pub async fn ensure(
             )),
             InstanceStateName::Pending => {
                 ui.set("waiting until running");
-                wait_running(clients, &i.id).await?;
+                power::wait_running(clients, &i.id, RUNNING_TIMEOUT).await?;
                 Ok((
                     i.id.clone(),
                     Outcome::found(format!("found {} ({}, now running)", i.id, i.instance_type)),
@@ -86,24 +92,11 @@ pub async fn ensure(
             _ => {
                 if i.state == InstanceStateName::Stopping {
                     ui.set("waiting until stopped");
-                    clients
-                        .ec2
-                        .wait_until_instance_stopped()
-                        .instance_ids(&i.id)
-                        .wait(RUNNING_TIMEOUT)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{}", DisplayErrorContext(e)))
-                        .context("waiting for the instance to stop")?;
+                    power::wait_stopped(clients, &i.id, RUNNING_TIMEOUT).await?;
                 }
                 ui.set("starting");
-                clients
-                    .ec2
-                    .start_instances()
-                    .instance_ids(&i.id)
-                    .send()
-                    .await
-                    .map_err(api("start the instance"))?;
-                wait_running(clients, &i.id).await?;
+                power::start(clients, &i.id).await?;
+                power::wait_running(clients, &i.id, RUNNING_TIMEOUT).await?;
                 Ok((
                     i.id.clone(),
                     Outcome::changed(format!("started {} ({})", i.id, i.instance_type)),
@@ -121,13 +114,18 @@ pub async fn ensure(
         config.credit_mode.as_str(),
         config.volume_size_gb
     );
-    if plan.dry_run {
+    if dry_run {
         return Ok((
             "<new instance>".into(),
             Outcome::changed(format!("would launch {summary}")),
         ));
     }
 
+    let Launch {
+        ami,
+        security_group: sg_id,
+        address,
+    } = *launch;
     let bundle = Bundle::new(config, &address.public_ip)?;
     let root_device = root_device_name(clients, ami, t.arch).await?;
     let name = &config.name;
@@ -225,7 +223,7 @@ pub async fn ensure(
             continue;
         }
         ui.set(format!("{id}: waiting until running"));
-        wait_running(clients, &id).await?;
+        power::wait_running(clients, &id, RUNNING_TIMEOUT).await?;
         return Ok((
             id.clone(),
             Outcome::changed(format!("launched {id}: {summary}")),
@@ -275,18 +273,6 @@ async fn offering_subnets(clients: &Clients, instance_type: &str) -> Result<Vec<
         .filter(|s| s.availability_zone().is_some_and(|z| zones.contains(&z)))
         .filter_map(|s| s.subnet_id().map(str::to_string))
         .collect())
-}
-
-async fn wait_running(clients: &Clients, id: &str) -> Result<()> {
-    clients
-        .ec2
-        .wait_until_instance_running()
-        .instance_ids(id)
-        .wait(RUNNING_TIMEOUT)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", DisplayErrorContext(e)))
-        .with_context(|| format!("waiting for {id} to be running"))?;
-    Ok(())
 }
 
 /// The image's root device name (`/dev/xvda` on AL2023), checking that the

@@ -1,12 +1,13 @@
-//! Step 6: wait until the broker answers a Kafka ApiVersions request on the
+//! `up` step 7 and `resize` step 6: wait until the broker answers a Kafka ApiVersions request on the
 //! Elastic IP. A fresh instance needs a few minutes (boot, dnf, image
 //! pull); when it takes longer than the timeout the message points at
 //! `skiff logs`, which shows cloud-init's progress without SSH.
 
-use super::{Outcome, Plan};
+use crate::printer::Progress;
 use crate::probe;
-use crate::ui::StepUi;
+use crate::runner::Outcome;
 use anyhow::Result;
+use std::time::Duration;
 
 /// The message when the broker did not answer in time.
 pub fn timeout_message(addr: &str, secs: u64) -> String {
@@ -18,8 +19,15 @@ pub fn timeout_message(addr: &str, secs: u64) -> String {
     )
 }
 
-pub async fn wait(plan: &Plan, addr: &str, ui: &StepUi) -> Result<(bool, Outcome)> {
-    if plan.dry_run {
+/// Waits up to `wait` for the broker at `addr`; `None` does not wait.
+/// Returns whether it answered.
+pub async fn wait(
+    dry_run: bool,
+    wait: Option<Duration>,
+    addr: &str,
+    ui: &Progress,
+) -> Result<(bool, Outcome)> {
+    if dry_run {
         return Ok((
             false,
             Outcome::found(format!(
@@ -27,7 +35,7 @@ pub async fn wait(plan: &Plan, addr: &str, ui: &StepUi) -> Result<(bool, Outcome
             )),
         ));
     }
-    let Some(timeout) = plan.wait else {
+    let Some(timeout) = wait else {
         return Ok((false, Outcome::found("not waiting (--no-wait)")));
     };
     ui.set(format!("probing {addr}"));

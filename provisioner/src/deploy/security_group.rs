@@ -1,13 +1,13 @@
-//! Step 2: the security group in the default VPC. It allows the broker port
+//! `up` step 2: the security group in the default VPC. It allows the broker port
 //! only, and only from the configured CIDRs; there is no SSH rule because
 //! nothing needs one (`skiff logs` reads the console). On every `up` the
 //! rules converge to the config: missing CIDRs are added, others revoked.
 
-use super::{Outcome, Plan};
 use crate::aws::inventory::Inventory;
 use crate::aws::{api, tags, Clients};
+use crate::printer::Progress;
 use crate::render::BROKER_PORT;
-use crate::ui::StepUi;
+use crate::runner::Outcome;
 use anyhow::{bail, Result};
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType};
 
@@ -48,20 +48,23 @@ async fn default_vpc(clients: &Clients) -> Result<String> {
     }
 }
 
+/// The group of deployment `name`, created or converged so tcp/9092 is
+/// open to exactly `cidrs`.
 pub async fn ensure(
     clients: &Clients,
-    plan: &Plan,
+    name: &str,
+    cidrs: &[String],
+    dry_run: bool,
     inventory: &Inventory,
-    ui: &StepUi,
+    ui: &Progress,
 ) -> Result<(String, Outcome)> {
-    let name = &plan.config.name;
-    let mut want = plan.cidrs.clone();
+    let mut want = cidrs.to_vec();
     want.sort();
     want.dedup();
     let rules = want.join(", ");
 
     let Some(group) = inventory.security_groups.first() else {
-        if plan.dry_run {
+        if dry_run {
             return Ok((
                 "<new security group>".into(),
                 Outcome::changed(format!(
@@ -143,7 +146,7 @@ pub async fn ensure(
             format!(" -{}", extra.join(" -"))
         }
     );
-    if plan.dry_run {
+    if dry_run {
         return Ok((
             group.id.clone(),
             Outcome::changed(format!("would update rules of {}:{change}", group.id)),
