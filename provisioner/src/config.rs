@@ -7,11 +7,11 @@
 //! Command-line flags are applied on top of the file and validated again.
 
 use crate::instance_types;
+use ipnet::Ipv4Net;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 /// The file looked for in the current directory when `--config` is absent.
@@ -398,30 +398,25 @@ impl Config {
     }
 }
 
-/// Parses an IPv4 CIDR such as `203.0.113.7/32` into address and prefix.
-/// Refuses host bits set (AWS would silently widen the rule) and
-/// `0.0.0.0/0` (opening to the world takes an explicit `--public`).
-pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+/// Parses an IPv4 CIDR such as `203.0.113.7/32` (with `ipnet`), worded
+/// for the person editing it. Refuses host bits set (AWS would silently
+/// widen the rule) and `0.0.0.0/0` (opening to the world takes an explicit
+/// `--public`).
+pub fn parse_cidr(s: &str) -> Result<Ipv4Net, String> {
     const ACCEPTED: &str = "an IPv4 CIDR such as 203.0.113.7/32 or 198.51.100.0/24";
-    let (addr, prefix) = s.split_once('/').ok_or_else(|| ACCEPTED.to_string())?;
-    let addr: Ipv4Addr = addr.parse().map_err(|_| ACCEPTED.to_string())?;
-    let prefix: u8 = match prefix.parse() {
-        Ok(p) if p <= 32 && !prefix.starts_with('+') => p,
-        _ => return Err(ACCEPTED.to_string()),
-    };
-    if prefix == 0 {
+    let net: Ipv4Net = s.parse().map_err(|_| ACCEPTED.to_string())?;
+    if net.prefix_len() == 0 {
         return Err(format!(
             "{ACCEPTED}; 0.0.0.0/0 opens the broker to everyone and needs `skiff up --public`"
         ));
     }
-    let mask = u32::MAX << (32 - u32::from(prefix));
-    if u32::from(addr) & !mask != 0 {
-        let net = Ipv4Addr::from(u32::from(addr) & mask);
+    if net.trunc() != net {
         return Err(format!(
-            "{ACCEPTED} (host bits set: did you mean {net}/{prefix}?)"
+            "{ACCEPTED} (host bits set: did you mean {}?)",
+            net.trunc()
         ));
     }
-    Ok((addr, prefix))
+    Ok(net)
 }
 
 /// The commented default `skiff.yaml` that `skiff init` writes.
@@ -527,6 +522,8 @@ mod tests {
             "1.2.3/8",
             "::1/128",
             "1.2.3.4/x",
+            "1.2.3.4/+8",
+            " 1.2.3.4/32",
         ] {
             assert!(parse_cidr(bad).is_err(), "{bad}");
         }

@@ -20,7 +20,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(clap::Args, Debug)]
 pub struct CreditsArgs {
-    /// How far back to look: a number with s, m, h or d (e.g. 6h, 2d).
+    /// How far back to look: a duration such as 6h, 90m, 2d or 1h30m
+    /// (from 5m to 63d).
     #[arg(long, default_value = "24h", value_parser = parse_since)]
     pub since: u64,
     /// Refresh whenever new datapoints arrive, until interrupted (Ctrl-C).
@@ -36,19 +37,12 @@ pub const NO_DATA: &str = "no data yet, first points come 5–10 minutes after l
 /// CloudWatch keeps 5-minute datapoints for 63 days.
 const MAX_SINCE_SECS: u64 = 63 * 86_400;
 
-/// Parses `--since`: `90m`, `24h`, `2d`, `3600s` into seconds.
+/// Parses `--since` (`90m`, `24h`, `2d`, `1h30m`, humantime's syntax)
+/// into whole seconds.
 pub fn parse_since(s: &str) -> Result<u64, String> {
-    let bad = || format!("`{s}`: expected a number with s, m, h or d, e.g. 6h or 2d");
-    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(bad()),
-    };
+    let secs = humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}`: {e}; expected a duration such as 6h, 90m or 2d"))?
+        .as_secs();
     if secs < PERIOD_SECS as u64 || secs > MAX_SINCE_SECS {
         return Err(format!(
             "`{s}`: from 5m (one period) to 63d (CloudWatch keeps 5-minute data that long)"
@@ -382,7 +376,10 @@ mod tests {
         assert_eq!(parse_since("90m"), Ok(5400));
         assert_eq!(parse_since("2d"), Ok(172_800));
         assert_eq!(parse_since("600s"), Ok(600));
-        for bad in ["", "h", "24", "24x", "-1h", "1m", "64d", "1.5h"] {
+        // humantime's syntax: combined units and fractions too.
+        assert_eq!(parse_since("1h30m"), Ok(5400));
+        assert_eq!(parse_since("1.5h"), Ok(5400));
+        for bad in ["", "h", "24", "24x", "-1h", "1m", "64d", "1y"] {
             assert!(parse_since(bad).is_err(), "{bad}");
         }
     }
