@@ -94,7 +94,8 @@ pub async fn run(g: &Global, out: &Printer, a: &UpArgs) -> Result<()> {
     } else {
         match public_ip::detect(&g.hooks.checkip_url).await {
             Ok(ip) => {
-                out.info(format!(
+                // What is opened is a result, shown when quiet too.
+                out.out(format!(
                     "allowing your public address {ip}/32 (override with --allow CIDR)"
                 ));
                 vec![format!("{ip}/32")]
