@@ -1,6 +1,14 @@
 //! Renders the files the instance boots with: the cloud-config user data
-//! (`cloud-init/user-data.yaml`) with the compose file, the broker's env file
-//! and the two shell scripts embedded in it.
+//! (`cloud-init/user-data.yaml`) with the compose file, the broker's env file,
+//! three shell scripts and three systemd units embedded in it.
+//!
+//! What the instance is told besides `skiff.yaml` is the advertised host
+//! (the Elastic IP) and, optionally, the EBS volume id of the broker's data
+//! volume ([`DataVolumeId`]): with it, `data-volume.sh` finds that volume by
+//! its id (the NVMe serial on Nitro), formats it if blank and mounts it at
+//! [`DATA_DIR`] before the broker starts; without it the data stays on the
+//! root volume. The provisioner must attach the volume as
+//! [`DATA_VOLUME_DEVICE`] (the name only matters on Xen, i.e. t2).
 //!
 //! The templates are compiled into the binary with `include_str!`, so the
 //! `skiff` a user installs cannot drift from the files the test suite
@@ -14,13 +22,29 @@ use std::path::Path;
 const USER_DATA: &str = include_str!("../../cloud-init/user-data.yaml");
 const INSTALL_COMPOSE: &str = include_str!("../../cloud-init/install-compose.sh");
 const START_BROKER: &str = include_str!("../../cloud-init/start-broker.sh");
+const DATA_VOLUME: &str = include_str!("../../cloud-init/data-volume.sh");
+const BROKER_UNIT: &str = include_str!("../../cloud-init/skiff-broker.service");
+const GROW_SERVICE: &str = include_str!("../../cloud-init/skiff-data-grow.service");
+const GROW_TIMER: &str = include_str!("../../cloud-init/skiff-data-grow.timer");
 const COMPOSE: &str = include_str!("../../templates/compose.yaml");
 const BROKER_ENV: &str = include_str!("../../templates/broker.env");
 
 /// Where the files live on the instance.
 pub const INSTANCE_DIR: &str = "/opt/skiff";
-/// The host directory mounted as the broker's `/data` (on the root volume).
+/// The host directory mounted as the broker's `/data`: the data volume's
+/// mount point, or a directory on the root volume without one.
 pub const DATA_DIR: &str = "/var/lib/skiff";
+/// The device name to attach the data volume as (AttachVolume `Device`).
+/// Nitro instances ignore it (the volume is found by its id); Xen (t2)
+/// shows it as `/dev/xvdf`, the only handle it has.
+pub const DATA_VOLUME_DEVICE: &str = "/dev/sdf";
+/// Seconds Docker waits for the broker to stop before killing it (compose
+/// `stop_grace_period`, `docker run --stop-timeout`).
+pub const STOP_TIMEOUT_S: u32 = 30;
+/// json-file log rotation of the broker container, in compose and in the
+/// `docker run` fallback alike.
+pub const LOG_MAX_SIZE: &str = "10m";
+pub const LOG_MAX_FILE: &str = "3";
 /// The Kafka port the broker listens on and the security group opens.
 pub const BROKER_PORT: u16 = 9092;
 /// EC2's limit on user data (before base64).
@@ -34,6 +58,10 @@ pub struct Bundle {
     pub env: String,
     pub install_compose: String,
     pub start_broker: String,
+    pub data_volume: String,
+    pub broker_unit: String,
+    pub grow_service: String,
+    pub grow_timer: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,11 +70,62 @@ pub enum RenderError {
     TooLarge(usize),
 }
 
-fn fill(template: &str, vars: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (k, v) in vars {
-        out = out.replace(&format!("{{{{{k}}}}}"), v);
+/// An EBS volume id as EC2 prints it: `vol-` and 8 or 17 lowercase hex
+/// digits. It is written into shell scripts, so nothing else gets through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataVolumeId(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("data volume id `{0}` is not an EBS volume id: expected `vol-` and 17 (or 8) lowercase hex digits, e.g. vol-0123456789abcdef0")]
+pub struct BadVolumeId(String);
+
+impl std::str::FromStr for DataVolumeId {
+    type Err = BadVolumeId;
+    fn from_str(s: &str) -> Result<Self, BadVolumeId> {
+        let hex = s.strip_prefix("vol-").unwrap_or_default();
+        let ok = matches!(hex.len(), 8 | 17)
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if ok {
+            Ok(DataVolumeId(s.to_string()))
+        } else {
+            // Bounded echo: the id may be anything a user typed.
+            Err(BadVolumeId(s.chars().take(40).collect()))
+        }
     }
+}
+
+impl DataVolumeId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Replaces each `{{key}}` of `vars` in one pass: a value is never
+/// scanned again, so a setting that contains `{{...}}` stays as written.
+fn fill(template: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let known = after.find("}}").and_then(|end| {
+            let key = &after[..end];
+            vars.iter().find(|(k, _)| *k == key).map(|(_, v)| (end, *v))
+        });
+        match known {
+            Some((end, value)) => {
+                out.push_str(value);
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -73,9 +152,23 @@ fn indent(text: &str, spaces: usize) -> String {
 
 impl Bundle {
     /// Renders everything for `config`, advertising `advertised_host`
-    /// (the Elastic IP in `up`).
+    /// (the Elastic IP in `up`), with the data on the root volume.
     pub fn new(config: &Config, advertised_host: &str) -> Result<Bundle, RenderError> {
+        Bundle::with_data_volume(config, advertised_host, None)
+    }
+
+    /// Like [`Bundle::new`], with the broker's data on the EBS volume
+    /// `data_volume` when given.
+    pub fn with_data_volume(
+        config: &Config,
+        advertised_host: &str,
+        data_volume: Option<&DataVolumeId>,
+    ) -> Result<Bundle, RenderError> {
         let port = BROKER_PORT.to_string();
+        let stop_timeout = STOP_TIMEOUT_S.to_string();
+        // systemd waits for `docker stop` to use its whole grace period.
+        let stop_unit_timeout = format!("{}s", STOP_TIMEOUT_S + 15);
+        let data_device = DATA_VOLUME_DEVICE.trim_start_matches("/dev/");
         let image = config.image_ref();
         let mut settings: Vec<String> = config
             .broker
@@ -92,6 +185,15 @@ impl Bundle {
             ("port", &port),
             ("image", &image),
             ("advertised_host", advertised_host),
+            (
+                "data_volume_id",
+                data_volume.map_or("", DataVolumeId::as_str),
+            ),
+            ("data_device", data_device),
+            ("stop_timeout", &stop_timeout),
+            ("stop_unit_timeout", &stop_unit_timeout),
+            ("log_max_size", LOG_MAX_SIZE),
+            ("log_max_file", LOG_MAX_FILE),
         ];
         let compose = fill(COMPOSE, vars);
         let mut env = fill(BROKER_ENV, vars).replace("{{settings}}", &settings.join("\n"));
@@ -100,15 +202,22 @@ impl Bundle {
         }
         let install_compose = fill(INSTALL_COMPOSE, vars);
         let start_broker = fill(START_BROKER, vars);
+        let data_volume = fill(DATA_VOLUME, vars);
+        let broker_unit = fill(BROKER_UNIT, vars);
+        let grow_service = fill(GROW_SERVICE, vars);
+        let grow_timer = fill(GROW_TIMER, vars);
         let user_data = fill(
             USER_DATA,
             &[
                 ("dir", INSTANCE_DIR),
-                ("data_dir", DATA_DIR),
-                ("compose", &indent(&compose, 6)),
-                ("env", &indent(&env, 6)),
-                ("install_compose", &indent(&install_compose, 6)),
-                ("start_broker", &indent(&start_broker, 6)),
+                ("compose", &indent(&compose, 4)),
+                ("env", &indent(&env, 4)),
+                ("install_compose", &indent(&install_compose, 4)),
+                ("start_broker", &indent(&start_broker, 4)),
+                ("data_volume", &indent(&data_volume, 4)),
+                ("broker_unit", &indent(&broker_unit, 4)),
+                ("grow_service", &indent(&grow_service, 4)),
+                ("grow_timer", &indent(&grow_timer, 4)),
             ],
         );
         if user_data.len() > MAX_USER_DATA {
@@ -120,6 +229,10 @@ impl Bundle {
             env,
             install_compose,
             start_broker,
+            data_volume,
+            broker_unit,
+            grow_service,
+            grow_timer,
         })
     }
 
@@ -132,12 +245,16 @@ impl Bundle {
     /// Writes every file into `dir` (created if missing); returns the names.
     pub fn write_to(&self, dir: &Path) -> std::io::Result<Vec<&'static str>> {
         std::fs::create_dir_all(dir)?;
-        let files: [(&str, &str); 5] = [
+        let files: [(&str, &str); 9] = [
             ("user-data.yaml", &self.user_data),
             ("compose.yaml", &self.compose),
             ("broker.env", &self.env),
             ("install-compose.sh", &self.install_compose),
             ("start-broker.sh", &self.start_broker),
+            ("data-volume.sh", &self.data_volume),
+            ("skiff-broker.service", &self.broker_unit),
+            ("skiff-data-grow.service", &self.grow_service),
+            ("skiff-data-grow.timer", &self.grow_timer),
         ];
         for (name, text) in files {
             std::fs::write(dir.join(name), text)?;
@@ -162,15 +279,127 @@ mod tests {
     #[test]
     fn no_placeholder_left() {
         let b = bundle();
-        for text in [
-            &b.user_data,
-            &b.compose,
-            &b.env,
-            &b.install_compose,
-            &b.start_broker,
-        ] {
-            assert!(!text.contains("{{"), "placeholder left in:\n{text}");
+        let vol: DataVolumeId = "vol-0123456789abcdef0".parse().unwrap();
+        let with_volume = Bundle::with_data_volume(&Config::default(), "h", Some(&vol)).unwrap();
+        for b in [&b, &with_volume] {
+            for text in [
+                &b.user_data,
+                &b.compose,
+                &b.env,
+                &b.install_compose,
+                &b.start_broker,
+                &b.data_volume,
+                &b.broker_unit,
+                &b.grow_service,
+                &b.grow_timer,
+            ] {
+                assert!(!text.contains("{{"), "placeholder left in:\n{text}");
+            }
         }
+    }
+
+    #[test]
+    fn a_setting_is_never_expanded() {
+        let mut c = Config::default();
+        c.broker
+            .settings
+            .insert("ODD".into(), Scalar("{{broker_unit}} {{dir}}".into()));
+        let b = Bundle::new(&c, "h").unwrap();
+        assert!(b.env.contains("ODD={{broker_unit}} {{dir}}\n"), "{}", b.env);
+        assert!(b.user_data.contains("ODD={{broker_unit}} {{dir}}\n"));
+    }
+
+    #[test]
+    fn data_volume_id_is_rendered_only_when_given() {
+        let without = bundle();
+        assert!(without.data_volume.contains("vol=\"\"\n"));
+        assert!(without.start_broker.contains("volume=\"\"\n"));
+        let vol: DataVolumeId = "vol-0123456789abcdef0".parse().unwrap();
+        let b = Bundle::with_data_volume(&Config::default(), "h", Some(&vol)).unwrap();
+        assert!(b.data_volume.contains("vol=\"vol-0123456789abcdef0\"\n"));
+        assert!(b.data_volume.contains("mnt=\"/var/lib/skiff\"\n"));
+        assert!(b.data_volume.contains("attach=\"sdf\"\n"));
+        assert!(b
+            .start_broker
+            .contains("volume=\"vol-0123456789abcdef0\"\n"));
+        assert!(b.user_data.len() < MAX_USER_DATA, "{}", b.user_data.len());
+    }
+
+    #[test]
+    fn volume_ids_are_checked() {
+        for ok in ["vol-0123456789abcdef0", "vol-1a2b3c4d"] {
+            assert_eq!(ok.parse::<DataVolumeId>().unwrap().as_str(), ok);
+        }
+        for bad in [
+            "",
+            "vol-",
+            "0123456789abcdef0",
+            "vol-0123456789ABCDEF0",
+            "vol-0123456789abcdef",
+            "vol-0123456789abcdef01",
+            "vol-0123456\"; rm -rf /",
+            "vol-0123456789abcdeg0",
+            "snap-0123456789abcdef0",
+        ] {
+            let e = bad.parse::<DataVolumeId>().unwrap_err();
+            assert!(e.to_string().contains("vol-0123456789abcdef0"), "{e}");
+        }
+        let long = format!("vol-{}", "a".repeat(10_000));
+        let e = long.parse::<DataVolumeId>().unwrap_err().to_string();
+        assert!(
+            e.len() < 300,
+            "error echoes the whole input: {} bytes",
+            e.len()
+        );
+    }
+
+    #[test]
+    fn compose_and_docker_run_share_policy_and_log_rotation() {
+        let b = bundle();
+        let doc: serde_yaml::Value = serde_yaml::from_str(&b.compose).unwrap();
+        let broker = &doc["services"]["broker"];
+        assert_eq!(broker["stop_grace_period"].as_str(), Some("30s"));
+        assert_eq!(broker["logging"]["driver"].as_str(), Some("json-file"));
+        assert_eq!(
+            broker["logging"]["options"]["max-size"].as_str(),
+            Some("10m")
+        );
+        assert_eq!(broker["logging"]["options"]["max-file"].as_str(), Some("3"));
+        for flag in [
+            "--restart unless-stopped",
+            "--stop-timeout 30",
+            "--log-driver json-file",
+            "--log-opt max-size=10m",
+            "--log-opt max-file=3",
+        ] {
+            assert!(b.start_broker.contains(flag), "docker run lacks {flag}");
+        }
+    }
+
+    #[test]
+    fn broker_unit_starts_every_boot_after_docker() {
+        let b = bundle();
+        let unit = &b.broker_unit;
+        for line in [
+            "After=network-online.target docker.service",
+            "ExecStart=/opt/skiff/start-broker.sh start",
+            "ExecStop=/opt/skiff/start-broker.sh stop",
+            "Restart=on-failure",
+            "StartLimitIntervalSec=0",
+            "TimeoutStopSec=45s",
+            "WantedBy=multi-user.target",
+        ] {
+            assert!(
+                unit.lines().any(|l| l == line),
+                "unit lacks {line}:\n{unit}"
+            );
+        }
+        assert!(b
+            .grow_service
+            .contains("ExecStart=/opt/skiff/data-volume.sh grow"));
+        assert!(b
+            .grow_service
+            .contains("ConditionPathIsMountPoint=/var/lib/skiff"));
     }
 
     #[test]
@@ -213,13 +442,51 @@ mod tests {
             content("/opt/skiff/start-broker.sh").trim_end(),
             b.start_broker.trim_end()
         );
+        assert_eq!(
+            content("/opt/skiff/data-volume.sh").trim_end(),
+            b.data_volume.trim_end()
+        );
+        assert_eq!(
+            content("/etc/systemd/system/skiff-broker.service").trim_end(),
+            b.broker_unit.trim_end()
+        );
         assert_eq!(doc["packages"][0].as_str(), Some("docker"));
-        let runcmd = serde_yaml::to_string(&doc["runcmd"]).unwrap();
-        assert!(runcmd.contains("enable"), "{runcmd}");
-        assert!(runcmd.contains("docker.service"), "{runcmd}");
+        assert_eq!(doc["packages"][1].as_str(), Some("xfsprogs"));
+        let runcmd: Vec<String> = doc["runcmd"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|c| serde_yaml::to_string(c).unwrap().replace("\n- ", " "))
+            .collect();
+        let enable = runcmd.iter().position(|c| c.contains("enable")).unwrap();
+        assert!(runcmd[enable].contains("docker.service"), "{runcmd:?}");
+        assert!(
+            runcmd[enable].contains("skiff-broker.service"),
+            "{runcmd:?}"
+        );
+        let compose = runcmd
+            .iter()
+            .position(|c| c.contains("install-compose.sh"))
+            .unwrap();
+        assert!(
+            compose < enable,
+            "compose must be installed before docker starts"
+        );
+        assert!(
+            runcmd.iter().any(|c| c.contains("--no-block")),
+            "{runcmd:?}"
+        );
+        assert!(
+            !runcmd.iter().any(|c| c.contains("start-broker.sh")),
+            "{runcmd:?}"
+        );
+        // SPAL in two dnf calls; no compose plugin (AL2023 ships none).
+        assert!(b.install_compose.contains("dnf install -y spal-release"));
         assert!(b
             .install_compose
-            .contains("dnf install -y spal-release && dnf install -y docker-compose"));
+            .contains("dnf install -y --allowerasing docker-compose"));
+        assert!(!b.install_compose.contains("compose-plugin"));
+        assert!(!b.start_broker.contains("docker compose "));
     }
 
     #[test]

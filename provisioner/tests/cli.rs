@@ -263,7 +263,38 @@ fn render_writes_what_up_would_send() {
     assert!(ud.starts_with("#cloud-config"));
     assert!(ud.len() < 16 * 1024, "user data is {} bytes", ud.len());
     assert!(ud.contains("ADVERTISED_LISTENER_URL=tcp://198.51.100.7:9092"));
-    for f in ["install-compose.sh", "start-broker.sh"] {
+    for f in [
+        "install-compose.sh",
+        "start-broker.sh",
+        "data-volume.sh",
+        "skiff-broker.service",
+        "skiff-data-grow.service",
+        "skiff-data-grow.timer",
+    ] {
         assert!(out.join(f).exists(), "{f}");
     }
+    let volume = std::fs::read_to_string(out.join("data-volume.sh")).unwrap();
+    assert!(volume.contains("\nvol=\"\"\n"), "no data volume by default");
+
+    Skiff::bare(home.path())
+        .run(&[
+            "render",
+            "--out",
+            "vol",
+            "--data-volume-id",
+            "vol-0123456789abcdef0",
+        ])
+        .ok();
+    let volume = std::fs::read_to_string(home.path().join("vol/data-volume.sh")).unwrap();
+    assert!(volume.contains("\nvol=\"vol-0123456789abcdef0\"\n"));
+    let bad = Skiff::bare(home.path())
+        .run(&["render", "--out", "bad", "--data-volume-id", "/dev/sdf"])
+        .fails();
+    assert!(bad.stderr.contains("--data-volume-id"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("e.g. vol-0123456789abcdef0"),
+        "{}",
+        bad.stderr
+    );
+    assert!(!home.path().join("bad").exists());
 }

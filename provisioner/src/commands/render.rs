@@ -1,11 +1,11 @@
 //! `skiff render --out DIR`: writes the exact user data, compose file, env
-//! file and embedded scripts that `up` sends, for review and for the
-//! Docker end-to-end test. No AWS call: the advertised host is a flag
-//! (`up` uses the Elastic IP).
+//! file, embedded scripts and systemd units that `up` sends, for review and
+//! for the Docker end-to-end test. No AWS call: the advertised host and the
+//! data volume are flags (`up` uses the Elastic IP).
 
 use crate::config::Overrides;
 use crate::printer::Printer;
-use crate::render::{Bundle, MAX_USER_DATA};
+use crate::render::{Bundle, DataVolumeId, MAX_USER_DATA};
 use crate::Global;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -18,11 +18,15 @@ pub struct RenderArgs {
     /// Host the broker advertises (`up` uses the Elastic IP).
     #[arg(long, default_value = "localhost")]
     pub advertised_host: String,
+    /// EBS volume id of the broker's data volume (vol-...); without it the
+    /// data stays on the root volume.
+    #[arg(long, value_name = "VOLUME_ID")]
+    pub data_volume_id: Option<DataVolumeId>,
 }
 
 pub fn run(g: &Global, out: &Printer, a: &RenderArgs) -> Result<()> {
     let config = super::load_config(g, Overrides::default())?;
-    let bundle = Bundle::new(&config, &a.advertised_host)?;
+    let bundle = Bundle::with_data_volume(&config, &a.advertised_host, a.data_volume_id.as_ref())?;
     let files = bundle
         .write_to(&a.out)
         .with_context(|| format!("cannot write into {}", a.out.display()))?;
