@@ -38,7 +38,9 @@ pub struct Options {
     pub security: Security,
     /// The client id sent in every request header (at most 255 bytes).
     pub client_id: String,
-    /// Deadline of the connection set-up and of each read or write.
+    /// Deadline of name resolution and of the TCP connection.
+    pub connect_timeout: Duration,
+    /// Deadline of each request's write and of each response.
     pub timeout: Duration,
     /// The largest response frame accepted.
     pub max_response_bytes: usize,
@@ -49,6 +51,7 @@ impl Default for Options {
         Options {
             security: Security::Plaintext,
             client_id: "skiff".into(),
+            connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
@@ -112,7 +115,7 @@ impl Connection {
     /// Connects to `addr` (`host:port`), asks which versions it serves and
     /// authenticates as `options.security` says.
     pub async fn open(addr: &str, options: &Options) -> Result<Connection> {
-        let stream = transport::connect(addr, &options.security, options.timeout).await?;
+        let stream = transport::connect(addr, &options.security, options.connect_timeout).await?;
         let (r, w) = tokio::io::split(stream);
         let addr: Arc<str> = addr.into();
         let mut client_id = options.client_id.clone();
@@ -344,6 +347,7 @@ mod tests {
 
     fn opts() -> Options {
         Options {
+            connect_timeout: Duration::from_millis(500),
             timeout: Duration::from_millis(500),
             ..Options::default()
         }

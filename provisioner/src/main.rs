@@ -16,6 +16,7 @@ mod credits;
 mod deploy;
 mod hooks;
 mod instance_types;
+mod kafka;
 mod printer;
 mod probe;
 mod public_ip;
@@ -85,6 +86,8 @@ pub enum Command {
     Alerts,
     /// Change the instance type, keeping the data and the address.
     Resize(commands::resize::ResizeArgs),
+    /// List, create, describe, alter and delete topics through the Kafka port.
+    Topics(commands::topics::TopicsArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -108,6 +111,7 @@ fn init_logging(verbose: u8) {
 fn printer(cli: &Cli) -> Printer {
     let format = match &cli.command {
         Command::Credits(a) if a.json => Format::Json,
+        Command::Topics(a) if a.json => Format::Json,
         _ => Format::Text,
     };
     let verbosity = if cli.global.quiet {
@@ -130,6 +134,7 @@ async fn run(cli: &Cli, out: &Printer) -> anyhow::Result<()> {
         Command::Credits(a) => commands::credits::run(g, out, a).await,
         Command::Alerts => commands::alerts::run(g, out).await,
         Command::Resize(a) => commands::resize::run(g, out, a).await,
+        Command::Topics(a) => commands::topics::run(g, out, a).await,
     }
 }
 

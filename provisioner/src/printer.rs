@@ -176,6 +176,35 @@ impl Printer {
         }
     }
 
+    /// A progress bar of `total` units (records) with `prefix` before it;
+    /// hidden like the spinner, and with `--json`.
+    pub fn bar(&self, total: u64, prefix: impl Into<String>) -> Progress {
+        let visible = matches!(self.sink, Sink::Std)
+            && self.verbosity == Verbosity::Normal
+            && self.format == Format::Text;
+        let bar = ProgressBar::with_draw_target(
+            Some(total),
+            if visible {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {human_pos}/{human_len} {msg} ({elapsed})")
+                .map(|s| s.progress_chars("=> "))
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(prefix.into());
+        if !bar.is_hidden() {
+            bar.enable_steady_tick(Duration::from_millis(200));
+        }
+        Progress {
+            bar,
+            printer: self.clone(),
+        }
+    }
+
     /// Asks a yes/no question on the terminal; refuses (an error naming
     /// `--yes`) when stdin is not a terminal, so scripts never hang.
     pub fn confirm(&self, question: &str) -> anyhow::Result<bool> {
@@ -203,6 +232,11 @@ impl Progress {
     /// Updates the spinner's message.
     pub fn set(&self, msg: impl Into<String>) {
         self.bar.set_message(msg.into());
+    }
+
+    /// Moves a progress bar to `pos`.
+    pub fn set_position(&self, pos: u64) {
+        self.bar.set_position(pos);
     }
 
     /// A warning, printed without tearing the spinner.

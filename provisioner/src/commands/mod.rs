@@ -12,6 +12,7 @@ pub mod logs;
 pub mod render;
 pub mod resize;
 pub mod status;
+pub mod topics;
 pub mod up;
 
 use crate::config::{Config, Overrides};

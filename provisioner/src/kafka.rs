@@ -1,0 +1,176 @@
+//! The CLI's side of the `kafka-client` crate: where `topics` and `perf`
+//! connect (`--bootstrap HOST:PORT`, with no AWS call at all, or the
+//! deployment's Elastic IP found in the inventory as `status` does), with
+//! which options, and the client's errors worded for a user, with the fix.
+
+use crate::aws::inventory::Inventory;
+use crate::aws::{self, Clients};
+use crate::config::Overrides;
+use crate::render::BROKER_PORT;
+use crate::Global;
+use anyhow::{anyhow, bail, Result};
+use aws_sdk_ec2::types::InstanceStateName;
+use kafka_client::{Connection, Error, Options};
+use std::time::Duration;
+
+/// `--bootstrap`, shared by `topics` and `perf`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// Talk to the Skiff broker at HOST:PORT (a local one, say) instead of
+    /// the deployment; no AWS call is made.
+    #[arg(long, global = true, value_name = "HOST:PORT", value_parser = parse_bootstrap)]
+    pub bootstrap: Option<String>,
+}
+
+/// The deployment behind an address, when it came from AWS.
+pub struct Deployment {
+    pub clients: Clients,
+    pub instance_id: String,
+    pub instance_type: String,
+}
+
+/// Where to send Kafka requests.
+pub struct Target {
+    pub addr: String,
+    /// `None` with `--bootstrap`.
+    pub deployment: Option<Deployment>,
+}
+
+/// Checks `HOST:PORT` (IPv6 hosts in brackets) without resolving it.
+pub fn parse_bootstrap(s: &str) -> Result<String, String> {
+    let bad = |why: &str| format!("`{s}`: {why}; expected HOST:PORT such as 127.0.0.1:9092");
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+    if host.is_empty() || host.len() > 253 {
+        return Err(bad("the host must be 1 to 253 characters"));
+    }
+    let inner = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if inner.contains(':') && !host.starts_with('[') {
+        return Err(bad("put an IPv6 address in brackets ([::1]:9092)"));
+    }
+    if !inner
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+    {
+        return Err(bad("the host has characters a host name cannot have"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(s.to_string()),
+        _ => Err(bad("the port must be 1 to 65535")),
+    }
+}
+
+/// `--bootstrap` as given, else the deployment's Elastic IP (or the
+/// `SKIFF_PROBE_ADDR` test hook) on port 9092, with the instance behind it.
+pub async fn target(g: &Global, args: &TargetArgs) -> Result<Target> {
+    if let Some(addr) = &args.bootstrap {
+        return Ok(Target {
+            addr: addr.clone(),
+            deployment: None,
+        });
+    }
+    let config = crate::commands::load_config(g, Overrides::default())?;
+    let clients = aws::connect(config.region.as_deref()).await?;
+    let inv = Inventory::load(&clients, &config.name).await?;
+    let hint = "run `skiff up` first, or pass --bootstrap HOST:PORT for another broker";
+    let Some(instance) = inv.instance() else {
+        bail!(
+            "deployment `{}` has no instance in {}; {hint}",
+            config.name,
+            clients.region
+        );
+    };
+    if !matches!(
+        instance.state,
+        InstanceStateName::Running | InstanceStateName::Pending
+    ) {
+        bail!(
+            "the instance {} of deployment `{}` is {}; `skiff up` starts it",
+            instance.id,
+            config.name,
+            instance.state.as_str()
+        );
+    }
+    let addr = match (&g.hooks.probe_addr, inv.addresses.first()) {
+        (Some(a), _) => a.clone(),
+        (None, Some(a)) => format!("{}:{BROKER_PORT}", a.public_ip),
+        (None, None) => bail!(
+            "deployment `{}` has no Elastic IP; {hint}",
+            config.name
+        ),
+    };
+    Ok(Target {
+        addr,
+        deployment: Some(Deployment {
+            clients,
+            instance_id: instance.id.clone(),
+            instance_type: instance.instance_type.clone(),
+        }),
+    })
+}
+
+/// The client options of every `skiff` connection.
+pub fn options() -> Options {
+    Options {
+        client_id: format!("skiff/{}", env!("CARGO_PKG_VERSION")),
+        connect_timeout: Duration::from_secs(10),
+        timeout: Duration::from_secs(30),
+        ..Options::default()
+    }
+}
+
+/// Opens a connection to the target.
+pub async fn connect(t: &Target) -> Result<Connection> {
+    Connection::open(&t.addr, &options())
+        .await
+        .map_err(|e| explain(e, t))
+}
+
+/// A client error with what to do about it.
+pub fn explain(e: Error, t: &Target) -> anyhow::Error {
+    let reach = if t.deployment.is_some() {
+        "is the deployment up (`skiff status`), and is your address allowed on port 9092 (`skiff up --allow CIDR`)?"
+    } else {
+        "is a Skiff broker listening there?"
+    };
+    let fix = match &e {
+        Error::Resolve { .. } | Error::Connect { .. } | Error::Closed { .. } | Error::Io { .. } => {
+            Some(reach.to_string())
+        }
+        Error::Timeout { .. } => Some(format!("the broker may be overloaded or out of CPU credits (`skiff credits`); {reach}")),
+        Error::Broker { error, .. } => match error.code {
+            3 => Some("`skiff topics list` shows the topics; `skiff topics create NAME` makes one".into()),
+            36 => Some("`skiff topics describe NAME` shows it".into()),
+            37 => Some("a topic's partition count can only grow, from 1".into()),
+            40 => Some("`skiff topics describe NAME` lists the configs the broker knows, with their defaults".into()),
+            10 | 18 => Some("lower --size or --batch-bytes, or raise the topic's max.message.bytes (`skiff topics alter NAME --topic-config max.message.bytes=N`)".into()),
+            56 => Some("the broker's disk is full or at its database cap (SKIFF_MAX_DB_BYTES): lower retention (`skiff topics alter NAME --topic-config retention.ms=N`) or delete topics".into()),
+            29 | 31 | 58 => Some("the broker refused these credentials or this user".into()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match fix {
+        Some(f) => anyhow!("{e}\n  fix: {f}"),
+        None => anyhow!(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_addresses() {
+        for ok in ["127.0.0.1:9092", "broker.example.com:19092", "[::1]:9092", "localhost:1"] {
+            assert_eq!(parse_bootstrap(ok).as_deref(), Ok(ok), "{ok}");
+        }
+        for bad in ["", "127.0.0.1", ":9092", "host:0", "host:65536", "host:x", "::1:9092", "a b:1", "h/x:1"] {
+            let e = parse_bootstrap(bad).unwrap_err();
+            assert!(e.contains("HOST:PORT"), "{bad}: {e}");
+        }
+        assert!(parse_bootstrap(&format!("{}:1", "a".repeat(254))).is_err());
+    }
+}
