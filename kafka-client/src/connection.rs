@@ -164,6 +164,12 @@ impl Connection {
     pub fn split(self) -> (RequestWriter, ResponseReader) {
         (self.writer, self.reader)
     }
+
+    /// The connection again, once every request sent through the halves
+    /// has been answered (or needed no answer).
+    pub fn unsplit(writer: RequestWriter, reader: ResponseReader) -> Connection {
+        Connection { writer, reader }
+    }
 }
 
 impl RequestWriter {

@@ -96,10 +96,7 @@ pub async fn target(g: &Global, args: &TargetArgs) -> Result<Target> {
     let addr = match (&g.hooks.probe_addr, inv.addresses.first()) {
         (Some(a), _) => a.clone(),
         (None, Some(a)) => format!("{}:{BROKER_PORT}", a.public_ip),
-        (None, None) => bail!(
-            "deployment `{}` has no Elastic IP; {hint}",
-            config.name
-        ),
+        (None, None) => bail!("deployment `{}` has no Elastic IP; {hint}", config.name),
     };
     Ok(Target {
         addr,
@@ -164,10 +161,25 @@ mod tests {
 
     #[test]
     fn bootstrap_addresses() {
-        for ok in ["127.0.0.1:9092", "broker.example.com:19092", "[::1]:9092", "localhost:1"] {
+        for ok in [
+            "127.0.0.1:9092",
+            "broker.example.com:19092",
+            "[::1]:9092",
+            "localhost:1",
+        ] {
             assert_eq!(parse_bootstrap(ok).as_deref(), Ok(ok), "{ok}");
         }
-        for bad in ["", "127.0.0.1", ":9092", "host:0", "host:65536", "host:x", "::1:9092", "a b:1", "h/x:1"] {
+        for bad in [
+            "",
+            "127.0.0.1",
+            ":9092",
+            "host:0",
+            "host:65536",
+            "host:x",
+            "::1:9092",
+            "a b:1",
+            "h/x:1",
+        ] {
             let e = parse_bootstrap(bad).unwrap_err();
             assert!(e.contains("HOST:PORT"), "{bad}: {e}");
         }

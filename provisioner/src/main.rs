@@ -17,6 +17,7 @@ mod deploy;
 mod hooks;
 mod instance_types;
 mod kafka;
+mod perf;
 mod printer;
 mod probe;
 mod public_ip;
@@ -88,6 +89,8 @@ pub enum Command {
     Resize(commands::resize::ResizeArgs),
     /// List, create, describe, alter and delete topics through the Kafka port.
     Topics(commands::topics::TopicsArgs),
+    /// Load-test the broker from this machine: throughput, latency, credits per GB.
+    Perf(commands::perf::PerfArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -112,6 +115,7 @@ fn printer(cli: &Cli) -> Printer {
     let format = match &cli.command {
         Command::Credits(a) if a.json => Format::Json,
         Command::Topics(a) if a.json => Format::Json,
+        Command::Perf(a) if a.json => Format::Json,
         _ => Format::Text,
     };
     let verbosity = if cli.global.quiet {
@@ -135,6 +139,7 @@ async fn run(cli: &Cli, out: &Printer) -> anyhow::Result<()> {
         Command::Alerts => commands::alerts::run(g, out).await,
         Command::Resize(a) => commands::resize::run(g, out, a).await,
         Command::Topics(a) => commands::topics::run(g, out, a).await,
+        Command::Perf(a) => commands::perf::run(g, out, a).await,
     }
 }
 

@@ -191,9 +191,11 @@ impl Printer {
             },
         );
         bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {human_pos}/{human_len} {msg} ({elapsed})")
-                .map(|s| s.progress_chars("=> "))
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {human_pos}/{human_len} {msg} ({elapsed})",
+            )
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(prefix.into());
         if !bar.is_hidden() {
@@ -237,6 +239,13 @@ impl Progress {
     /// Moves a progress bar to `pos`.
     pub fn set_position(&self, pos: u64) {
         self.bar.set_position(pos);
+    }
+
+    /// Makes a progress bar's length at least `len`.
+    pub fn set_length_at_least(&self, len: u64) {
+        if self.bar.length().is_none_or(|l| l < len) {
+            self.bar.set_length(len);
+        }
     }
 
     /// A warning, printed without tearing the spinner.

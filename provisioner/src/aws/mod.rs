@@ -13,6 +13,7 @@ pub mod alerts;
 pub mod inventory;
 pub mod metrics;
 pub mod tags;
+pub mod usage;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::ProvideCredentials;

@@ -9,6 +9,7 @@ pub mod credits;
 pub mod down;
 pub mod init;
 pub mod logs;
+pub mod perf;
 pub mod render;
 pub mod resize;
 pub mod status;

@@ -147,7 +147,9 @@ fn check_configs(configs: &[(String, String)], deletes: &[String]) -> Result<()>
     let mut seen = std::collections::BTreeSet::new();
     for k in configs.iter().map(|(k, _)| k).chain(deletes) {
         if !seen.insert(k) {
-            bail!("--topic-config/--delete-topic-config: {k} is given twice; give each config once");
+            bail!(
+                "--topic-config/--delete-topic-config: {k} is given twice; give each config once"
+            );
         }
     }
     Ok(())
@@ -215,7 +217,12 @@ async fn list(out: &Printer, t: &Target, conn: &mut Connection) -> Result<()> {
         out.out(format!("no topics on {}", t.addr));
         return Ok(());
     }
-    let w = topics.iter().map(|t| t.name.len()).max().unwrap_or(5).max(5);
+    let w = topics
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     out.out(format!("{:<w$}  PARTITIONS", "TOPIC"));
     for t in topics {
         out.out(format!("{:<w$}  {}", t.name, t.partitions.len()));
@@ -311,7 +318,11 @@ async fn describe(out: &Printer, t: &Target, conn: &mut Connection, name: &str) 
     out.out("configs (* set on the topic, the others are defaults):");
     let w = configs.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for c in &configs {
-        let mark = if c.source == api::SOURCE_TOPIC { '*' } else { ' ' };
+        let mark = if c.source == api::SOURCE_TOPIC {
+            '*'
+        } else {
+            ' '
+        };
         out.out(format!("{mark} {:<w$}  {}", c.name, value(c)));
     }
     Ok(())
@@ -363,7 +374,11 @@ async fn alter(
     if !configs.is_empty() || !deletes.is_empty() {
         conn.alter_topic_configs(name, configs, deletes).await?;
         done.extend(configs.iter().map(|(k, v)| format!("set {k}={v}")));
-        done.extend(deletes.iter().map(|k| format!("removed {k} (default again)")));
+        done.extend(
+            deletes
+                .iter()
+                .map(|k| format!("removed {k} (default again)")),
+        );
     }
     if let Some(n) = partitions.filter(|n| *n > before) {
         conn.create_partitions(name, n).await?;
@@ -401,7 +416,9 @@ mod tests {
         );
         assert_eq!(parse_config("a=b=c"), Ok(("a".into(), "b=c".into())));
         assert_eq!(parse_config("a="), Ok(("a".into(), "".into())));
-        assert!(parse_config("retention.ms").unwrap_err().contains("KEY=VALUE"));
+        assert!(parse_config("retention.ms")
+            .unwrap_err()
+            .contains("KEY=VALUE"));
         assert!(parse_config("=1").is_err());
         assert!(parse_config("a b=1").is_err());
         assert!(parse_config("a=x\ny").is_err());
@@ -409,7 +426,10 @@ mod tests {
             .unwrap_err()
             .contains("4096"));
         let many: Vec<(String, String)> = (0..65).map(|i| (format!("k{i}"), "v".into())).collect();
-        assert!(check_configs(&many, &[]).unwrap_err().to_string().contains("at most 64"));
+        assert!(check_configs(&many, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("at most 64"));
         let twice = vec![("a".to_string(), "1".to_string())];
         assert!(check_configs(&twice, &["a".to_string()])
             .unwrap_err()
