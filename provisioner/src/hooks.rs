@@ -21,7 +21,8 @@ pub struct Hooks {
         value_name = "N"
     )]
     pub stop_after_step: Option<usize>,
-    /// Probe this address instead of `<Elastic IP>:9092`.
+    /// Use this address instead of `<Elastic IP>:9092` (the readiness
+    /// probe, `status`, `topics`, `perf`).
     #[arg(
         long,
         hide = true,
@@ -30,7 +31,7 @@ pub struct Hooks {
         value_name = "HOST:PORT"
     )]
     pub probe_addr: Option<String>,
-    /// Seconds between the polls of `credits --watch`.
+    /// Seconds between the CloudWatch polls of `credits --watch` and `perf`.
     #[arg(
         long,
         hide = true,

@@ -160,6 +160,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_command_line_has_no_clashing_flags() {
+        // Global flags (`--config`, `--name`) reach every subcommand: an
+        // argument of `topics` or `perf` with the same name would clash.
+        use clap::CommandFactory;
+        crate::Cli::command().debug_assert();
+    }
+
+    #[test]
     fn bootstrap_addresses() {
         for ok in [
             "127.0.0.1:9092",

@@ -8,5 +8,7 @@ mod broker;
 mod cli;
 mod credits;
 mod down;
+mod perf;
 mod resize;
+mod topics;
 mod up;

@@ -37,7 +37,7 @@ pub enum TopicsCommand {
     List,
     /// Create a topic.
     Create {
-        #[arg(value_parser = parse_topic)]
+        #[arg(id = "topic", value_name = "NAME", value_parser = parse_topic)]
         name: String,
         /// Partitions (1 to 1000).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=MAX_PARTITIONS as i64))]
@@ -49,12 +49,12 @@ pub enum TopicsCommand {
     },
     /// Partitions with their offsets, and every config with its value.
     Describe {
-        #[arg(value_parser = parse_topic)]
+        #[arg(id = "topic", value_name = "NAME", value_parser = parse_topic)]
         name: String,
     },
     /// Delete a topic and all its records.
     Delete {
-        #[arg(value_parser = parse_topic)]
+        #[arg(id = "topic", value_name = "NAME", value_parser = parse_topic)]
         name: String,
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
@@ -62,7 +62,7 @@ pub enum TopicsCommand {
     },
     /// Change a topic's configs or add partitions.
     Alter {
-        #[arg(value_parser = parse_topic)]
+        #[arg(id = "topic", value_name = "NAME", value_parser = parse_topic)]
         name: String,
         /// Set a topic config KEY=VALUE (repeatable, at most 64).
         #[arg(long = "topic-config", short = 'c', value_name = "KEY=VALUE", value_parser = parse_config)]

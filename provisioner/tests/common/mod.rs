@@ -12,12 +12,14 @@ mod aws;
 mod fake_broker;
 mod json;
 mod moto;
+mod real_broker;
 mod skiff;
 
 pub use aws::*;
 pub use fake_broker::FakeBroker;
 pub use json::*;
 pub use moto::*;
+pub use real_broker::RealBroker;
 pub use skiff::*;
 
 use std::net::TcpListener;
