@@ -240,9 +240,11 @@ mod tests {
 
     #[test]
     fn batches_fill_the_byte_budget_or_5_ms_of_the_rate() {
-        // 1024-byte values take 1024 + 12 bytes each with a 5-byte delta.
+        // A 1024-byte value takes 13 more with the longest offset delta:
+        // length 2, attributes 1, timestamp delta 1, offset delta 5, null
+        // key 1, value length 2, header count 1.
         let per = record_size(i32::MAX, None, Some(1024)) as u64;
-        assert_eq!(per, 1024 + 12);
+        assert_eq!(per, 1024 + 13);
         assert_eq!(
             settings(1024, 65536, None, 1_000_000).records_per_batch(),
             (65536 - 61) / per
