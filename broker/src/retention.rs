@@ -23,9 +23,12 @@ pub async fn enforce(broker: &Broker) -> WriteResult<usize> {
 }
 
 /// Enforces retention every `retention_check_interval` until the broker
-/// shuts down.
+/// shuts down. The first pass comes one interval after start-up, not at
+/// once (Kafka, too, delays its first retention check), so a broker started
+/// on old data serves it until the first interval has passed.
 pub(crate) async fn run(broker: Arc<Broker>) {
-    let mut tick = tokio::time::interval(broker.config.retention_check_interval);
+    let period = broker.config.retention_check_interval;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
