@@ -181,10 +181,13 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     let writer = tokio::spawn(write_responses(wr, rx));
     broker.metrics.connections.inc();
 
+    // One wait for shutdown for the connection's life, not one per request.
+    let stopping = broker.shutdown.cancelled();
+    tokio::pin!(stopping);
     loop {
         let frame = tokio::select! {
             biased;
-            _ = broker.shutdown.cancelled() => break,
+            _ = &mut stopping => break,
             frame = frames.next() => frame,
         };
         let (frame, permit) = match frame {
