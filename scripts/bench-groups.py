@@ -9,37 +9,18 @@ with librdkafka's defaults (a Fetch long poll every 500 ms per consumer, a
 heartbeat every 3 s) and once with 30 s long polls, where heartbeats are
 most of what is left.
 Usage: python scripts/bench-groups.py BROKER_BINARY [IDLE_SECONDS]"""
-import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import cpu_seconds, free_port
+from launcher import Broker, cpu_seconds
 
 GROUPS = 20
 PER_GROUP = 5
 RUNS = 5
-
-
-def wait_listening(port):
-    deadline = time.time() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def time_to_first_record(bootstrap, topic, group):
@@ -98,15 +79,8 @@ def idle_phase(broker, bootstrap, idle_s, extra, label):
 def main():
     binary = sys.argv[1]
     idle_s = float(sys.argv[2]) if len(sys.argv) > 2 else 60.0
-    tmp = tempfile.mkdtemp(prefix="skiff-bench-groups-")
-    port = free_port()
-    bootstrap = f"127.0.0.1:{port}"
-    broker = subprocess.Popen(
-        [binary, "--listener-url", f"tcp://{bootstrap}", "--storage-engine", f"sqlite://{tmp}/skiff.db"],
-        env=dict(os.environ, RUST_LOG="warn"),
-    )
-    try:
-        wait_listening(port)
+    with Broker(binary, prefix="skiff-bench-groups-") as broker:
+        bootstrap = broker.bootstrap
         admin = AdminClient({"bootstrap.servers": bootstrap})
         futures = admin.create_topics([NewTopic("ttfr", 1, 1), NewTopic("idle", PER_GROUP, 1)])
         for f in futures.values():
@@ -123,13 +97,6 @@ def main():
         )
         idle_phase(broker, bootstrap, idle_s, {}, "librdkafka defaults (heartbeat 3 s, fetch long poll 500 ms)")
         idle_phase(broker, bootstrap, idle_s, {"fetch.wait.max.ms": 30000}, "fetch long poll 30 s (mostly heartbeats)")
-    finally:
-        broker.send_signal(signal.SIGTERM)
-        try:
-            broker.wait(30)
-        except subprocess.TimeoutExpired:
-            broker.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

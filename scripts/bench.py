@@ -1,66 +1,22 @@
 """Broker benchmark driven by librdkafka; see scripts/bench."""
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-CLK = os.sysconf("SC_CLK_TCK")
+from launcher import Broker, cpu_seconds, status_kb
+
 MB = 1_000_000
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK  # utime + stime
-
-
-def status_kb(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def main():
     binary = sys.argv[1]
     records = int(sys.argv[2]) if len(sys.argv) > 2 else 200_000
     size = int(sys.argv[3]) if len(sys.argv) > 3 else 1024
-    tmp = tempfile.mkdtemp(prefix="skiff-bench-")
-    db = os.path.join(tmp, "skiff.db")
-    port = free_port()
-    env = dict(os.environ, RUST_LOG="warn")
-    broker = subprocess.Popen(
-        [binary, "--listener-url", f"tcp://127.0.0.1:{port}",
-         "--storage-engine", f"sqlite://{db}"],
-        env=env,
-    )
-    try:
-        bootstrap = f"127.0.0.1:{port}"
-        deadline = time.time() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.05)
+    with Broker(binary, prefix="skiff-bench-") as broker:
+        bootstrap = broker.bootstrap
         time.sleep(0.5)
         idle_rss = status_kb(broker.pid, "VmRSS")
         admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -116,10 +72,9 @@ def main():
         time.sleep(11)  # the broker hands freed memory back every 10 s
         after_rss = status_kb(broker.pid, "VmRSS")
 
-        broker.send_signal(signal.SIGTERM)
-        broker.wait(30)
+        broker.stop()
         payload_mb = records * size / MB
-        db_bytes = os.path.getsize(db)
+        db_bytes = os.path.getsize(broker.db)
         print(f"records: {records} x {size} B = {payload_mb:.1f} MB payload")
         print(f"produce: {records / produce_s:,.0f} records/s, {payload_mb / produce_s:.1f} MB/s, "
               f"broker CPU {produce_cpu:.2f} s = {produce_cpu / payload_mb:.5f} CPU-s/MB")
@@ -128,10 +83,6 @@ def main():
         print(f"RSS: idle {idle_rss / 1024:.1f} MiB, peak {peak_rss / 1024:.1f} MiB, "
               f"after load {after_rss / 1024:.1f} MiB")
         print(f"database: {db_bytes / MB:.1f} MB = {db_bytes / (records * size):.3f} x payload")
-    finally:
-        if broker.poll() is None:
-            broker.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -3,54 +3,25 @@ a bounded time; prints the broker's peak RSS (target <= 64 MiB), its RSS
 after the load, and what went through. Usage: scripts/soak [SECONDS]"""
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from launcher import Broker, status_kb
+
 PRODUCERS = 100
 CONSUMERS = 100
 PARTITIONS = 10
 
 
-def status_kb(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
 def main():
     binary = sys.argv[1]
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 30
-    tmp = tempfile.mkdtemp(prefix="skiff-soak-")
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    broker = subprocess.Popen(
-        [binary, "--listener-url", f"tcp://127.0.0.1:{port}", "--storage-engine", f"sqlite://{tmp}/skiff.db"],
-        env=dict(os.environ, RUST_LOG="warn"),
-    )
-    bootstrap = f"127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.05)
+    with Broker(binary, prefix="skiff-soak-") as broker:
+        bootstrap = broker.bootstrap
         admin = AdminClient({"bootstrap.servers": bootstrap})
         admin.create_topics([NewTopic("soak", PARTITIONS, 1)])["soak"].result()
         stop = threading.Event()
@@ -106,12 +77,7 @@ def main():
             f"{produced[0]:,} records produced, {consumed[0]:,} consumed"
         )
         print(f"broker RSS: peak {peak / 1024:.1f} MiB (target <= 64), {after / 1024:.1f} MiB 11 s after the load")
-        broker.send_signal(signal.SIGTERM)
-        broker.wait(30)
-    finally:
-        if broker.poll() is None:
-            broker.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        broker.stop()
 
 
 if __name__ == "__main__":

@@ -1,14 +1,17 @@
 //! What every request handler shares: the validated settings, the catalog of
-//! topics, the storage handle and the group coordinator.
+//! topics, the storage handle, the group coordinator, the shutdown token and
+//! the metrics. Built once by `start` and handed around as `Arc<Broker>`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::catalog::{Catalog, Topic};
 use crate::config::Config;
 use crate::coordinator::Coordinator;
-use crate::shutdown::Shutdown;
-use crate::storage::{Command, Storage, WriteError};
+use crate::storage::{Storage, WriteError};
+use crate::topic_config::validate_name;
 
 pub struct Broker {
     pub config: Config,
@@ -16,8 +19,9 @@ pub struct Broker {
     pub storage: Storage,
     /// Consumer groups and their committed offsets.
     pub coordinator: Coordinator,
-    /// Flips on SIGTERM/SIGINT: long polls end early, connections stop reading.
-    pub shutdown: Shutdown,
+    /// Cancelled on SIGTERM/SIGINT (`Running::stop`): the accept loop and
+    /// the connections stop reading, long polls and group waits end.
+    pub shutdown: CancellationToken,
     /// Bytes of large requests in flight across all connections
     /// (`max_inflight_bytes` permits).
     pub inflight: Arc<tokio::sync::Semaphore>,
@@ -25,34 +29,17 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Creates a topic through the writer.
-    pub async fn create_topic(
-        &self,
-        name: &str,
-        partitions: i32,
-        overrides: BTreeMap<String, String>,
-    ) -> Result<Arc<Topic>, WriteError> {
-        let name = name.to_string();
-        self.storage
-            .call(|reply| Command::CreateTopic {
-                name,
-                partitions,
-                overrides,
-                reply,
-            })
-            .await
-    }
-
     /// The topic, created with the default settings if auto-creation is on
     /// and it does not exist yet (a concurrent creation is not an error).
     pub async fn topic_or_create(&self, name: &str) -> Result<Arc<Topic>, WriteError> {
         if let Some(t) = self.catalog.get(name) {
             return Ok(t);
         }
-        if !self.config.auto_create_topics || crate::handlers::validate_topic_name(name).is_err() {
+        if !self.config.auto_create_topics || validate_name(name).is_err() {
             return Err(WriteError::UnknownTopicOrPartition);
         }
         match self
+            .storage
             .create_topic(name, self.config.num_partitions, BTreeMap::new())
             .await
         {

@@ -6,10 +6,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgAction, Args};
 
-use crate::storage::Durability;
+pub use crate::storage::Durability;
 
 /// The settings as given, before validation.
 #[derive(Debug, Clone, Args)]
@@ -205,6 +206,17 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+/// The consumer-group settings the coordinator works with.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupConfig {
+    pub initial_rebalance_delay: Duration,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    pub max_size: usize,
+    /// How long an empty group without committed offsets is kept.
+    pub empty_retention: Duration,
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -218,8 +230,8 @@ pub struct Config {
     pub cluster_id: String,
     pub max_request_bytes: u32,
     pub max_connections: usize,
-    pub groups: crate::coordinator::GroupConfig,
-    pub retention_check_interval: std::time::Duration,
+    pub groups: GroupConfig,
+    pub retention_check_interval: Duration,
     pub max_db_bytes: u64,
     pub min_free_disk_bytes: u64,
     pub max_inflight_bytes: usize,
@@ -347,17 +359,15 @@ impl Settings {
             max_inflight_bytes: self.max_inflight_bytes.max(1),
             max_db_bytes: self.max_db_bytes,
             min_free_disk_bytes: self.min_free_disk_bytes,
-            retention_check_interval: std::time::Duration::from_millis(
-                self.retention_check_interval_ms,
-            ),
-            groups: crate::coordinator::GroupConfig {
-                initial_rebalance_delay: std::time::Duration::from_millis(
+            retention_check_interval: Duration::from_millis(self.retention_check_interval_ms),
+            groups: GroupConfig {
+                initial_rebalance_delay: Duration::from_millis(
                     self.group_initial_rebalance_delay_ms,
                 ),
                 min_session_timeout_ms: self.group_min_session_timeout_ms,
                 max_session_timeout_ms: self.group_max_session_timeout_ms,
                 max_size: self.group_max_size,
-                empty_retention: std::time::Duration::from_millis(self.group_empty_retention_ms),
+                empty_retention: Duration::from_millis(self.group_empty_retention_ms),
             },
             listen,
             advertised,

@@ -7,7 +7,11 @@
 //! for the commit, is queued in order to the writing half. So a producer can
 //! pipeline requests while earlier ones commit, and responses still leave in
 //! the order the requests came. Both halves are tasks, not threads.
+//!
+//! What a connection knows about its client (`ConnectionState`) is handed
+//! to every request it serves, explicitly.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -21,7 +25,6 @@ use tracing::{debug, warn};
 
 use crate::broker::Broker;
 use crate::handlers::{self, Pending};
-use crate::shutdown::Shutdown;
 
 /// Responses queued but not yet written, per connection. When full, the
 /// connection stops reading requests (back-pressure, not buffering): a few
@@ -145,13 +148,27 @@ async fn write_responses(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>
     let _ = wr.shutdown().await;
 }
 
-/// Serves one connection until the client closes it, sends something that
-/// must close it, or the broker shuts down.
-pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: Shutdown) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+/// What one connection knows about its client, handed to every request it
+/// serves. State that belongs to a connection lives here (authentication,
+/// once there is some), not in task-locals or globals.
+#[derive(Debug)]
+pub struct ConnectionState {
+    /// The client's address, as accepted.
+    pub peer: SocketAddr,
+}
+
+impl ConnectionState {
+    /// The client's address as Kafka shows it in DescribeGroups
+    /// ("/127.0.0.1").
+    pub fn client_host(&self) -> String {
+        format!("/{}", self.peer.ip())
+    }
+}
+
+/// Serves one connection from `peer` until the client closes it, sends
+/// something that must close it, or the broker shuts down.
+pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
+    let mut state = ConnectionState { peer };
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     let mut frames = FrameReader::new(
@@ -164,10 +181,13 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: Shutdow
     let writer = tokio::spawn(write_responses(wr, rx));
     broker.metrics.connections.inc();
 
+    // One wait for shutdown for the connection's life, not one per request.
+    let stopping = broker.shutdown.cancelled();
+    tokio::pin!(stopping);
     loop {
         let frame = tokio::select! {
             biased;
-            _ = shutdown.wait() => break,
+            _ = &mut stopping => break,
             frame = frames.next() => frame,
         };
         let (frame, permit) = match frame {
@@ -187,7 +207,7 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: Shutdow
             .get(0..2)
             .and_then(|b| ApiKey::try_from(i16::from_be_bytes([b[0], b[1]])).ok());
         let started = Instant::now();
-        match handlers::handle(&broker, frame).await {
+        match handlers::handle(&broker, &mut state, frame).await {
             Ok(pending) => {
                 // The frame's budget is returned, and the request's time
                 // counted, once its response is done (for a produce: once

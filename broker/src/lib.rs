@@ -1,131 +1,189 @@
 //! skiff-broker: a Kafka-compatible broker that keeps all its data in one
 //! SQLite file. See ARCHITECTURE.md at the repository root for the map.
+//!
+//! [`start`] is the one way to run a broker, for the binary and the tests
+//! alike: it binds the listeners, opens the database and spawns every task
+//! (accept loop, retention, metrics endpoint, memory trim) under one
+//! cancellation token and one task tracker. [`Running::stop`] cancels the
+//! token, waits until every connection has finished its in-flight requests
+//! and every task has ended, then checkpoints and closes the database.
+//!
+//! The public modules are what the binary, the tests and the fuzz target
+//! use; everything else is private to the broker.
 
 pub mod backup;
-pub mod batch;
-pub mod broker;
-pub mod catalog;
+mod batch;
+mod broker;
+mod catalog;
+mod clock;
 pub mod config;
-pub mod connection;
-pub mod coordinator;
-pub mod decompress;
-pub mod handlers;
+mod connection;
+mod coordinator;
+mod decompress;
+mod handlers;
 pub mod healthcheck;
 pub mod memory;
-pub mod metrics;
-pub mod protocol;
+mod metrics;
+mod protocol;
 pub mod retention;
-pub mod server;
-pub mod shutdown;
-pub mod storage;
-pub mod topic_config;
+mod server;
+mod storage;
+mod topic_config;
 
+pub use broker::Broker;
+pub use handlers::decode_request;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::info;
 
-use crate::broker::Broker;
 use crate::config::{Config, SettingError};
-use crate::storage::Storage;
+use crate::coordinator::Coordinator;
+use crate::storage::{DiskLimits, OpenError, Storage, StorageError};
+
+/// How often freed heap memory is handed back to the OS.
+const MEMORY_TRIM_PERIOD: Duration = Duration::from_secs(10);
+
+const LISTENER_SETTING: &str = "LISTENER_URL (--listener-url)";
+const METRICS_SETTING: &str = "SKIFF_METRICS_LISTENER_URL (--metrics-listener-url)";
+const STORAGE_SETTING: &str = "STORAGE_ENGINE (--storage-engine)";
 
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A setting cannot be used (an address that cannot be bound, a
+    /// database that cannot be opened or is in use); the message names it.
     #[error(transparent)]
     Setting(#[from] SettingError),
+    /// The database opened, but what it holds could not be loaded.
+    #[error("cannot load the database at '{path}': {source}")]
+    Load { path: String, source: StorageError },
 }
 
-fn disk_limits(config: &Config) -> storage::DiskLimits {
-    let dir = match config.database.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    storage::DiskLimits {
-        max_db_bytes: config.max_db_bytes,
-        min_free_bytes: config.min_free_disk_bytes,
-        dir,
-    }
+/// A broker serving clients until [`Running::stop`].
+pub struct Running {
+    addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    broker: Arc<Broker>,
+    tasks: TaskTracker,
 }
 
-/// A started broker: the shared state, its listener, and the trigger that
-/// begins a graceful shutdown.
-pub struct Started {
-    pub broker: Arc<Broker>,
-    pub listener: TcpListener,
-    /// The `/metrics` listener, when SKIFF_METRICS_LISTENER_URL is set.
-    pub metrics_listener: Option<TcpListener>,
-    pub shutdown: shutdown::Trigger,
-}
-
-/// Binds the listener, then opens the database (so a bad listener leaves no
-/// file behind); both failures name the setting.
-pub async fn start(mut config: Config) -> Result<Started, StartError> {
-    let addr = config.bind_addr()?;
-    let listener = TcpListener::bind(addr).await.map_err(|e| SettingError {
-        setting: "LISTENER_URL (--listener-url)",
+async fn bind(setting: &'static str, addr: SocketAddr) -> Result<TcpListener, SettingError> {
+    TcpListener::bind(addr).await.map_err(|e| SettingError {
+        setting,
         message: format!("cannot listen on {addr}: {e}"),
+    })
+}
+
+/// Binds the listeners, then opens the database (so a bad listener leaves
+/// no file behind), loads it and starts serving.
+pub async fn start(mut config: Config) -> Result<Running, StartError> {
+    let listener = bind(LISTENER_SETTING, config.bind_addr()?).await?;
+    let metrics_listener = match &config.metrics_listen {
+        None => None,
+        Some(endpoint) => {
+            Some(bind(METRICS_SETTING, config::resolve(METRICS_SETTING, endpoint)?).await?)
+        }
+    };
+    let addr = listener.local_addr().map_err(|e| SettingError {
+        setting: LISTENER_SETTING,
+        message: format!("cannot read the bound address: {e}"),
     })?;
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let path = config.database.display().to_string();
+    let limits = DiskLimits::new(
+        &config.database,
+        config.max_db_bytes,
+        config.min_free_disk_bytes,
+    );
     let (storage, catalog) =
-        Storage::open(&config.database, config.durability, disk_limits(&config)).map_err(|e| {
-            SettingError {
-                setting: "STORAGE_ENGINE (--storage-engine)",
-                message: format!(
-                    "cannot open the database at '{}': {e}",
-                    config.database.display()
-                ),
-            }
+        Storage::open(&config.database, config.durability, limits).map_err(|e| match e {
+            OpenError::Open(e) => StartError::Setting(SettingError {
+                setting: STORAGE_SETTING,
+                message: format!("cannot open the database at '{path}': {e}"),
+            }),
+            OpenError::Load(source) => StartError::Load {
+                path: path.clone(),
+                source,
+            },
         })?;
     // Committed offsets are loaded before any connection is served, so no
     // client sees the coordinator without them (no COORDINATOR_LOAD_IN_PROGRESS).
     let committed = storage
         .committed_offsets()
         .await
-        .map_err(|e| SettingError {
-            setting: "STORAGE_ENGINE (--storage-engine)",
-            message: format!("cannot read committed offsets: {e}"),
+        .map_err(|source| StartError::Load {
+            path: path.clone(),
+            source,
         })?;
-    let coordinator = crate::coordinator::Coordinator::new(config.groups, committed);
+    let coordinator = Coordinator::new(config.groups, committed);
     // Listening on port 0 (tests) advertises the port actually bound.
     if config.advertised.port == 0 {
-        if let Ok(local) = listener.local_addr() {
-            config.advertised.port = local.port();
-        }
+        config.advertised.port = addr.port();
     }
     info!(
-        listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        listen = %addr,
         advertised = %format!("{}:{}", config.advertised.host, config.advertised.port),
-        database = %config.database.display(),
+        database = %path,
         topics = catalog.all().len(),
         "skiff-broker ready"
     );
-    let (trigger, stop) = shutdown::channel();
-    let inflight = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_bytes));
-    let metrics_listener = match &config.metrics_listen {
-        None => None,
-        Some(endpoint) => {
-            let addr = config::resolve(
-                "SKIFF_METRICS_LISTENER_URL (--metrics-listener-url)",
-                endpoint,
-            )?;
-            Some(TcpListener::bind(addr).await.map_err(|e| SettingError {
-                setting: "SKIFF_METRICS_LISTENER_URL (--metrics-listener-url)",
-                message: format!("cannot listen on {addr}: {e}"),
-            })?)
-        }
-    };
-    Ok(Started {
-        broker: Arc::new(Broker {
-            config,
-            catalog,
-            storage,
-            coordinator,
-            shutdown: stop,
-            inflight,
-            metrics: metrics::Metrics::default(),
-        }),
-        listener,
-        metrics_listener,
-        shutdown: trigger,
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let broker = Arc::new(Broker {
+        inflight: Arc::new(tokio::sync::Semaphore::new(config.max_inflight_bytes)),
+        config,
+        catalog,
+        storage,
+        coordinator,
+        shutdown: shutdown.clone(),
+        metrics: metrics::Metrics::default(),
+    });
+    tasks.spawn(server::run(listener, broker.clone(), tasks.clone()));
+    if let Some(listener) = metrics_listener {
+        tasks.spawn(metrics::serve(listener, broker.clone()));
+    }
+    tasks.spawn(retention::run(broker.clone()));
+    tasks.spawn(memory::trim_periodically(MEMORY_TRIM_PERIOD, shutdown));
+    Ok(Running {
+        addr,
+        metrics_addr,
+        broker,
+        tasks,
     })
+}
+
+impl Running {
+    /// The address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The `/metrics` address, when SKIFF_METRICS_LISTENER_URL is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The shared state the broker serves from.
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Graceful stop: no new connections or requests are taken, long polls
+    /// and group waits end, every connection finishes the requests it has
+    /// in flight (a produce until its commit), the background tasks end,
+    /// then the writer commits what is queued, checkpoints the WAL and
+    /// closes the file.
+    pub async fn stop(self) {
+        self.broker.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        let broker = self.broker;
+        let _ = tokio::task::spawn_blocking(move || broker.storage.close()).await;
+    }
 }

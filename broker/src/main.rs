@@ -1,14 +1,18 @@
-//! The `skiff-broker` binary: parse settings, start the server, wait for
-//! SIGTERM/SIGINT, finish in-flight work and close the database.
+//! The `skiff-broker` binary: parse settings, then serve (start the broker,
+//! wait for SIGTERM/SIGINT, stop it cleanly) or run one of the maintenance
+//! subcommands. Every failure comes back to `main` as one `Failure`, printed
+//! in one place with the exit status it calls for.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use skiff_broker::config::Settings;
-use skiff_broker::{healthcheck, server, shutdown};
+use skiff_broker::backup::BackupError;
+use skiff_broker::config::{Config, SettingError, Settings};
+use skiff_broker::{healthcheck, StartError};
 
 #[derive(Parser)]
 #[command(
@@ -49,8 +53,48 @@ enum Sub {
     Compact,
 }
 
+/// Why the program stops with an error: the message, prefixed with the
+/// command that failed, and the exit status.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("skiff-broker: {0}")]
+    Setting(#[from] SettingError),
+    #[error("skiff-broker: {0}")]
+    Start(#[from] StartError),
+    #[error("skiff-broker: cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("skiff-broker: cannot wait for SIGTERM: {0}")]
+    Signal(std::io::Error),
+    #[error("skiff-broker backup: {0}")]
+    Backup(BackupError),
+    #[error("skiff-broker compact: {0}")]
+    Compact(BackupError),
+    #[error("skiff-broker healthcheck: {0}")]
+    Healthcheck(String),
+}
+
+impl Failure {
+    /// 2 for a setting that cannot be used (like a usage error), else 1.
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::Setting(_) | Failure::Start(StartError::Setting(_)) => ExitCode::from(2),
+            _ => ExitCode::from(1),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     skiff_broker::memory::tune_allocator();
+    match run() {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("{failure}");
+            failure.exit_code()
+        }
+    }
+}
+
+fn run() -> Result<ExitCode, Failure> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -59,96 +103,69 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let config = match cli.settings.validate() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("skiff-broker: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Some(Sub::Backup { to }) = &cli.command {
-        return match skiff_broker::backup::backup(&config.database, to) {
-            Ok(bytes) => {
-                println!(
-                    "backup of {} written to {} ({bytes} bytes)",
-                    config.database.display(),
-                    to.display()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("skiff-broker backup: {e}");
-                ExitCode::from(1)
-            }
-        };
+    let config = cli.settings.validate()?;
+    match cli.command {
+        None => serve(config),
+        Some(Sub::Healthcheck { timeout }) => check_health(&config, timeout),
+        Some(Sub::Backup { to }) => backup(&config, &to),
+        Some(Sub::Compact) => compact(&config),
     }
-    if let Some(Sub::Compact) = &cli.command {
-        return match skiff_broker::backup::compact(&config.database) {
-            Ok((before, after)) => {
-                println!(
-                    "compacted {}: {before} -> {after} bytes",
-                    config.database.display()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("skiff-broker compact: {e}");
-                ExitCode::from(1)
-            }
-        };
-    }
-    if let Some(Sub::Healthcheck { timeout }) = cli.command {
-        let host = match config.listen.host.as_str() {
-            "0.0.0.0" => "127.0.0.1",
-            "::" => "::1",
-            h => h,
-        };
-        return match healthcheck::check(host, config.listen.port, Duration::from_secs(timeout)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("skiff-broker healthcheck: {e}");
-                ExitCode::from(1)
-            }
-        };
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+}
+
+/// Serves until SIGTERM or SIGINT, then stops cleanly.
+fn serve(config: Config) -> Result<ExitCode, Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(16)
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("skiff-broker: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+        .map_err(Failure::Runtime)?;
     runtime.block_on(async move {
-        let started = match skiff_broker::start(config).await {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!("skiff-broker: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        tokio::spawn(skiff_broker::memory::trim_periodically(
-            Duration::from_secs(10),
-        ));
-        let broker = started.broker;
-        if let Some(listener) = started.metrics_listener {
-            tokio::spawn(skiff_broker::metrics::serve(listener, broker.clone()));
-        }
-        tokio::spawn(skiff_broker::retention::run(
-            broker.clone(),
-            broker.config.retention_check_interval,
-        ));
-        let serving = tokio::spawn(server::run(started.listener, broker.clone()));
-        shutdown::signal().await;
+        let running = skiff_broker::start(config).await?;
+        shutdown_signal().await.map_err(Failure::Signal)?;
         tracing::info!("shutting down");
-        started.shutdown.fire();
-        let _ = serving.await;
-        let storage_broker = broker.clone();
-        let _ = tokio::task::spawn_blocking(move || storage_broker.storage.close()).await;
+        running.stop().await;
         tracing::info!("stopped cleanly");
-        ExitCode::SUCCESS
+        Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+fn check_health(config: &Config, timeout: u64) -> Result<ExitCode, Failure> {
+    let host = match config.listen.host.as_str() {
+        "0.0.0.0" => "127.0.0.1",
+        "::" => "::1",
+        h => h,
+    };
+    healthcheck::check(host, config.listen.port, Duration::from_secs(timeout))
+        .map_err(Failure::Healthcheck)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn backup(config: &Config, to: &Path) -> Result<ExitCode, Failure> {
+    let bytes = skiff_broker::backup::backup(&config.database, to).map_err(Failure::Backup)?;
+    println!(
+        "backup of {} written to {} ({bytes} bytes)",
+        config.database.display(),
+        to.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compact(config: &Config) -> Result<ExitCode, Failure> {
+    let (before, after) =
+        skiff_broker::backup::compact(&config.database).map_err(Failure::Compact)?;
+    println!(
+        "compacted {}: {before} -> {after} bytes",
+        config.database.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

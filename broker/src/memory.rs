@@ -19,13 +19,19 @@ pub fn tune_allocator() {
     }
 }
 
-/// Every `period`, returns freed heap memory to the OS. On an idle broker
-/// this is one cheap call per period.
-pub async fn trim_periodically(period: std::time::Duration) {
+/// Every `period` until `shutdown` is cancelled, returns freed heap memory
+/// to the OS. On an idle broker this is one cheap call per period.
+pub(crate) async fn trim_periodically(
+    period: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         // SAFETY: malloc_trim is thread-safe and only releases free memory.
         unsafe {

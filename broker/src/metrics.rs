@@ -145,10 +145,9 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "metrics endpoint ready at /metrics");
     }
-    let mut shutdown = broker.shutdown.clone();
     loop {
         let (mut stream, _) = tokio::select! {
-            _ = shutdown.wait() => return,
+            _ = broker.shutdown.cancelled() => return,
             a = listener.accept() => match a {
                 Ok(a) => a,
                 Err(e) => {

@@ -1,43 +1,38 @@
-//! The accept loop: one task per connection (no thread per connection), a cap
-//! on open connections, and graceful shutdown that stops accepting, lets every
-//! connection finish its in-flight requests, and only then returns.
+//! The accept loop: one task per connection (no thread per connection), a
+//! cap on open connections, and the client's address handed to its
+//! connection. Connection tasks are spawned on the broker's task tracker, so
+//! stopping the broker waits for their in-flight requests; the loop ends
+//! when the shutdown token is cancelled.
 
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 use tracing::{error, info};
 
 use crate::broker::Broker;
 use crate::connection;
 
-/// Serves until `broker.shutdown` flips, then waits for every connection.
-pub async fn run(listener: TcpListener, broker: Arc<Broker>) {
-    let mut shutdown = broker.shutdown.clone();
+/// Accepts connections until `broker.shutdown` is cancelled.
+pub async fn run(listener: TcpListener, broker: Arc<Broker>, tasks: TaskTracker) {
+    let shutdown = broker.shutdown.clone();
     let limit = Arc::new(Semaphore::new(broker.config.max_connections));
-    // Every connection task holds a clone; when all are dropped, all are done.
-    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     loop {
         let permit = tokio::select! {
-            _ = shutdown.wait() => break,
+            _ = shutdown.cancelled() => break,
             p = limit.clone().acquire_owned() => p.expect("semaphore never closed"),
         };
         let accepted = tokio::select! {
-            _ = shutdown.wait() => break,
+            _ = shutdown.cancelled() => break,
             a = listener.accept() => a,
         };
         match accepted {
-            Ok((stream, addr)) => {
+            Ok((stream, peer)) => {
                 let broker = broker.clone();
-                let shutdown = shutdown.clone();
-                let done = done_tx.clone();
-                // The client's address, for the group members it joins.
-                let host = crate::coordinator::client_host(addr);
-                tokio::spawn(async move {
-                    let serving = connection::serve(stream, broker, shutdown);
-                    crate::coordinator::CLIENT_HOST.scope(host, serving).await;
+                tasks.spawn(async move {
+                    connection::serve(stream, peer, broker).await;
                     drop(permit);
-                    drop(done);
                 });
             }
             Err(e) => {
@@ -47,6 +42,4 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>) {
         }
     }
     info!("no longer accepting connections; finishing in-flight requests");
-    drop(done_tx);
-    let _ = done_rx.recv().await;
 }

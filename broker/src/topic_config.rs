@@ -1,11 +1,34 @@
-//! Topic configuration: the settings Skiff understands, their Kafka defaults,
-//! and validation. A topic stores only its overrides; everything else reports
+//! What a topic may be: Kafka's rule for topic names, and topic
+//! configuration (the settings Skiff understands, their Kafka defaults, and
+//! validation). A topic stores only its overrides; everything else reports
 //! Kafka's default, as DescribeConfigs shows it.
 //!
 //! `cleanup.policy=compact` is refused with INVALID_CONFIG rather than
 //! accepted and ignored: Skiff does not compact by key.
 
 use std::collections::BTreeMap;
+
+/// Kafka's rule for topic names: 1..=249 of [a-zA-Z0-9._-], not "." or "..".
+pub fn validate_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 249 {
+        return Err(format!(
+            "topic name must be 1 to 249 characters long, '{name}' is {}",
+            name.len()
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err("topic name cannot be '.' or '..'".to_string());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "topic name '{name}' contains '{c}'; only ASCII letters, digits, '.', '_' and '-' are allowed"
+        ));
+    }
+    Ok(())
+}
 
 /// How the timestamps of a topic's records are set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,11 +1,9 @@
 //! `skiff-broker backup` while the broker serves: the copy starts as a broker
 //! with the topics and records as of the backup.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{batch, TestBroker};
+use crate::common::{batch, TestBroker};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;

@@ -3,12 +3,10 @@
 //! join/sync barriers, error codes, session expiry, static members, and
 //! committed offsets across restarts and topic deletion.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{Client, TestBroker};
 use bytes::Bytes;
-use common::{Client, TestBroker};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,

@@ -4,10 +4,8 @@
 //! still be served. Kafka's behaviour for such frames is to close the
 //! connection (or, for an unknown ApiVersions version, answer KIP-511).
 
-mod common;
-
+use crate::common::{Client, TestBroker};
 use bytes::{BufMut, BytesMut};
-use common::{Client, TestBroker};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest};
 
 /// A frame with a v1 request header and the given body.

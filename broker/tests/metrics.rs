@@ -1,9 +1,7 @@
 //! The /metrics endpoint: what went through shows up, per topic and per API.
 
-mod common;
-
+use crate::common::{batch, TestBroker};
 use bytes::Bytes;
-use common::batch;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -28,21 +26,14 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_bytes_records_requests_and_connections() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = common::settings(&dir.path().join("skiff.db"));
-    s.metrics_listener_url = Some("tcp://127.0.0.1:0".into());
-    let started = skiff_broker::start(s.validate().unwrap()).await.unwrap();
-    let addr = started.listener.local_addr().unwrap();
-    let metrics_listener = started.metrics_listener.unwrap();
-    let maddr = metrics_listener.local_addr().unwrap();
-    let broker = started.broker;
-    let serving = tokio::spawn(skiff_broker::server::run(started.listener, broker.clone()));
-    tokio::spawn(skiff_broker::metrics::serve(
-        metrics_listener,
-        broker.clone(),
-    ));
+    let b = TestBroker::start_with(|s| {
+        s.metrics_listener_url = Some("tcp://127.0.0.1:0".into());
+    })
+    .await;
+    let addr = b.addr;
+    let maddr = b.metrics_addr.expect("metrics endpoint");
 
-    let mut c = common::Client::connect(addr).await;
+    let mut c = crate::common::Client::connect(addr).await;
     let create = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
         .with_name(name("m"))
         .with_num_partitions(1)
@@ -97,10 +88,5 @@ async fn metrics_count_bytes_records_requests_and_connections() {
     assert!(get(maddr, "/other").await.starts_with("HTTP/1.1 404"));
 
     drop(c);
-    let trigger = started.shutdown;
-    trigger.fire();
-    serving.await.unwrap();
-    tokio::task::spawn_blocking(move || broker.storage.close())
-        .await
-        .unwrap();
+    b.stop().await;
 }

@@ -1,12 +1,10 @@
 //! Request handling end to end, through the wire: a client built on the
 //! `kafka-protocol` crate talks to an in-process skiff-broker.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{batch, TestBroker};
 use bytes::Bytes;
-use common::{batch, TestBroker};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -30,7 +28,7 @@ fn produce_req(topic: &str, partition: i32, records: Bytes, acks: i16) -> Produc
                 .with_records(Some(records))])])
 }
 
-async fn produce(c: &mut common::Client, topic: &str, records: Bytes) -> (i16, i64) {
+async fn produce(c: &mut crate::common::Client, topic: &str, records: Bytes) -> (i16, i64) {
     let r: ProduceResponse = c
         .call(ApiKey::Produce, 9, &produce_req(topic, 0, records, -1))
         .await;
@@ -53,7 +51,11 @@ fn fetch_req(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {
                 .with_partition_max_bytes(1 << 20)])])
 }
 
-async fn fetch(c: &mut common::Client, topic: &str, offset: i64) -> fetch_response::PartitionData {
+async fn fetch(
+    c: &mut crate::common::Client,
+    topic: &str,
+    offset: i64,
+) -> fetch_response::PartitionData {
     let r: FetchResponse = c
         .call(ApiKey::Fetch, 12, &fetch_req(topic, offset, 0))
         .await;
@@ -71,7 +73,7 @@ fn values(records: &Option<Bytes>) -> Vec<(i64, Vec<u8>)> {
 }
 
 async fn create_topic(
-    c: &mut common::Client,
+    c: &mut crate::common::Client,
     topic: &str,
     partitions: i32,
     configs: &[(&str, &str)],
@@ -286,7 +288,7 @@ async fn long_poll_wakes_on_append_not_at_the_deadline() {
     create_topic(&mut c, "poll", 1, &[]).await;
     let addr = b.addr;
     let waiter = tokio::spawn(async move {
-        let mut c = common::Client::connect(addr).await;
+        let mut c = crate::common::Client::connect(addr).await;
         let start = Instant::now();
         let r: FetchResponse = c
             .call(ApiKey::Fetch, 12, &fetch_req("poll", 0, 10_000))
@@ -380,7 +382,7 @@ async fn acks_zero_gets_no_response_but_is_stored() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
     create_topic(&mut c, "fire", 1, &[]).await;
-    let frame = common::Client::frame(
+    let frame = crate::common::Client::frame(
         ApiKey::Produce,
         9,
         99,
@@ -476,7 +478,7 @@ async fn pipelined_produces_on_one_connection_are_answered_in_order() {
     create_topic(&mut c, "pipe", 1, &[]).await;
     let mut all = Vec::new();
     for i in 0..50 {
-        let f = common::Client::frame(
+        let f = crate::common::Client::frame(
             ApiKey::Produce,
             9,
             1000 + i,
@@ -496,7 +498,7 @@ async fn pipelined_produces_on_one_connection_are_answered_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_broker_on_the_same_database_refuses_to_start() {
     let b = TestBroker::start().await;
-    let mut s = common::settings(&b.db_path());
+    let mut s = crate::common::settings(&b.db_path());
     s.listener_url = "tcp://127.0.0.1:0".into();
     let err = match skiff_broker::start(s.validate().unwrap()).await {
         Ok(_) => panic!("second broker started"),
@@ -514,7 +516,7 @@ async fn shutdown_ends_a_parked_long_poll() {
     create_topic(&mut c, "parked", 1, &[]).await;
     let addr = b.addr;
     let parked = tokio::spawn(async move {
-        let mut c = common::Client::connect(addr).await;
+        let mut c = crate::common::Client::connect(addr).await;
         let r: FetchResponse = c
             .call(ApiKey::Fetch, 12, &fetch_req("parked", 0, 30_000))
             .await;
@@ -567,7 +569,7 @@ async fn concurrent_auto_creation_of_one_topic_all_succeed() {
     for _ in 0..20 {
         let addr = b.addr;
         tasks.push(tokio::spawn(async move {
-            let mut c = common::Client::connect(addr).await;
+            let mut c = crate::common::Client::connect(addr).await;
             let req = MetadataRequest::default()
                 .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
                 )
@@ -635,7 +637,7 @@ async fn deleting_a_topic_ends_its_parked_long_polls() {
     create_topic(&mut c, "doomed", 1, &[]).await;
     let addr = b.addr;
     let parked = tokio::spawn(async move {
-        let mut c = common::Client::connect(addr).await;
+        let mut c = crate::common::Client::connect(addr).await;
         let start = Instant::now();
         let r: FetchResponse = c
             .call(ApiKey::Fetch, 12, &fetch_req("doomed", 0, 20_000))
@@ -827,7 +829,7 @@ async fn a_small_in_flight_budget_slows_large_producers_but_loses_nothing() {
     for t in 0..8u8 {
         let addr = b.addr;
         tasks.push(tokio::spawn(async move {
-            let mut c = common::Client::connect(addr).await;
+            let mut c = crate::common::Client::connect(addr).await;
             for _ in 0..4 {
                 let (code, _) = produce(
                     &mut c,

@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = skiff_broker::handlers::decode_request(bytes::Bytes::copy_from_slice(data));
+    let _ = skiff_broker::decode_request(bytes::Bytes::copy_from_slice(data));
 });

@@ -13,10 +13,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use tokio::sync::oneshot;
 
-use super::types::{code, JoinRequest, JoinResult, Reply, State, SyncRequest, SyncResult};
-use super::GroupConfig;
+use super::types::{JoinRequest, JoinResult, Reply, State, SyncRequest, SyncResult};
+use crate::config::GroupConfig;
+use crate::protocol::NONE;
 
 #[derive(Debug)]
 pub struct Member {
@@ -149,7 +151,7 @@ impl Group {
     /// another member id is fenced, before any unknown-member check.
     fn check_fenced(&self, member_id: &str, instance_id: Option<&str>) -> Option<i16> {
         match self.statics.get(instance_id?) {
-            Some(id) if id != member_id => Some(code::FENCED_INSTANCE_ID),
+            Some(id) if id != member_id => Some(ResponseError::FencedInstanceId.code()),
             _ => None,
         }
     }
@@ -160,7 +162,7 @@ impl Group {
         let is_leader = leader == member_id;
         let protocol = self.protocol_name.clone().unwrap_or_default();
         JoinResult {
-            error: code::NONE,
+            error: NONE,
             generation: self.generation,
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol_name.clone(),
@@ -181,22 +183,22 @@ impl Group {
     pub fn join(&mut self, req: JoinRequest, now: Instant) -> Reply<JoinResult> {
         let fail = |code: i16| Reply::Now(JoinResult::error(code, &req.member_id));
         if self.state == State::Dead {
-            return fail(code::COORDINATOR_NOT_AVAILABLE);
+            return fail(ResponseError::CoordinatorNotAvailable.code());
         }
         if req.session_timeout_ms < self.config.min_session_timeout_ms
             || req.session_timeout_ms > self.config.max_session_timeout_ms
         {
-            return fail(code::INVALID_SESSION_TIMEOUT);
+            return fail(ResponseError::InvalidSessionTimeout.code());
         }
         if req.protocol_type.is_empty() || req.protocols.is_empty() {
-            return fail(code::INCONSISTENT_GROUP_PROTOCOL);
+            return fail(ResponseError::InconsistentGroupProtocol.code());
         }
         if !self.members.is_empty() {
             let candidates = self.candidates();
             if self.protocol_type.as_deref() != Some(req.protocol_type.as_str())
                 || !req.protocols.iter().any(|(n, _)| candidates.contains(n))
             {
-                return fail(code::INCONSISTENT_GROUP_PROTOCOL);
+                return fail(ResponseError::InconsistentGroupProtocol.code());
             }
         }
         if req.member_id.is_empty() {
@@ -213,13 +215,19 @@ impl Group {
             }
         }
         if self.members.len() + self.pending.len() >= self.config.max_size {
-            return Reply::Now(JoinResult::error(code::GROUP_MAX_SIZE_REACHED, ""));
+            return Reply::Now(JoinResult::error(
+                ResponseError::GroupMaxSizeReached.code(),
+                "",
+            ));
         }
         let id = new_member_id(&req.client_id, req.instance_id.as_deref());
         if req.instance_id.is_none() && req.require_known_member_id {
             let session = Duration::from_millis(req.session_timeout_ms as u64);
             self.pending.insert(id.clone(), now + session);
-            return Reply::Now(JoinResult::error(code::MEMBER_ID_REQUIRED, &id));
+            return Reply::Now(JoinResult::error(
+                ResponseError::MemberIdRequired.code(),
+                &id,
+            ));
         }
         self.add_member(id, req, now)
     }
@@ -228,20 +236,26 @@ impl Group {
         let Some(i) = self.index(&req.member_id) else {
             if let Some(inst) = &req.instance_id {
                 if self.statics.contains_key(inst) {
-                    return Reply::Now(JoinResult::error(code::FENCED_INSTANCE_ID, &req.member_id));
+                    return Reply::Now(JoinResult::error(
+                        ResponseError::FencedInstanceId.code(),
+                        &req.member_id,
+                    ));
                 }
             }
             if self.pending.remove(&req.member_id).is_some() {
                 if self.members.len() >= self.config.max_size {
                     return Reply::Now(JoinResult::error(
-                        code::GROUP_MAX_SIZE_REACHED,
+                        ResponseError::GroupMaxSizeReached.code(),
                         &req.member_id,
                     ));
                 }
                 let id = req.member_id.clone();
                 return self.add_member(id, req, now);
             }
-            return Reply::Now(JoinResult::error(code::UNKNOWN_MEMBER_ID, &req.member_id));
+            return Reply::Now(JoinResult::error(
+                ResponseError::UnknownMemberId.code(),
+                &req.member_id,
+            ));
         };
         if let Some(code) = self.check_fenced(&req.member_id, req.instance_id.as_deref()) {
             return Reply::Now(JoinResult::error(code, &req.member_id));
@@ -284,7 +298,7 @@ impl Group {
         // older request is told to rejoin.
         if let Some(old) = self.members[i].join.replace(tx) {
             let _ = old.send(JoinResult::error(
-                code::REBALANCE_IN_PROGRESS,
+                ResponseError::RebalanceInProgress.code(),
                 &self.members[i].id,
             ));
         }
@@ -341,10 +355,13 @@ impl Group {
         {
             let m = &mut self.members[i];
             if let Some(j) = m.join.take() {
-                let _ = j.send(JoinResult::error(code::FENCED_INSTANCE_ID, &old));
+                let _ = j.send(JoinResult::error(
+                    ResponseError::FencedInstanceId.code(),
+                    &old,
+                ));
             }
             if let Some(s) = m.sync.take() {
-                let _ = s.send(SyncResult::error(code::FENCED_INSTANCE_ID));
+                let _ = s.send(SyncResult::error(ResponseError::FencedInstanceId.code()));
             }
             m.id = new_id.clone();
             m.deadline = now + Duration::from_millis(req.session_timeout_ms as u64);
@@ -377,7 +394,7 @@ impl Group {
         if self.state == State::CompletingRebalance {
             for m in &mut self.members {
                 if let Some(s) = m.sync.take() {
-                    let _ = s.send(SyncResult::error(code::REBALANCE_IN_PROGRESS));
+                    let _ = s.send(SyncResult::error(ResponseError::RebalanceInProgress.code()));
                 }
             }
         }
@@ -487,26 +504,26 @@ impl Group {
         } = req;
         let fail = |c| Reply::Now(SyncResult::error(c));
         if self.state == State::Dead {
-            return fail(code::COORDINATOR_NOT_AVAILABLE);
+            return fail(ResponseError::CoordinatorNotAvailable.code());
         }
         if let Some(c) = self.check_fenced(member_id, instance_id) {
             return fail(c);
         }
         let Some(i) = self.index(member_id) else {
-            return fail(code::UNKNOWN_MEMBER_ID);
+            return fail(ResponseError::UnknownMemberId.code());
         };
         if generation != self.generation {
-            return fail(code::ILLEGAL_GENERATION);
+            return fail(ResponseError::IllegalGeneration.code());
         }
         if protocol_type.is_some_and(|t| Some(t) != self.protocol_type.as_deref())
             || protocol_name.is_some_and(|n| Some(n) != self.protocol_name.as_deref())
         {
-            return fail(code::INCONSISTENT_GROUP_PROTOCOL);
+            return fail(ResponseError::InconsistentGroupProtocol.code());
         }
         self.members[i].deadline = now + self.members[i].session_timeout;
         match self.state {
-            State::Empty | State::Dead => fail(code::UNKNOWN_MEMBER_ID),
-            State::PreparingRebalance => fail(code::REBALANCE_IN_PROGRESS),
+            State::Empty | State::Dead => fail(ResponseError::UnknownMemberId.code()),
+            State::PreparingRebalance => fail(ResponseError::RebalanceInProgress.code()),
             State::Stable => Reply::Now(self.sync_result(i)),
             State::CompletingRebalance => {
                 let (tx, rx) = oneshot::channel();
@@ -537,7 +554,7 @@ impl Group {
 
     fn sync_result(&self, i: usize) -> SyncResult {
         SyncResult {
-            error: code::NONE,
+            error: NONE,
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol_name.clone(),
             assignment: self.members[i].assignment.clone(),
@@ -552,72 +569,72 @@ impl Group {
         now: Instant,
     ) -> i16 {
         if self.state == State::Dead {
-            return code::COORDINATOR_NOT_AVAILABLE;
+            return ResponseError::CoordinatorNotAvailable.code();
         }
         if let Some(c) = self.check_fenced(member_id, instance_id) {
             return c;
         }
         let Some(i) = self.index(member_id) else {
-            return code::UNKNOWN_MEMBER_ID;
+            return ResponseError::UnknownMemberId.code();
         };
         if generation != self.generation {
-            return code::ILLEGAL_GENERATION;
+            return ResponseError::IllegalGeneration.code();
         }
         self.members[i].deadline = now + self.members[i].session_timeout;
         match self.state {
-            State::PreparingRebalance => code::REBALANCE_IN_PROGRESS,
-            State::Empty | State::Dead => code::UNKNOWN_MEMBER_ID,
-            _ => code::NONE,
+            State::PreparingRebalance => ResponseError::RebalanceInProgress.code(),
+            State::Empty | State::Dead => ResponseError::UnknownMemberId.code(),
+            _ => NONE,
         }
     }
 
     /// LeaveGroup for one member identity; the group rebalances at once.
     pub fn leave(&mut self, member_id: &str, instance_id: Option<&str>, now: Instant) -> i16 {
         if self.state == State::Dead {
-            return code::COORDINATOR_NOT_AVAILABLE;
+            return ResponseError::CoordinatorNotAvailable.code();
         }
         let id = match instance_id {
             Some(inst) => match self.statics.get(inst) {
-                None => return code::UNKNOWN_MEMBER_ID,
+                None => return ResponseError::UnknownMemberId.code(),
                 Some(id) if !member_id.is_empty() && id != member_id => {
-                    return code::FENCED_INSTANCE_ID
+                    return ResponseError::FencedInstanceId.code()
                 }
                 Some(id) => id.clone(),
             },
             None => member_id.to_string(),
         };
         if self.pending.remove(&id).is_some() {
-            return code::NONE;
+            return NONE;
         }
         if self.index(&id).is_none() {
-            return code::UNKNOWN_MEMBER_ID;
+            return ResponseError::UnknownMemberId.code();
         }
         self.remove_member(&id, now);
-        code::NONE
+        NONE
     }
 
     /// Validates an OffsetCommit against the group's membership (Kafka's
     /// rules for classic groups).
     pub fn check_commit(&self, member_id: &str, instance_id: Option<&str>, generation: i32) -> i16 {
         if self.state == State::Dead {
-            return code::COORDINATOR_NOT_AVAILABLE;
+            return ResponseError::CoordinatorNotAvailable.code();
         }
         if generation < 0 && self.state == State::Empty {
-            return code::NONE;
+            return NONE;
         }
         if self.state == State::CompletingRebalance {
-            return code::REBALANCE_IN_PROGRESS;
+            return ResponseError::RebalanceInProgress.code();
         }
         if let Some(c) = self.check_fenced(member_id, instance_id) {
             return c;
         }
         if self.index(member_id).is_none() {
-            return code::UNKNOWN_MEMBER_ID;
+            return ResponseError::UnknownMemberId.code();
         }
         if generation != self.generation {
-            return code::ILLEGAL_GENERATION;
+            return ResponseError::IllegalGeneration.code();
         }
-        code::NONE
+        NONE
     }
 
     /// The earliest moment the timer must look at this group, if any.
@@ -674,10 +691,15 @@ impl Group {
         self.state = State::Dead;
         for m in &mut self.members {
             if let Some(j) = m.join.take() {
-                let _ = j.send(JoinResult::error(code::COORDINATOR_NOT_AVAILABLE, &m.id));
+                let _ = j.send(JoinResult::error(
+                    ResponseError::CoordinatorNotAvailable.code(),
+                    &m.id,
+                ));
             }
             if let Some(s) = m.sync.take() {
-                let _ = s.send(SyncResult::error(code::COORDINATOR_NOT_AVAILABLE));
+                let _ = s.send(SyncResult::error(
+                    ResponseError::CoordinatorNotAvailable.code(),
+                ));
             }
         }
     }
@@ -743,11 +765,11 @@ mod tests {
         // The group is full; a protocol nobody supports is inconsistent.
         assert_eq!(
             now_result(g.join(req("", &["roundrobin"]), t)).error,
-            code::GROUP_MAX_SIZE_REACHED
+            ResponseError::GroupMaxSizeReached.code()
         );
         assert_eq!(
             now_result(g.join(req("x", &["sticky"]), t)).error,
-            code::INCONSISTENT_GROUP_PROTOCOL
+            ResponseError::InconsistentGroupProtocol.code()
         );
     }
 
@@ -758,7 +780,7 @@ mod tests {
         assert_eq!(g.next_deadline(), None);
         let a = now_result(g.join(req("", &["range"]), t));
         assert!(g.next_deadline().is_some());
-        assert_eq!(g.leave(&a.member_id, None, t), code::NONE);
+        assert_eq!(g.leave(&a.member_id, None, t), NONE);
         assert_eq!(g.state, State::Empty);
         assert_eq!(g.next_deadline(), None);
     }

@@ -20,41 +20,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use tokio::sync::Notify;
 
-use crate::protocol::Reader;
-use crate::storage::{Command, OffsetRow, Storage, WriteError};
+use crate::config::GroupConfig;
+use crate::protocol::{Reader, NONE};
+use crate::storage::{OffsetRow, Storage, WriteError};
 pub use group::Group;
 use offsets::OffsetCache;
-pub use types::{code, JoinRequest, JoinResult, Reply, State, SyncRequest, SyncResult};
-
-/// Group settings (see `config.rs` for their names).
-#[derive(Debug, Clone, Copy)]
-pub struct GroupConfig {
-    pub initial_rebalance_delay: Duration,
-    pub min_session_timeout_ms: i32,
-    pub max_session_timeout_ms: i32,
-    pub max_size: usize,
-    /// How long an empty group without committed offsets is kept.
-    pub empty_retention: Duration,
-}
-
-tokio::task_local! {
-    /// The address of the client whose connection this task serves, as Kafka
-    /// shows it in DescribeGroups ("/127.0.0.1"); set by the server per
-    /// connection.
-    pub static CLIENT_HOST: String;
-}
-
-/// Kafka's form of a client address in DescribeGroups.
-pub fn client_host(addr: std::net::SocketAddr) -> String {
-    format!("/{}", addr.ip())
-}
-
-/// The client host of the connection being served ("" outside one).
-pub fn current_client_host() -> String {
-    CLIENT_HOST.try_with(|h| h.clone()).unwrap_or_default()
-}
+pub use types::{JoinRequest, JoinResult, Reply, State, SyncRequest, SyncResult};
 
 /// Largest metadata string stored with a committed offset (Kafka's
 /// offset.metadata.max.bytes).
@@ -100,22 +74,6 @@ pub struct Coordinator {
     config: GroupConfig,
     groups: Registry,
     pub offsets: Arc<OffsetCache>,
-}
-
-/// Why an offset write failed.
-#[derive(Debug, thiserror::Error)]
-pub enum OffsetError {
-    #[error("group error {0}")]
-    Group(i16),
-    #[error(transparent)]
-    Write(#[from] WriteError),
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Coordinator {
@@ -165,7 +123,10 @@ impl Coordinator {
 
     pub fn join(&self, group_id: &str, req: JoinRequest) -> Reply<JoinResult> {
         if group_id.is_empty() {
-            return Reply::Now(JoinResult::error(code::INVALID_GROUP_ID, &req.member_id));
+            return Reply::Now(JoinResult::error(
+                ResponseError::InvalidGroupId.code(),
+                &req.member_id,
+            ));
         }
         let handle = self.get_or_create(group_id);
         let reply = handle.lock().join(req, Instant::now());
@@ -175,7 +136,7 @@ impl Coordinator {
 
     pub fn sync(&self, group_id: &str, req: SyncRequest<'_>) -> Reply<SyncResult> {
         let Some(handle) = self.get(group_id) else {
-            return Reply::Now(SyncResult::error(code::UNKNOWN_MEMBER_ID));
+            return Reply::Now(SyncResult::error(ResponseError::UnknownMemberId.code()));
         };
         let reply = handle.lock().sync(req, Instant::now());
         self.kick(&handle);
@@ -190,7 +151,7 @@ impl Coordinator {
         generation: i32,
     ) -> i16 {
         match self.get(group_id) {
-            None => code::UNKNOWN_MEMBER_ID,
+            None => ResponseError::UnknownMemberId.code(),
             Some(h) => h
                 .lock()
                 .heartbeat(member_id, instance_id, generation, Instant::now()),
@@ -200,7 +161,7 @@ impl Coordinator {
     /// Removes each (member id, instance id); one error code per member.
     pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)]) -> Vec<i16> {
         let Some(handle) = self.get(group_id) else {
-            return vec![code::UNKNOWN_MEMBER_ID; members.len()];
+            return vec![ResponseError::UnknownMemberId.code(); members.len()];
         };
         let now = Instant::now();
         let codes = {
@@ -223,14 +184,14 @@ impl Coordinator {
         generation: i32,
     ) -> i16 {
         if group_id.is_empty() {
-            return code::INVALID_GROUP_ID;
+            return ResponseError::InvalidGroupId.code();
         }
         match self.get(group_id) {
             Some(h) => h.lock().check_commit(member_id, instance_id, generation),
             // Offsets of groups that do not use group management (or that
             // have not rejoined since a restart with generation -1).
-            None if generation < 0 => code::NONE,
-            None => code::UNKNOWN_MEMBER_ID,
+            None if generation < 0 => NONE,
+            None => ResponseError::UnknownMemberId.code(),
         }
     }
 
@@ -244,21 +205,10 @@ impl Coordinator {
         if rows.is_empty() {
             return Ok(());
         }
-        let group = group_id.to_string();
         let for_cache = rows.clone();
-        storage
-            .call(|reply| Command::CommitOffsets {
-                group,
-                offsets: rows,
-                reply,
-            })
-            .await?;
+        storage.commit_offsets(group_id, rows).await?;
         self.offsets.apply(group_id, &for_cache);
         Ok(())
-    }
-
-    pub fn now_ms() -> i64 {
-        now_ms()
     }
 
     /// Whether the group is known: it has a live state or committed offsets.
@@ -320,29 +270,25 @@ impl Coordinator {
     /// are deleted from the file first.
     pub async fn delete_group(&self, storage: &Storage, group_id: &str) -> i16 {
         if !self.exists(group_id) {
-            return code::GROUP_ID_NOT_FOUND;
+            return ResponseError::GroupIdNotFound.code();
         }
         {
             let mut registry = self.registry();
             if let Some(h) = registry.get(group_id).cloned() {
                 let mut g = h.lock();
                 if !g.is_empty() {
-                    return code::NON_EMPTY_GROUP;
+                    return ResponseError::NonEmptyGroup.code();
                 }
                 g.kill();
                 registry.remove(group_id);
             }
         }
-        let group = group_id.to_string();
-        match storage
-            .call(|reply| Command::DeleteGroupOffsets { group, reply })
-            .await
-        {
+        match storage.delete_group_offsets(group_id).await {
             Ok(()) => {
                 self.offsets.remove_group(group_id);
-                code::NONE
+                NONE
             }
-            Err(e) => crate::handlers::write_error_code(&e),
+            Err(e) => e.kafka_code(),
         }
     }
 
@@ -350,7 +296,7 @@ impl Coordinator {
     /// subscribed to are refused (GROUP_SUBSCRIBED_TO_TOPIC).
     pub fn subscribed_topics(&self, group_id: &str) -> Result<Vec<String>, i16> {
         if !self.exists(group_id) {
-            return Err(code::GROUP_ID_NOT_FOUND);
+            return Err(ResponseError::GroupIdNotFound.code());
         }
         let Some(h) = self.get(group_id) else {
             return Ok(Vec::new());
@@ -379,15 +325,8 @@ impl Coordinator {
         if partitions.is_empty() {
             return Ok(());
         }
-        let group = group_id.to_string();
         let for_cache = partitions.clone();
-        storage
-            .call(|reply| Command::DeleteOffsets {
-                group,
-                partitions,
-                reply,
-            })
-            .await?;
+        storage.delete_offsets(group_id, partitions).await?;
         self.offsets.remove_partitions(group_id, &for_cache);
         Ok(())
     }

@@ -1,28 +1,11 @@
-//! What the group state machine takes and gives: Kafka's error codes for
-//! groups, the group states, JoinGroup/SyncGroup as the group sees them and
-//! their results, and `Reply` (an answer now, or a receiver to await). Kept
-//! apart from `group.rs` so the state machine reads as transitions only.
+//! What the group state machine takes and gives: the group states,
+//! JoinGroup/SyncGroup as the group sees them and their results, and `Reply`
+//! (an answer now, or a receiver to await). Kept apart from `group.rs` so the
+//! state machine reads as transitions only. Error codes are Kafka's own
+//! (`ResponseError::X.code()`, `protocol::NONE` for none).
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
-
-/// Kafka error codes the coordinator returns.
-pub mod code {
-    pub const NONE: i16 = 0;
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    pub const ILLEGAL_GENERATION: i16 = 22;
-    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-    pub const INVALID_GROUP_ID: i16 = 24;
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    pub const INVALID_SESSION_TIMEOUT: i16 = 26;
-    pub const REBALANCE_IN_PROGRESS: i16 = 27;
-    pub const NON_EMPTY_GROUP: i16 = 68;
-    pub const GROUP_ID_NOT_FOUND: i16 = 69;
-    pub const MEMBER_ID_REQUIRED: i16 = 79;
-    pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
-    pub const FENCED_INSTANCE_ID: i16 = 82;
-    pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
-}
 
 /// A group's state, as Kafka names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,10 +12,10 @@ use kafka_protocol::messages::{
 };
 
 use super::describe_configs::RESOURCE_TOPIC;
-use super::{str, write_error_code};
+use super::str;
 use crate::broker::Broker;
 use crate::protocol::reader::{Reader, Result};
-use crate::storage::{Command, ConfigChange};
+use crate::storage::ConfigChange;
 use crate::topic_config::TopicConfig;
 
 const OP_SET: i8 = 0;
@@ -121,13 +121,9 @@ async fn alter(
     }
     broker
         .storage
-        .call(|reply| Command::AlterConfig {
-            name: res.name.clone(),
-            change,
-            reply,
-        })
+        .alter_config(&res.name, change)
         .await
-        .map_err(|e| (write_error_code(&e), e.to_string()))
+        .map_err(|e| (e.kafka_code(), e.to_string()))
 }
 
 pub async fn handle(broker: &Broker, req: AlterConfigsRequest) -> AlterConfigsResponse {

@@ -5,10 +5,9 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsResponse, TopicName};
 
-use super::{str, write_error_code};
+use super::str;
 use crate::broker::Broker;
 use crate::protocol::reader::{Reader, Result};
-use crate::storage::Command;
 
 pub struct CreatePartitionsRequest {
     pub topics: Vec<(String, i32)>,
@@ -61,18 +60,11 @@ pub async fn handle(broker: &Broker, req: CreatePartitionsRequest) -> CreatePart
             results.push(result);
             continue;
         }
-        let created = broker
-            .storage
-            .call(|reply| Command::CreatePartitions {
-                name: name.clone(),
-                count,
-                reply,
-            })
-            .await;
+        let created = broker.storage.create_partitions(&name, count).await;
         results.push(match created {
             Ok(()) => result,
             Err(e) => result
-                .with_error_code(write_error_code(&e))
+                .with_error_code(e.kafka_code())
                 .with_error_message(Some(str(e.to_string()))),
         });
     }

@@ -10,10 +10,10 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::messages::{CreateTopicsResponse, TopicName};
 
-use super::{str, validate_topic_name, write_error_code};
+use super::str;
 use crate::broker::Broker;
 use crate::protocol::reader::{Reader, Result};
-use crate::topic_config::TopicConfig;
+use crate::topic_config::{validate_name, TopicConfig};
 
 /// Kafka's DescribeConfigs/CreateTopics config sources.
 pub const SOURCE_TOPIC: i8 = 1;
@@ -76,7 +76,7 @@ fn check(
     broker: &Broker,
     t: &CreatableTopic,
 ) -> std::result::Result<(i32, BTreeMap<String, String>), (i16, String)> {
-    validate_topic_name(&t.name).map_err(|m| (ResponseError::InvalidTopicException.code(), m))?;
+    validate_name(&t.name).map_err(|m| (ResponseError::InvalidTopicException.code(), m))?;
     if broker.catalog.get(&t.name).is_some() {
         return Err((
             ResponseError::TopicAlreadyExists.code(),
@@ -196,7 +196,11 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest) -> CreateTopicsRe
             );
             continue;
         }
-        match broker.create_topic(&t.name, partitions, overrides).await {
+        match broker
+            .storage
+            .create_topic(&t.name, partitions, overrides)
+            .await
+        {
             Ok(topic) => results.push(
                 result
                     .with_topic_id(topic.id)
@@ -206,7 +210,7 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest) -> CreateTopicsRe
             ),
             Err(e) => results.push(
                 result
-                    .with_error_code(write_error_code(&e))
+                    .with_error_code(e.kafka_code())
                     .with_error_message(Some(str(e.to_string()))),
             ),
         }

@@ -9,10 +9,9 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsResponse, TopicName};
 
-use super::{str, write_error_code};
+use super::str;
 use crate::broker::Broker;
 use crate::protocol::reader::{Reader, Result};
-use crate::storage::Command;
 
 pub struct DeleteRecordsRequest {
     pub topics: Vec<(String, Vec<(i32, i64)>)>,
@@ -50,17 +49,10 @@ pub async fn handle(broker: &Broker, req: DeleteRecordsRequest) -> DeleteRecords
                 out.push(result.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;
             };
-            let deleted = broker
-                .storage
-                .call(|reply| Command::DeleteRecords {
-                    partition,
-                    offset,
-                    reply,
-                })
-                .await;
+            let deleted = broker.storage.delete_records(partition, offset).await;
             out.push(match deleted {
                 Ok(log_start) => result.with_low_watermark(log_start),
-                Err(e) => result.with_error_code(write_error_code(&e)),
+                Err(e) => result.with_error_code(e.kafka_code()),
             });
         }
         topics.push(

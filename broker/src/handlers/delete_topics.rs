@@ -7,10 +7,9 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsResponse, TopicName};
 use uuid::Uuid;
 
-use super::{str, write_error_code};
+use super::str;
 use crate::broker::Broker;
 use crate::protocol::reader::{Reader, Result};
-use crate::storage::Command;
 
 pub struct DeleteTopicsRequest {
     pub topics: Vec<(Option<String>, Uuid)>,
@@ -46,13 +45,7 @@ pub async fn handle(broker: &Broker, req: DeleteTopicsRequest) -> DeleteTopicsRe
             continue;
         };
         let result = result.with_name(Some(TopicName(str(&name))));
-        let deleted = broker
-            .storage
-            .call(|reply| Command::DeleteTopic {
-                name: name.clone(),
-                reply,
-            })
-            .await;
+        let deleted = broker.storage.delete_topic(&name).await;
         responses.push(match deleted {
             Ok(id) => {
                 // The writer deleted the topic's committed offsets with it.
@@ -60,7 +53,7 @@ pub async fn handle(broker: &Broker, req: DeleteTopicsRequest) -> DeleteTopicsRe
                 result.with_topic_id(id)
             }
             Err(e) => result
-                .with_error_code(write_error_code(&e))
+                .with_error_code(e.kafka_code())
                 .with_error_message(Some(str(e.to_string()))),
         });
     }

@@ -123,7 +123,6 @@ pub async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse {
     }
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let resolved = resolve(broker, &req);
-    let mut shutdown = broker.shutdown.clone();
     loop {
         // Listen before looking, so an append between the look and the wait
         // is not missed.
@@ -151,7 +150,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse {
             }
         }
         let now = Instant::now();
-        let stopping = shutdown.is_shutdown();
+        let stopping = broker.shutdown.is_cancelled();
         if ready || now >= deadline || wakeups.is_empty() || stopping {
             let response = collect(broker, &req, &resolved).await;
             let bytes: usize = response
@@ -172,7 +171,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse {
         tokio::select! {
             _ = select_all(wakeups) => {},
             _ = tokio::time::sleep_until(deadline) => {},
-            _ = shutdown.wait() => {},
+            _ = broker.shutdown.cancelled() => {},
         }
     }
 }

@@ -2,13 +2,14 @@
 //! several keys at once (`coordinator_keys`). Transaction coordinators are
 //! not offered (transactions are not supported).
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorResponse};
 
 use super::str;
 use crate::broker::Broker;
-use crate::coordinator::code;
 use crate::protocol::reader::{Reader, Result};
+use crate::protocol::NONE;
 
 pub struct FindCoordinatorRequest {
     /// 0 group, 1 transaction.
@@ -37,10 +38,10 @@ pub fn handle(
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let (error, message) = if req.key_type == 0 {
-        (code::NONE, None)
+        (NONE, None)
     } else {
         (
-            code::COORDINATOR_NOT_AVAILABLE,
+            ResponseError::CoordinatorNotAvailable.code(),
             Some(str("transactions are not supported")),
         )
     };

@@ -5,10 +5,8 @@
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdResponse, ProducerId};
 
-use super::write_error_code;
 use crate::broker::Broker;
 use crate::protocol::reader::{Reader, Result};
-use crate::storage::Command;
 
 pub struct InitProducerIdRequest {
     pub transactional_id: Option<String>,
@@ -34,14 +32,10 @@ pub async fn handle(broker: &Broker, req: InitProducerIdRequest) -> InitProducer
     if req.transactional_id.is_some() {
         return response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
     }
-    match broker
-        .storage
-        .call(|reply| Command::AllocateProducerId { reply })
-        .await
-    {
+    match broker.storage.allocate_producer_id().await {
         Ok(id) => response
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),
-        Err(e) => response.with_error_code(write_error_code(&e)),
+        Err(e) => response.with_error_code(e.kafka_code()),
     }
 }

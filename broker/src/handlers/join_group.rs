@@ -3,12 +3,14 @@
 //! wait for the other members parks until the barrier completes.
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::JoinGroupResponse;
 
 use super::str;
 use crate::broker::Broker;
-use crate::coordinator::{code, JoinRequest, JoinResult, Reply};
+use crate::connection::ConnectionState;
+use crate::coordinator::{JoinRequest, JoinResult, Reply};
 use crate::protocol::reader::{Reader, Result};
 
 pub struct JoinGroupRequest {
@@ -85,16 +87,20 @@ pub fn response(version: i16, r: JoinResult) -> JoinGroupResponse {
     }
 }
 
-pub async fn handle(broker: &Broker, version: i16, mut req: JoinGroupRequest) -> JoinGroupResponse {
-    req.join.client_host = crate::coordinator::current_client_host();
+pub async fn handle(
+    broker: &Broker,
+    conn: &ConnectionState,
+    version: i16,
+    mut req: JoinGroupRequest,
+) -> JoinGroupResponse {
+    req.join.client_host = conn.client_host();
     let member_id = req.join.member_id.clone();
     let result = match broker.coordinator.join(&req.group_id, req.join) {
         Reply::Now(r) => r,
         Reply::Wait(rx) => {
-            let mut shutdown = broker.shutdown.clone();
             tokio::select! {
-                r = rx => r.unwrap_or_else(|_| JoinResult::error(code::REBALANCE_IN_PROGRESS, &member_id)),
-                _ = shutdown.wait() => JoinResult::error(code::COORDINATOR_NOT_AVAILABLE, &member_id),
+                r = rx => r.unwrap_or_else(|_| JoinResult::error(ResponseError::RebalanceInProgress.code(), &member_id)),
+                _ = broker.shutdown.cancelled() => JoinResult::error(ResponseError::CoordinatorNotAvailable.code(), &member_id),
             }
         }
     };

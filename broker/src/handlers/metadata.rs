@@ -10,10 +10,11 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataResponse, TopicName};
 use uuid::Uuid;
 
-use super::{str, validate_topic_name, write_error_code};
+use super::str;
 use crate::broker::Broker;
 use crate::catalog::Topic;
 use crate::protocol::reader::{Reader, Result};
+use crate::topic_config::validate_name;
 
 /// Kafka's "authorized operations were not requested" marker.
 const OPERATIONS_OMITTED: i32 = i32::MIN;
@@ -109,7 +110,7 @@ pub async fn handle(broker: &Broker, req: MetadataRequest) -> MetadataResponse {
                 };
                 if let Some(t) = broker.catalog.get(&name) {
                     out.push(topic_metadata(broker, &t));
-                } else if validate_topic_name(&name).is_err() {
+                } else if validate_name(&name).is_err() {
                     out.push(missing(
                         Some(name),
                         id,
@@ -124,7 +125,7 @@ pub async fn handle(broker: &Broker, req: MetadataRequest) -> MetadataResponse {
                 } else {
                     match broker.topic_or_create(&name).await {
                         Ok(t) => out.push(topic_metadata(broker, &t)),
-                        Err(e) => out.push(missing(Some(name), id, write_error_code(&e))),
+                        Err(e) => out.push(missing(Some(name), id, e.kafka_code())),
                     }
                 }
             }

@@ -42,14 +42,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use crate::broker::Broker;
+use crate::connection::ConnectionState;
 use crate::protocol::response::{self, EncodeError};
 use crate::protocol::{versions, DecodeError, RequestHeader};
-use crate::storage::WriteError;
 
 /// A response that may still be waiting (for a commit); `None` means the
 /// request gets no response (acks=0).
@@ -226,7 +225,13 @@ pub fn decode_request(frame: Bytes) -> Result<(), HandleError> {
     decode(frame).map(drop)
 }
 
-pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Result<Pending, HandleError> {
+/// Handles one request of the connection `conn`: decodes it, acts on it
+/// and returns its response, which may still be waiting for a commit.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    conn: &mut ConnectionState,
+    frame: Bytes,
+) -> Result<Pending, HandleError> {
     let (header, api, request) = decode(frame)?;
     let v = header.api_version;
     let corr = header.correlation_id;
@@ -258,7 +263,9 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Result<Pending, Handl
         Request::FindCoordinator(req) => {
             respond(api, v, corr, &find_coordinator::handle(b, v, req))
         }
-        Request::JoinGroup(req) => respond(api, v, corr, &join_group::handle(b, v, req).await),
+        Request::JoinGroup(req) => {
+            respond(api, v, corr, &join_group::handle(b, conn, v, req).await)
+        }
         Request::SyncGroup(req) => respond(api, v, corr, &sync_group::handle(b, v, req).await),
         Request::Heartbeat(req) => respond(api, v, corr, &heartbeat::handle(b, req)),
         Request::LeaveGroup(req) => respond(api, v, corr, &leave_group::handle(b, v, req)),
@@ -269,47 +276,6 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Result<Pending, Handl
         Request::DeleteGroups(req) => respond(api, v, corr, &delete_groups::handle(b, req).await),
         Request::OffsetDelete(req) => respond(api, v, corr, &offset_delete::handle(b, req).await),
     }
-}
-
-/// Kafka's rule for topic names: 1..=249 of [a-zA-Z0-9._-], not "." or "..".
-pub fn validate_topic_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 249 {
-        return Err(format!(
-            "topic name must be 1 to 249 characters long, '{name}' is {}",
-            name.len()
-        ));
-    }
-    if name == "." || name == ".." {
-        return Err("topic name cannot be '.' or '..'".to_string());
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(format!(
-            "topic name '{name}' contains '{c}'; only ASCII letters, digits, '.', '_' and '-' are allowed"
-        ));
-    }
-    Ok(())
-}
-
-/// The Kafka error code for a refused write.
-pub(crate) fn write_error_code(e: &WriteError) -> i16 {
-    match e {
-        WriteError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
-        WriteError::TopicExists => ResponseError::TopicAlreadyExists,
-        WriteError::InvalidTopic(_) => ResponseError::InvalidTopicException,
-        WriteError::OffsetOutOfRange => ResponseError::OffsetOutOfRange,
-        // Retriable for clients: producers back off and resume once
-        // retention frees space.
-        WriteError::StorageFull => ResponseError::KafkaStorageError,
-        WriteError::OutOfOrderSequence => ResponseError::OutOfOrderSequenceNumber,
-        WriteError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
-        WriteError::InvalidConfig(_) => ResponseError::InvalidConfig,
-        WriteError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
-        WriteError::Storage(_) => ResponseError::KafkaStorageError,
-    }
-    .code()
 }
 
 pub(crate) fn str(s: impl Into<String>) -> StrBytes {

@@ -2,20 +2,19 @@
 //! classic groups, then stores the offsets (with leader epoch and metadata)
 //! through the writer; the response leaves after the commit.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitResponse, TopicName};
 
-use super::{str, write_error_code};
+use super::str;
 use crate::broker::Broker;
-use crate::coordinator::{code, Coordinator, MAX_OFFSET_METADATA};
+use crate::clock::now_ms;
+use crate::coordinator::MAX_OFFSET_METADATA;
 use crate::protocol::reader::{Reader, Result};
+use crate::protocol::NONE;
 use crate::storage::OffsetRow;
-
-/// Kafka's OFFSET_METADATA_TOO_LARGE and UNKNOWN_TOPIC_OR_PARTITION.
-const OFFSET_METADATA_TOO_LARGE: i16 = 12;
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
 pub struct CommitPartition {
     pub partition: i32,
@@ -84,27 +83,27 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest) -> OffsetCommitRe
         req.instance_id.as_deref(),
         req.generation,
     );
-    let now = Coordinator::now_ms();
+    let now = now_ms();
     // Per partition: Ok(row) to write, or an error code.
     let mut results: Vec<(String, Vec<(i32, Checked)>)> = Vec::new();
     for (topic, partitions) in req.topics {
         let known = broker.catalog.get(&topic);
         let mut out = Vec::with_capacity(partitions.len());
         for p in partitions {
-            let r = if group_error != code::NONE {
+            let r = if group_error != NONE {
                 Err(group_error)
             } else if known
                 .as_ref()
                 .and_then(|t| t.partition(p.partition))
                 .is_none()
             {
-                Err(UNKNOWN_TOPIC_OR_PARTITION)
+                Err(ResponseError::UnknownTopicOrPartition.code())
             } else if p
                 .metadata
                 .as_ref()
                 .is_some_and(|m| m.len() > MAX_OFFSET_METADATA)
             {
-                Err(OFFSET_METADATA_TOO_LARGE)
+                Err(ResponseError::OffsetMetadataTooLarge.code())
             } else {
                 Ok(OffsetRow {
                     topic: topic.clone(),
@@ -127,7 +126,7 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest) -> OffsetCommitRe
         .coordinator
         .commit_offsets(&broker.storage, &req.group_id, rows)
         .await
-        .map_err(|e| write_error_code(&e));
+        .map_err(|e| e.kafka_code());
     OffsetCommitResponse::default().with_topics(
         results
             .into_iter()
@@ -140,7 +139,7 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest) -> OffsetCommitRe
                                 let code = match (r, &written) {
                                     (Err(c), _) => c,
                                     (Ok(_), Err(c)) => *c,
-                                    (Ok(_), Ok(())) => code::NONE,
+                                    (Ok(_), Ok(())) => NONE,
                                 };
                                 OffsetCommitResponsePartition::default()
                                     .with_partition_index(p)

@@ -2,15 +2,16 @@
 //! partitions, except for topics a current member is subscribed to
 //! (GROUP_SUBSCRIBED_TO_TOPIC), as Kafka does.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
 use kafka_protocol::messages::{OffsetDeleteResponse, TopicName};
 
-use super::{str, write_error_code};
+use super::str;
 use crate::broker::Broker;
-use crate::coordinator::code;
 use crate::protocol::reader::{Reader, Result};
+use crate::protocol::NONE;
 
 pub struct OffsetDeleteRequest {
     pub group_id: String,
@@ -44,15 +45,15 @@ pub async fn handle(broker: &Broker, req: OffsetDeleteRequest) -> OffsetDeleteRe
         .coordinator
         .delete_offsets(&broker.storage, &req.group_id, deletable)
         .await
-        .map_err(|e| write_error_code(&e));
+        .map_err(|e| e.kafka_code());
     OffsetDeleteResponse::default().with_topics(
         req.topics
             .into_iter()
             .map(|(t, ps)| {
                 let c = if subscribed.contains(&t) {
-                    code::GROUP_SUBSCRIBED_TO_TOPIC
+                    ResponseError::GroupSubscribedToTopic.code()
                 } else {
-                    written.err().unwrap_or(code::NONE)
+                    written.err().unwrap_or(NONE)
                 };
                 OffsetDeleteResponseTopic::default()
                     .with_name(TopicName(str(t)))

@@ -12,16 +12,15 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ApiKey, ProduceResponse, TopicName};
-use tokio::sync::oneshot;
 use tracing::{error, warn};
 
-use super::{str, write_error_code, HandleError, Pending};
+use super::{str, HandleError, Pending};
 use crate::batch::{self, BatchError};
 use crate::broker::Broker;
 use crate::metrics::TopicLabel;
 use crate::protocol::reader::{DecodeError, Reader, Result};
 use crate::protocol::response;
-use crate::storage::{Appended, Command, WriteError};
+use crate::storage::{Appended, Queued};
 use crate::topic_config::TimestampType;
 
 /// A partition index and the record set produced to it.
@@ -67,11 +66,7 @@ impl ProduceRequest {
 enum Slot {
     Now(i16, Option<String>),
     /// The writer's answer, and the bytes and records it is for.
-    Later(
-        oneshot::Receiver<std::result::Result<Appended, WriteError>>,
-        u64,
-        u64,
-    ),
+    Later(Queued<Appended>, u64, u64),
 }
 
 fn batch_error_code(e: &BatchError) -> i16 {
@@ -125,22 +120,14 @@ fn start_partition(
             Some("Skiff does not support transactions".into()),
         );
     }
-    let (reply, rx) = oneshot::channel();
     let bytes: u64 = batches.iter().map(|(_, b)| b.len() as u64).sum();
     let records: u64 = batches
         .iter()
         .map(|(h, _)| h.record_count.max(0) as u64)
         .sum();
-    let cmd = Command::Append {
-        partition,
-        batches,
-        log_append_time: config.timestamp_type == TimestampType::LogAppendTime,
-        reply: Some(reply),
-    };
-    if let Err(e) = broker.storage.send(cmd) {
-        return Slot::Now(ResponseError::KafkaStorageError.code(), Some(e.to_string()));
-    }
-    Slot::Later(rx, bytes, records)
+    let log_append_time = config.timestamp_type == TimestampType::LogAppendTime;
+    let appended = broker.storage.append(partition, batches, log_append_time);
+    Slot::Later(appended, bytes, records)
 }
 
 fn count_in(broker: &Broker, topic: &str, bytes: u64, records: u64) {
@@ -189,8 +176,8 @@ pub fn handle(
         return Box::pin(async move {
             for (name, partitions) in slots {
                 for (_, slot) in partitions {
-                    if let Slot::Later(rx, bytes, records) = slot {
-                        if let Ok(Ok(_)) = rx.await {
+                    if let Slot::Later(appended, bytes, records) = slot {
+                        if appended.await.is_ok() {
                             count_in(&metrics, &name, bytes, records);
                         }
                     }
@@ -213,17 +200,16 @@ pub fn handle(
                     Slot::Now(code, message) => {
                         p.with_error_code(code).with_error_message(message.map(str))
                     }
-                    Slot::Later(rx, bytes, records) => match rx.await {
-                        Ok(Ok(a)) => {
+                    Slot::Later(appended, bytes, records) => match appended.await {
+                        Ok(a) => {
                             count_in(&metrics, &name, bytes, records);
                             p.with_base_offset(a.base_offset)
                                 .with_log_append_time_ms(a.log_append_time)
                                 .with_log_start_offset(a.log_start)
                         }
-                        Ok(Err(e)) => p
-                            .with_error_code(write_error_code(&e))
+                        Err(e) => p
+                            .with_error_code(e.kafka_code())
                             .with_error_message(Some(str(e.to_string()))),
-                        Err(_) => p.with_error_code(ResponseError::KafkaStorageError.code()),
                     },
                 });
             }

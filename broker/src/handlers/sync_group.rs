@@ -2,11 +2,12 @@
 //! assignment; every member's SyncGroup is answered the moment it arrives.
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::SyncGroupResponse;
 
 use super::str;
 use crate::broker::Broker;
-use crate::coordinator::{code, Reply, SyncRequest, SyncResult};
+use crate::coordinator::{Reply, SyncRequest, SyncResult};
 use crate::protocol::reader::{Reader, Result};
 
 pub struct SyncGroupRequest {
@@ -68,10 +69,9 @@ pub async fn handle(broker: &Broker, version: i16, req: SyncGroupRequest) -> Syn
     let r = match reply {
         Reply::Now(r) => r,
         Reply::Wait(rx) => {
-            let mut shutdown = broker.shutdown.clone();
             tokio::select! {
-                r = rx => r.unwrap_or_else(|_| SyncResult::error(code::REBALANCE_IN_PROGRESS)),
-                _ = shutdown.wait() => SyncResult::error(code::COORDINATOR_NOT_AVAILABLE),
+                r = rx => r.unwrap_or_else(|_| SyncResult::error(ResponseError::RebalanceInProgress.code())),
+                _ = broker.shutdown.cancelled() => SyncResult::error(ResponseError::CoordinatorNotAvailable.code()),
             }
         }
     };

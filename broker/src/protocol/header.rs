@@ -42,12 +42,4 @@ impl RequestHeader {
             r,
         ))
     }
-
-    /// Reads only the correlation id, for answering a frame whose header is
-    /// otherwise unusable.
-    pub fn peek_correlation_id(frame: &[u8]) -> Option<i32> {
-        frame
-            .get(4..8)
-            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
 }

@@ -13,3 +13,7 @@ pub mod versions;
 
 pub use header::RequestHeader;
 pub use reader::{DecodeError, Reader};
+
+/// The error code of an answer without error. Errors are spelled
+/// `kafka_protocol::error::ResponseError::X.code()` everywhere.
+pub const NONE: i16 = 0;

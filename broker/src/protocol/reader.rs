@@ -40,6 +40,8 @@ pub type Result<T> = std::result::Result<T, DecodeError>;
 
 /// A cursor over one request body. `flexible` selects the compact encodings
 /// (KIP-482) used by flexible API versions.
+/// Bytes left after a request's last field are ignored: librdkafka sends
+/// some (its issue #5049).
 pub struct Reader {
     buf: Bytes,
     flexible: bool,
@@ -52,20 +54,6 @@ impl Reader {
 
     pub fn set_flexible(&mut self, flexible: bool) {
         self.flexible = flexible;
-    }
-
-    pub fn is_flexible(&self) -> bool {
-        self.flexible
-    }
-
-    pub fn remaining(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// The undecoded rest of the body. Trailing bytes after a request are
-    /// tolerated (librdkafka sends some, see its issue #5049).
-    pub fn rest(&self) -> &Bytes {
-        &self.buf
     }
 
     fn need(&self, n: usize) -> Result<()> {

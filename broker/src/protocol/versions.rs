@@ -55,6 +55,7 @@ pub fn supported(api: ApiKey) -> Option<Supported> {
 }
 
 /// Whether requests of this API and version use the flexible encodings.
+#[cfg(test)]
 pub fn is_flexible(api: ApiKey, version: i16) -> bool {
     api.request_header_version(version) >= 2
 }

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
+use super::partition_log::PartitionLog;
 use super::producers::{RecentBatch, RECENT};
 use super::schema::partition_range;
-use super::writer::PartitionLog;
 use super::StorageError;
 use crate::batch::BatchHeader;
 use crate::catalog::{Catalog, Partition, Topic};

@@ -1,78 +1,68 @@
 //! The SQLite file: everything Skiff keeps lives in it.
 //!
-//! `Storage` is the handle the rest of the broker uses: writes are sent to the
-//! single writer thread (`writer`), reads run on a small pool of read-only
-//! connections on tokio's blocking threads (`reader`). WAL mode lets reads
-//! proceed while the writer commits.
+//! `Storage` is the only way in. Its write methods (`append`,
+//! `create_topic`, `commit_offsets`, ...) queue a command to the single
+//! writer thread at once, so one connection's writes reach it in request
+//! order, and return a future of the answer, which arrives once the group
+//! commit holding the write has committed (see docs/durability.md). Reads
+//! run on a small pool of read-only connections on tokio's blocking threads;
+//! WAL mode lets them proceed while the writer commits.
+//!
+//! Files: `writer` (the thread: group commit and dispatch), `state` (what the
+//! writer owns, one method per command), `command` (the private messages),
+//! `load` (state from the file), `retention`, `offsets` and `producers`
+//! (their tables and rules), `reader` (queries), `schema` (layout, pragmas),
+//! `disk` (lock file, disk guard), `error`.
 
+mod command;
+mod disk;
+mod error;
 mod load;
-pub mod offsets;
-pub mod producers;
+mod offsets;
+mod partition_log;
+mod producers;
 mod reader;
-pub mod schema;
-pub mod writer;
+mod retention;
+mod schema;
+mod state;
+mod writer;
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
+use std::sync::{mpsc, Arc, Mutex};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{oneshot, Semaphore};
+use uuid::Uuid;
 
-use crate::catalog::Catalog;
+use crate::batch::BatchHeader;
+use crate::catalog::{Catalog, Partition, Topic};
+pub use command::{Appended, ConfigChange};
+use command::{Command, Reply};
+pub use disk::{lock_database, DiskLimits};
+pub use error::{StorageError, WriteError, WriteResult};
 pub use offsets::OffsetRow;
 pub use reader::TimestampHit;
 pub use schema::Durability;
-pub use writer::{Appended, Command, ConfigChange, DiskLimits, WriteError};
 
 /// How many read-only connections may run queries at once.
 const READERS: usize = 4;
 
+/// Why `Storage::open` failed.
 #[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("stored value has the wrong type: {0}")]
-    Type(#[from] rusqlite::types::FromSqlError),
-    #[error("database content is invalid: {0}")]
-    Corrupt(String),
-    #[error("storage full: {0}")]
-    Full(String),
-    #[error("the database is in use by another skiff-broker (lock {0} is held); stop that broker or use another file")]
-    InUse(String),
-    #[error("cannot create the lock file {path}: {error}")]
-    Lock { path: String, error: std::io::Error },
-    #[error("the storage writer has stopped")]
-    WriterGone,
-    #[error("read task failed: {0}")]
-    Join(String),
-}
-
-/// Takes the exclusive lock that says a broker is using `path`. A separate
-/// `.lock` file: locking the database file itself could interfere with
-/// SQLite's own POSIX locks.
-pub fn lock_database(path: &Path) -> Result<std::fs::File, StorageError> {
-    use std::os::fd::AsRawFd;
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock_path = PathBuf::from(lock_path);
-    let shown = lock_path.display().to_string();
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|error| StorageError::Lock {
-            path: shown.clone(),
-            error,
-        })?;
-    // SAFETY: flock on a file descriptor we own; no memory is involved.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        return Err(StorageError::InUse(shown));
-    }
-    Ok(file)
+pub enum OpenError {
+    /// The file cannot be used as Skiff's database: its path, its
+    /// permissions, another broker holding it, not an SQLite file.
+    #[error(transparent)]
+    Open(StorageError),
+    /// The database opened, but its content could not be loaded (or the
+    /// writer thread could not start).
+    #[error(transparent)]
+    Load(StorageError),
 }
 
 /// The handle to the database shared by all connections.
@@ -81,10 +71,27 @@ pub struct Storage {
     /// Held (flock) while the broker runs: one broker per database file,
     /// since each keeps its own in-memory view of offsets.
     _lock: std::fs::File,
-    writer: Mutex<mpsc::Sender<Command>>,
+    writer: mpsc::Sender<Command>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     read_slots: Semaphore,
+}
+
+/// A write queued to the writer; resolves to its answer once the group
+/// commit holding it is over.
+#[must_use = "a write's answer says whether it was stored"]
+pub struct Queued<T>(oneshot::Receiver<WriteResult<T>>);
+
+impl<T> Future for Queued<T> {
+    type Output = WriteResult<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|answer| {
+            // The reply sender is dropped unanswered only when the writer
+            // has stopped (or dropped the command with its group).
+            answer.unwrap_or_else(|_| Err(StorageError::WriterGone.into()))
+        })
+    }
 }
 
 impl Storage {
@@ -94,23 +101,24 @@ impl Storage {
         path: &Path,
         durability: Durability,
         limits: DiskLimits,
-    ) -> Result<(Storage, Arc<Catalog>), StorageError> {
-        let lock = lock_database(path)?;
-        let conn = Connection::open(path)?;
-        schema::configure_writer(&conn, durability)?;
-        let (logs, next_pid) = load::partition_logs(&conn)?;
-        let catalog = Arc::new(load::catalog(&conn, &logs)?);
+    ) -> Result<(Storage, Arc<Catalog>), OpenError> {
+        let lock = lock_database(path).map_err(OpenError::Open)?;
+        let conn = Connection::open(path).map_err(|e| OpenError::Open(e.into()))?;
+        schema::configure_writer(&conn, durability).map_err(|e| OpenError::Open(e.into()))?;
+        let (logs, next_pid) = load::partition_logs(&conn).map_err(OpenError::Load)?;
+        let catalog = Arc::new(load::catalog(&conn, &logs).map_err(OpenError::Load)?);
         let (tx, rx) = mpsc::channel();
-        let w = writer::Writer::new(conn, limits, catalog.clone(), logs, next_pid);
+        let state = state::WriterState::new(catalog.clone(), logs, next_pid);
+        let w = writer::Writer::new(conn, limits, state);
         let handle = std::thread::Builder::new()
             .name("skiff-writer".into())
             .spawn(move || w.run(rx))
-            .map_err(|e| StorageError::Corrupt(format!("cannot start writer thread: {e}")))?;
+            .map_err(|e| OpenError::Load(StorageError::Thread(e)))?;
         Ok((
             Storage {
                 path: path.to_path_buf(),
                 _lock: lock,
-                writer: Mutex::new(tx),
+                writer: tx,
                 writer_thread: Mutex::new(Some(handle)),
                 readers: Arc::new(Mutex::new(Vec::new())),
                 read_slots: Semaphore::new(READERS),
@@ -123,31 +131,122 @@ impl Storage {
         &self.path
     }
 
-    /// Queues a command for the writer.
-    pub fn send(&self, cmd: Command) -> Result<(), StorageError> {
-        self.writer
-            .lock()
-            .expect("writer sender lock")
-            .send(cmd)
-            .map_err(|_| StorageError::WriterGone)
+    /// Queues the command `make` builds around its reply channel.
+    fn queue<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Queued<T> {
+        let (reply, answer) = oneshot::channel();
+        // If the writer has stopped, the command comes back inside the error
+        // and is dropped with its reply sender: the answer is WriterGone.
+        let _ = self.writer.send(make(reply));
+        Queued(answer)
     }
 
-    /// Sends a command built around a reply channel and waits for the answer.
-    pub async fn call<T>(
+    /// Appends a partition's batches (validated, in the order given); the
+    /// answer carries the first batch's offset.
+    pub fn append(
         &self,
-        make: impl FnOnce(oneshot::Sender<Result<T, WriteError>>) -> Command,
-    ) -> Result<T, WriteError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(make(tx))
-            .map_err(|e| WriteError::Storage(e.to_string()))?;
-        rx.await
-            .map_err(|_| WriteError::Storage(StorageError::WriterGone.to_string()))?
+        partition: Arc<Partition>,
+        batches: Vec<(BatchHeader, Bytes)>,
+        log_append_time: bool,
+    ) -> Queued<Appended> {
+        self.queue(|reply| Command::Append {
+            partition,
+            batches,
+            log_append_time,
+            reply,
+        })
+    }
+
+    /// Creates a topic (TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION on a
+    /// '.'/'_' collision, INVALID_PARTITIONS, INVALID_CONFIG otherwise).
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        overrides: BTreeMap<String, String>,
+    ) -> Queued<Arc<Topic>> {
+        let name = name.to_string();
+        self.queue(|reply| Command::CreateTopic {
+            name,
+            partitions,
+            overrides,
+            reply,
+        })
+    }
+
+    /// Deletes a topic with its records, producer state and committed
+    /// offsets; answers its id.
+    pub fn delete_topic(&self, name: &str) -> Queued<Uuid> {
+        let name = name.to_string();
+        self.queue(|reply| Command::DeleteTopic { name, reply })
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub fn create_partitions(&self, name: &str, count: i32) -> Queued<()> {
+        let name = name.to_string();
+        self.queue(|reply| Command::CreatePartitions { name, count, reply })
+    }
+
+    /// Changes a topic's config overrides.
+    pub fn alter_config(&self, name: &str, change: ConfigChange) -> Queued<()> {
+        let name = name.to_string();
+        self.queue(|reply| Command::AlterConfig {
+            name,
+            change,
+            reply,
+        })
+    }
+
+    /// A producer id never handed out before.
+    pub fn allocate_producer_id(&self) -> Queued<i64> {
+        self.queue(|reply| Command::AllocateProducerId { reply })
+    }
+
+    /// Stores a group's committed offsets (insert or replace).
+    pub fn commit_offsets(&self, group: &str, offsets: Vec<OffsetRow>) -> Queued<()> {
+        let group = group.to_string();
+        self.queue(|reply| Command::CommitOffsets {
+            group,
+            offsets,
+            reply,
+        })
+    }
+
+    /// Deletes all of a group's committed offsets.
+    pub fn delete_group_offsets(&self, group: &str) -> Queued<()> {
+        let group = group.to_string();
+        self.queue(|reply| Command::DeleteGroupOffsets { group, reply })
+    }
+
+    /// Deletes a group's committed offsets of these (topic, partition)s.
+    pub fn delete_offsets(&self, group: &str, partitions: Vec<(String, i32)>) -> Queued<()> {
+        let group = group.to_string();
+        self.queue(|reply| Command::DeleteOffsets {
+            group,
+            partitions,
+            reply,
+        })
+    }
+
+    /// Removes, as of `now_ms`, the head batches every topic's retention.ms
+    /// and retention.bytes exclude; answers how many batches went.
+    pub fn enforce_retention(&self, now_ms: i64) -> Queued<usize> {
+        self.queue(|reply| Command::EnforceRetention { now_ms, reply })
+    }
+
+    /// Moves a partition's log start to `offset` (-1: the high watermark),
+    /// removing the whole batches below it; answers the new log start.
+    pub fn delete_records(&self, partition: Arc<Partition>, offset: i64) -> Queued<i64> {
+        self.queue(|reply| Command::DeleteRecords {
+            partition,
+            offset,
+            reply,
+        })
     }
 
     /// Stops the writer after everything queued so far, checkpoints and
     /// closes the file. Blocks until done.
     pub fn close(&self) {
-        let _ = self.send(Command::Shutdown);
+        let _ = self.writer.send(Command::Shutdown);
         if let Some(handle) = self
             .writer_thread
             .lock()
@@ -191,7 +290,6 @@ impl Storage {
         .await
         .map_err(|e| StorageError::Join(e.to_string()))?
     }
-
     /// Stored batches of a partition from the one holding `offset`, below
     /// `high_watermark`, up to `max_bytes`; with `first_always` the first
     /// batch comes even if larger, so a consumer can always make progress.

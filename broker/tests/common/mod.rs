@@ -1,5 +1,5 @@
 //! Test harness: a real skiff-broker served in-process on 127.0.0.1 with a
-//! fresh database, and a minimal Kafka client built on the `kafka-protocol`
+//! fresh database (started by `skiff_broker::start`, as the binary does), and a minimal Kafka client built on the `kafka-protocol`
 //! crate's request encoders and response decoders (an independent
 //! implementation of the wire format, so the two check each other).
 #![allow(dead_code)]
@@ -18,15 +18,17 @@ use kafka_protocol::records::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use skiff_broker::broker::Broker;
-use skiff_broker::config::Settings;
-use skiff_broker::shutdown::Trigger;
+use skiff_broker::config::{Durability, Settings};
+use skiff_broker::{Broker, Running};
 
+/// A broker started with `skiff_broker::start` (as the binary starts it) on
+/// a database in its own temporary directory.
 pub struct TestBroker {
     pub addr: SocketAddr,
     pub broker: Arc<Broker>,
-    trigger: Option<Trigger>,
-    serving: Option<tokio::task::JoinHandle<()>>,
+    /// The `/metrics` address, when the settings ask for the endpoint.
+    pub metrics_addr: Option<SocketAddr>,
+    running: Running,
     pub dir: Arc<tempfile::TempDir>,
 }
 
@@ -35,7 +37,7 @@ pub fn settings(db: &std::path::Path) -> Settings {
         listener_url: "tcp://127.0.0.1:0".into(),
         advertised_listener_url: None,
         storage_engine: format!("sqlite://{}", db.display()),
-        durability: skiff_broker::storage::Durability::Normal,
+        durability: Durability::Normal,
         auto_create_topics: true,
         num_partitions: 1,
         node_id: 0,
@@ -72,17 +74,12 @@ impl TestBroker {
     ) -> TestBroker {
         let mut s = settings(&dir.path().join("skiff.db"));
         tweak(&mut s);
-        let config = s.validate().unwrap();
-        let started = skiff_broker::start(config).await.unwrap();
-        let broker = started.broker;
-        let addr = started.listener.local_addr().unwrap();
-        let trigger = started.shutdown;
-        let serving = tokio::spawn(skiff_broker::server::run(started.listener, broker.clone()));
+        let running = skiff_broker::start(s.validate().unwrap()).await.unwrap();
         TestBroker {
-            addr,
-            broker,
-            trigger: Some(trigger),
-            serving: Some(serving),
+            addr: running.addr(),
+            broker: running.broker().clone(),
+            metrics_addr: running.metrics_addr(),
+            running,
             dir,
         }
     }
@@ -92,18 +89,9 @@ impl TestBroker {
     }
 
     /// Graceful stop: in-flight requests finish, the database is closed.
-    pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
-        if let Some(t) = self.trigger.take() {
-            t.fire();
-        }
-        if let Some(s) = self.serving.take() {
-            s.await.unwrap();
-        }
-        let b = self.broker.clone();
-        tokio::task::spawn_blocking(move || b.storage.close())
-            .await
-            .unwrap();
-        self.dir.clone()
+    pub async fn stop(self) -> Arc<tempfile::TempDir> {
+        self.running.stop().await;
+        self.dir
     }
 
     pub async fn client(&self) -> Client {

@@ -1,0 +1,123 @@
+//! The messages from the `Storage` handle to the writer thread: one
+//! `Command` per write, carrying its arguments and the channel its answer
+//! goes back on. Private to `storage/`: the rest of the broker calls
+//! `Storage`'s typed methods and never builds a command or a reply channel.
+//! Also the public types those methods take and give.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::{OffsetRow, WriteResult};
+use crate::batch::BatchHeader;
+use crate::catalog::{Partition, Topic};
+
+/// Where a command's answer goes.
+pub(super) type Reply<T> = oneshot::Sender<WriteResult<T>>;
+
+pub(super) enum Command {
+    Append {
+        partition: Arc<Partition>,
+        batches: Vec<(BatchHeader, Bytes)>,
+        log_append_time: bool,
+        reply: Reply<Appended>,
+    },
+    CreateTopic {
+        name: String,
+        partitions: i32,
+        overrides: BTreeMap<String, String>,
+        reply: Reply<Arc<Topic>>,
+    },
+    DeleteTopic {
+        name: String,
+        reply: Reply<Uuid>,
+    },
+    CreatePartitions {
+        name: String,
+        count: i32,
+        reply: Reply<()>,
+    },
+    AlterConfig {
+        name: String,
+        change: ConfigChange,
+        reply: Reply<()>,
+    },
+    AllocateProducerId {
+        reply: Reply<i64>,
+    },
+    CommitOffsets {
+        group: String,
+        offsets: Vec<OffsetRow>,
+        reply: Reply<()>,
+    },
+    DeleteGroupOffsets {
+        group: String,
+        reply: Reply<()>,
+    },
+    DeleteOffsets {
+        group: String,
+        partitions: Vec<(String, i32)>,
+        reply: Reply<()>,
+    },
+    EnforceRetention {
+        now_ms: i64,
+        reply: Reply<usize>,
+    },
+    DeleteRecords {
+        partition: Arc<Partition>,
+        offset: i64,
+        reply: Reply<i64>,
+    },
+    /// Finish what is queued, checkpoint, close the file.
+    Shutdown,
+}
+
+impl Command {
+    /// The record bytes a command brings, which bound a commit group.
+    pub(super) fn payload_bytes(&self) -> usize {
+        match self {
+            Command::Append { batches, .. } => batches.iter().map(|(_, b)| b.len()).sum(),
+            _ => 0,
+        }
+    }
+}
+
+/// Result of an accepted append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub base_offset: i64,
+    /// The time stamped on the batch for LogAppendTime topics, else -1.
+    pub log_append_time: i64,
+    pub log_start: i64,
+}
+
+/// A change to a topic's config overrides.
+#[derive(Debug, Clone)]
+pub enum ConfigChange {
+    /// AlterConfigs: the given set replaces all overrides.
+    Replace(BTreeMap<String, String>),
+    /// IncrementalAlterConfigs: set (Some) or delete (None) single keys.
+    Incremental(Vec<(String, Option<String>)>),
+}
+
+impl ConfigChange {
+    /// The overrides that result from applying this change to `current`.
+    pub fn apply(&self, current: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        match self {
+            ConfigChange::Replace(all) => all.clone(),
+            ConfigChange::Incremental(ops) => {
+                let mut out = current.clone();
+                for (k, v) in ops {
+                    match v {
+                        Some(v) => out.insert(k.clone(), v.clone()),
+                        None => out.remove(k),
+                    };
+                }
+                out
+            }
+        }
+    }
+}

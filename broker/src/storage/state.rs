@@ -1,0 +1,472 @@
+//! What the writer owns besides its connection: its view of every
+//! partition's log (next offset, idempotent producers), the next producer id,
+//! and the catalog it publishes to. One method per command: each applies its
+//! command inside the group's open transaction and says what to publish
+//! once that transaction has committed. Nothing here commits, and nothing a
+//! client can see changes before the commit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rusqlite::{params, Connection, OptionalExtension};
+use uuid::Uuid;
+
+use super::command::{Appended, ConfigChange};
+use super::partition_log::PartitionLog;
+use super::producers::{RecentBatch, Verdict};
+use super::retention::{retention_point, truncate_head};
+use super::schema::{batch_key, MAX_OFFSET};
+use super::{load, offsets, OffsetRow, StorageError, WriteError, WriteResult};
+use crate::batch::{self, BatchHeader};
+use crate::catalog::{Catalog, Partition, Topic};
+use crate::clock::now_ms;
+use crate::topic_config::TopicConfig;
+
+/// Makes a written change visible (catalog, high watermarks, log starts)
+/// and gives the caller's answer; run only after the commit.
+pub(super) type Publish<T> = Box<dyn FnOnce() -> WriteResult<T> + Send>;
+
+/// A command applied inside the open transaction.
+pub(super) enum Staged<T> {
+    /// Refused before anything was written: the answer stands whatever
+    /// becomes of the transaction.
+    Refused(WriteError),
+    /// Written in the transaction. If it commits, `Publish` runs; if not,
+    /// the caller gets the storage failure and nothing is published.
+    Written(Publish<T>),
+}
+
+/// Applying one command: `Err` is a database failure, which aborts the
+/// whole group (every command in it gets the failure).
+pub(super) type Applied<T> = Result<Staged<T>, StorageError>;
+
+/// A step inside a command: `Err` aborts the group as above, `Ok(Err(_))`
+/// refuses this one command.
+type Outcome<T> = Result<WriteResult<T>, StorageError>;
+
+fn written<T>(publish: impl FnOnce() -> WriteResult<T> + Send + 'static) -> Staged<T> {
+    Staged::Written(Box::new(publish))
+}
+
+pub(super) struct WriterState {
+    catalog: Arc<Catalog>,
+    logs: HashMap<i64, PartitionLog>,
+    next_producer_id: i64,
+}
+
+impl WriterState {
+    pub(super) fn new(
+        catalog: Arc<Catalog>,
+        logs: HashMap<i64, PartitionLog>,
+        next_producer_id: i64,
+    ) -> Self {
+        WriterState {
+            catalog,
+            logs,
+            next_producer_id,
+        }
+    }
+
+    /// After a failed commit: the offsets and producer state advanced for
+    /// writes that did not happen are taken back from the file, the source
+    /// of truth. (The catalog changes only after a commit, so it is right.)
+    pub(super) fn reload(&mut self, conn: &Connection) -> Result<(), StorageError> {
+        let (logs, next_producer_id) = load::partition_logs(conn)?;
+        self.logs = logs;
+        self.next_producer_id = next_producer_id;
+        Ok(())
+    }
+
+    /// Appends a partition's batches (offsets assigned here, in commit
+    /// order), unless the disk guard's `room` (bytes left for this group)
+    /// is too small.
+    pub(super) fn append(
+        &mut self,
+        tx: &Connection,
+        room: &mut Option<u64>,
+        partition: Arc<Partition>,
+        batches: Vec<(BatchHeader, Bytes)>,
+        log_append_time: bool,
+    ) -> Applied<Appended> {
+        let bytes: u64 = batches.iter().map(|(_, b)| b.len() as u64).sum();
+        let outcome = match room {
+            Some(left) if bytes > *left => Err(WriteError::StorageFull),
+            _ => self.write_batches(tx, &partition, batches, log_append_time)?,
+        };
+        if let (Some(left), Ok(_)) = (room.as_mut(), &outcome) {
+            *left -= bytes;
+        }
+        // Batches written before a refused one stay in the transaction, so
+        // the high watermark is published whatever the outcome.
+        let high_watermark = self.logs.get(&partition.db_id).map(|l| l.next_offset);
+        Ok(written(move || {
+            if let Some(hw) = high_watermark {
+                if hw != partition.high_watermark() {
+                    partition.advance(hw);
+                }
+            }
+            outcome.map(|mut a| {
+                a.log_start = partition.log_start();
+                a
+            })
+        }))
+    }
+
+    fn write_batches(
+        &mut self,
+        tx: &Connection,
+        partition: &Partition,
+        batches: Vec<(BatchHeader, Bytes)>,
+        log_append_time: bool,
+    ) -> Outcome<Appended> {
+        let Some(log) = self.logs.get_mut(&partition.db_id) else {
+            return Ok(Err(WriteError::UnknownTopicOrPartition));
+        };
+        let mut first: Option<Appended> = None;
+        let append_time = if log_append_time { now_ms() } else { -1 };
+        for (header, bytes) in batches {
+            if header.has_producer_id() {
+                match log.producers.check(&header) {
+                    Verdict::Append => {}
+                    Verdict::Duplicate { base_offset } => {
+                        first.get_or_insert(Appended {
+                            base_offset,
+                            log_append_time: append_time,
+                            log_start: 0,
+                        });
+                        continue;
+                    }
+                    Verdict::OutOfOrder => return Ok(Err(WriteError::OutOfOrderSequence)),
+                    Verdict::Fenced => return Ok(Err(WriteError::InvalidProducerEpoch)),
+                }
+            }
+            let base_offset = log.next_offset;
+            let last_offset = base_offset + header.last_offset_delta as i64;
+            if last_offset > MAX_OFFSET {
+                return Err(StorageError::Full(
+                    "partition offset space exhausted".into(),
+                ));
+            }
+            let mut max_timestamp = header.max_timestamp;
+            let mut stamped;
+            let data: &[u8] = if log_append_time {
+                stamped = bytes.to_vec();
+                batch::set_log_append_time(&mut stamped, append_time);
+                max_timestamp = append_time;
+                &stamped
+            } else {
+                &bytes
+            };
+            tx.prepare_cached(
+                "INSERT INTO batches (id, base_offset, max_timestamp, data) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                batch_key(partition.db_id, last_offset),
+                base_offset,
+                max_timestamp,
+                data
+            ])?;
+            if header.has_producer_id() {
+                let recent: RecentBatch = log.producers.record(&header, base_offset);
+                tx.prepare_cached(
+                    "INSERT INTO producers (partition_id, producer_id, epoch, first_seq, last_seq, base_offset)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (partition_id, producer_id) DO UPDATE SET
+                       epoch = excluded.epoch, first_seq = excluded.first_seq,
+                       last_seq = excluded.last_seq, base_offset = excluded.base_offset",
+                )?
+                .execute(params![
+                    partition.db_id,
+                    header.producer_id,
+                    header.producer_epoch,
+                    recent.first_seq,
+                    recent.last_seq,
+                    base_offset
+                ])?;
+            }
+            log.next_offset = last_offset + 1;
+            first.get_or_insert(Appended {
+                base_offset,
+                log_append_time: append_time,
+                log_start: 0,
+            });
+        }
+        Ok(first.ok_or(WriteError::UnknownTopicOrPartition))
+    }
+
+    pub(super) fn create_topic(
+        &mut self,
+        tx: &Connection,
+        name: &str,
+        partitions: i32,
+        overrides: BTreeMap<String, String>,
+    ) -> Applied<Arc<Topic>> {
+        // The transaction also sees topics created earlier in this group.
+        let in_file: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM topics WHERE name = ?1)")?
+            .query_row(params![name], |r| r.get(0))?;
+        if self.catalog.get(name).is_some() || in_file {
+            return Ok(Staged::Refused(WriteError::TopicExists));
+        }
+        // Kafka refuses names that differ only by '.' versus '_' (they map to
+        // the same metric names).
+        let colliding: Option<String> = tx
+            .prepare_cached(
+                "SELECT name FROM topics WHERE replace(name, '.', '_') = replace(?1, '.', '_') LIMIT 1",
+            )?
+            .query_row(params![name], |r| r.get(0))
+            .optional()?;
+        if let Some(other) = colliding {
+            return Ok(Staged::Refused(WriteError::InvalidTopic(format!(
+                "topic '{name}' collides with existing topic '{other}' ('.' and '_' are interchangeable)"
+            ))));
+        }
+        if partitions < 1 {
+            return Ok(Staged::Refused(WriteError::InvalidPartitions(format!(
+                "{partitions} (must be at least 1)"
+            ))));
+        }
+        let config = match TopicConfig::from_overrides(overrides) {
+            Ok(c) => c,
+            Err(e) => return Ok(Staged::Refused(e.into())),
+        };
+        let id = Uuid::new_v4();
+        tx.execute(
+            "INSERT INTO topics (name, uuid, created_ms) VALUES (?1, ?2, ?3)",
+            params![name, id.as_bytes().as_slice(), now_ms()],
+        )?;
+        let topic_db_id = tx.last_insert_rowid();
+        for (k, v) in &config.overrides {
+            tx.execute(
+                "INSERT INTO topic_configs (topic_id, name, value) VALUES (?1, ?2, ?3)",
+                params![topic_db_id, k, v],
+            )?;
+        }
+        let parts = self.insert_partitions(tx, name, topic_db_id, 0, partitions)?;
+        let topic = Arc::new(Topic::new(topic_db_id, name.to_string(), id, config, parts));
+        let catalog = self.catalog.clone();
+        Ok(written(move || {
+            catalog.insert(topic.clone());
+            Ok(topic)
+        }))
+    }
+
+    /// Deletes a topic with its batches, producer state and committed
+    /// group offsets.
+    pub(super) fn delete_topic(&mut self, tx: &Connection, name: &str) -> Applied<Uuid> {
+        let Some(topic) = self.catalog.get(name) else {
+            return Ok(Staged::Refused(WriteError::UnknownTopicOrPartition));
+        };
+        for p in topic.partitions().iter() {
+            tx.execute(
+                "DELETE FROM batches WHERE id BETWEEN ?1 AND ?2",
+                params![batch_key(p.db_id, 0), batch_key(p.db_id, MAX_OFFSET)],
+            )?;
+            tx.execute(
+                "DELETE FROM producers WHERE partition_id = ?1",
+                params![p.db_id],
+            )?;
+            self.logs.remove(&p.db_id);
+        }
+        tx.execute("DELETE FROM topics WHERE id = ?1", params![topic.db_id])?;
+        offsets::delete_topic(tx, &topic.name)?;
+        let catalog = self.catalog.clone();
+        Ok(written(move || {
+            catalog.remove(&topic.name);
+            // Parked long polls end with UNKNOWN_TOPIC_OR_PARTITION.
+            for p in topic.partitions().iter() {
+                p.mark_deleted();
+            }
+            Ok(topic.id)
+        }))
+    }
+
+    pub(super) fn create_partitions(
+        &mut self,
+        tx: &Connection,
+        name: &str,
+        count: i32,
+    ) -> Applied<()> {
+        let Some(topic) = self.catalog.get(name) else {
+            return Ok(Staged::Refused(WriteError::UnknownTopicOrPartition));
+        };
+        // Counted in the transaction: an earlier command of this group may
+        // have added partitions the catalog lacks yet.
+        let existing: i32 = tx.query_row(
+            "SELECT COUNT(*) FROM partitions WHERE topic_id = ?1",
+            params![topic.db_id],
+            |r| r.get(0),
+        )?;
+        if count <= existing {
+            return Ok(Staged::Refused(WriteError::InvalidPartitions(format!(
+                "topic '{name}' has {existing} partitions; the new count must be larger"
+            ))));
+        }
+        let added = self.insert_partitions(tx, &topic.name, topic.db_id, existing, count)?;
+        Ok(written(move || {
+            topic.add_partitions(added);
+            Ok(())
+        }))
+    }
+
+    pub(super) fn alter_config(
+        &mut self,
+        tx: &Connection,
+        name: &str,
+        change: ConfigChange,
+    ) -> Applied<()> {
+        let Some(topic) = self.catalog.get(name) else {
+            return Ok(Staged::Refused(WriteError::UnknownTopicOrPartition));
+        };
+        // Read in the transaction, so two changes in one group compose.
+        let current: BTreeMap<String, String> = tx
+            .prepare_cached("SELECT name, value FROM topic_configs WHERE topic_id = ?1")?
+            .query_map(params![topic.db_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let config = match TopicConfig::from_overrides(change.apply(&current)) {
+            Ok(c) => c,
+            Err(e) => return Ok(Staged::Refused(e.into())),
+        };
+        tx.execute(
+            "DELETE FROM topic_configs WHERE topic_id = ?1",
+            params![topic.db_id],
+        )?;
+        for (k, v) in &config.overrides {
+            tx.execute(
+                "INSERT INTO topic_configs (topic_id, name, value) VALUES (?1, ?2, ?3)",
+                params![topic.db_id, k, v],
+            )?;
+        }
+        Ok(written(move || {
+            topic.set_config(config);
+            Ok(())
+        }))
+    }
+
+    /// A new producer id from the persistent counter, never reused.
+    pub(super) fn allocate_producer_id(&mut self, tx: &Connection) -> Applied<i64> {
+        let id = self.next_producer_id;
+        self.next_producer_id += 1;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('next_producer_id', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![self.next_producer_id],
+        )?;
+        Ok(written(move || Ok(id)))
+    }
+
+    /// Stores a group's committed offsets (insert or replace).
+    pub(super) fn commit_offsets(
+        &mut self,
+        tx: &Connection,
+        group: &str,
+        rows: &[OffsetRow],
+    ) -> Applied<()> {
+        offsets::commit(tx, group, rows)?;
+        Ok(written(|| Ok(())))
+    }
+
+    /// Deletes all of a group's committed offsets (DeleteGroups).
+    pub(super) fn delete_group_offsets(&mut self, tx: &Connection, group: &str) -> Applied<()> {
+        offsets::delete_group(tx, group)?;
+        Ok(written(|| Ok(())))
+    }
+
+    /// Deletes some partitions' committed offsets of a group (OffsetDelete).
+    pub(super) fn delete_offsets(
+        &mut self,
+        tx: &Connection,
+        group: &str,
+        partitions: &[(String, i32)],
+    ) -> Applied<()> {
+        offsets::delete_partitions(tx, group, partitions)?;
+        Ok(written(|| Ok(())))
+    }
+
+    /// Removes whole batches from the head of every partition whose topic's
+    /// retention.ms or retention.bytes they exceed; answers the number of
+    /// batches removed.
+    pub(super) fn enforce_retention(&mut self, tx: &Connection, now_ms: i64) -> Applied<usize> {
+        let mut moved = Vec::new();
+        let mut removed = 0;
+        for topic in self.catalog.all() {
+            let config = topic.config();
+            for p in topic.partitions().iter() {
+                let Some(log) = self.logs.get(&p.db_id) else {
+                    continue;
+                };
+                let up_to =
+                    retention_point(tx, p.db_id, p.log_start(), log.next_offset, &config, now_ms)?;
+                if up_to > p.log_start() {
+                    removed += truncate_head(tx, p.db_id, up_to)?;
+                    moved.push((p.clone(), up_to));
+                }
+            }
+        }
+        Ok(written(move || {
+            for (p, log_start) in &moved {
+                p.set_log_start(*log_start);
+            }
+            Ok(removed)
+        }))
+    }
+
+    /// DeleteRecords: the partition's log starts at `offset` (-1: the high
+    /// watermark); answers the new log start.
+    pub(super) fn delete_records(
+        &mut self,
+        tx: &Connection,
+        partition: Arc<Partition>,
+        offset: i64,
+    ) -> Applied<i64> {
+        let Some(log) = self.logs.get(&partition.db_id) else {
+            return Ok(Staged::Refused(WriteError::UnknownTopicOrPartition));
+        };
+        let hw = log.next_offset;
+        let target = if offset == -1 { hw } else { offset };
+        if target < 0 || target > hw {
+            return Ok(Staged::Refused(WriteError::OffsetOutOfRange));
+        }
+        let log_start = target.max(partition.log_start());
+        if log_start > partition.log_start() {
+            truncate_head(tx, partition.db_id, log_start)?;
+        }
+        Ok(written(move || {
+            partition.set_log_start(log_start);
+            Ok(log_start)
+        }))
+    }
+
+    fn insert_partitions(
+        &mut self,
+        tx: &Connection,
+        topic: &str,
+        topic_db_id: i64,
+        from: i32,
+        to: i32,
+    ) -> Result<Vec<Arc<Partition>>, StorageError> {
+        let mut out = Vec::with_capacity((to - from) as usize);
+        for idx in from..to {
+            tx.execute(
+                "INSERT INTO partitions (topic_id, idx, log_start) VALUES (?1, ?2, 0)",
+                params![topic_db_id, idx],
+            )?;
+            let db_id = tx.last_insert_rowid();
+            self.logs.insert(db_id, PartitionLog::default());
+            out.push(Arc::new(Partition::new(topic, idx, db_id, 0, 0)));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+impl WriterState {
+    /// Each partition's next offset, and the next producer id under key -1.
+    pub(super) fn next_offsets(&self) -> BTreeMap<i64, i64> {
+        let mut out: BTreeMap<i64, i64> =
+            self.logs.iter().map(|(p, l)| (*p, l.next_offset)).collect();
+        out.insert(-1, self.next_producer_id);
+        out
+    }
+}

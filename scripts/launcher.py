@@ -1,0 +1,107 @@
+"""Starts and stops a skiff-broker for the benchmark and soak scripts.
+
+Each broker gets a fresh database in a temporary directory and a free port on
+127.0.0.1. Start-up is over when the broker answers a Kafka request
+(`skiff-broker healthcheck`, an ApiVersions round trip), not when its port
+merely accepts connections: the listener is bound before the database is
+opened, so an open port says nothing about whether requests are served.
+Also holds the /proc readings the scripts print (CPU seconds, RSS)."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+CLK = os.sysconf("SC_CLK_TCK")
+START_TIMEOUT_S = 20
+STOP_TIMEOUT_S = 30
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK  # utime + stime
+
+
+def status_kb(pid, key):
+    """A kB field of /proc/PID/status (VmRSS, VmHWM, ...)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class Broker:
+    """A skiff-broker process on 127.0.0.1 with its own database; use it as a
+    context manager so the process and the directory go away on any exit."""
+
+    def __init__(self, binary, prefix="skiff-", log_level="warn"):
+        self.binary = binary
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        self.db = os.path.join(self.dir, "skiff.db")
+        self.port = free_port()
+        self.url = f"tcp://127.0.0.1:{self.port}"
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [binary, "--listener-url", self.url, "--storage-engine", f"sqlite://{self.db}"],
+            env=dict(os.environ, RUST_LOG=log_level),
+        )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"skiff-broker exited with {self.proc.returncode} at start")
+            check = subprocess.run(
+                [self.binary, "--listener-url", self.url, "healthcheck", "--timeout", "1"],
+                capture_output=True,
+                text=True,
+            )
+            if check.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise SystemExit(f"skiff-broker not answering after {START_TIMEOUT_S} s: {check.stderr.strip()}")
+            time.sleep(0.05)
+
+    def stop(self):
+        """SIGTERM and wait for the clean exit (the WAL is checkpointed);
+        killed if it takes longer than STOP_TIMEOUT_S."""
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self):
+        """Stops the broker if it still runs and removes its directory."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
