@@ -15,6 +15,7 @@ pub mod memory;
 pub mod metrics;
 pub mod protocol;
 pub mod retention;
+pub mod security;
 pub mod server;
 pub mod shutdown;
 pub mod storage;
