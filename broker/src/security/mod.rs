@@ -9,6 +9,7 @@
 //! - `rate_limit`: failed authentications per client address, in fixed memory.
 //! - `acl`: Kafka's ACL model and the in-memory authorizer.
 //! - `persist`: the SQLite tables that hold users and ACLs.
+//! - `tls`: certificate loading, the rustls server configuration and reload.
 //!
 //! Everything a client sends before it has authenticated is hostile: every
 //! parser here bounds its input before it spends memory or CPU on it.
@@ -19,3 +20,4 @@ pub mod persist;
 pub mod plain;
 pub mod rate_limit;
 pub mod scram;
+pub mod tls;
