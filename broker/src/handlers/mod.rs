@@ -32,10 +32,23 @@ mod offset_fetch;
 mod produce;
 mod sync_group;
 
+// Security APIs: decoders only, until the connection's SASL state, the
+// credentials and the authorizer are wired into dispatch and the versions
+// table.
+pub mod alter_user_scram_credentials;
+pub mod create_acls;
+pub mod delete_acls;
+pub mod describe_acls;
+pub mod describe_user_scram_credentials;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
+
 #[cfg(test)]
 mod codec_tests;
 #[cfg(test)]
 mod group_codec_tests;
+#[cfg(test)]
+mod security_codec_tests;
 
 use std::future::Future;
 use std::pin::Pin;
