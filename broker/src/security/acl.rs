@@ -589,6 +589,21 @@ impl Authorizer {
             .authorize(principal, host, op, resource_type, name)
     }
 
+    /// Replaces every ACL at once (after another process changed the table);
+    /// checks see the old set or the new one, never a mix.
+    pub fn replace_all(&self, bindings: impl IntoIterator<Item = AclBinding>) {
+        let mut fresh = AclIndex::default();
+        for b in bindings {
+            if let (Ok(()), Some(slot)) = (b.validate(), b.resource_type.slot()) {
+                if !fresh.all.contains(&b) {
+                    fresh.by_type[slot].add(&b);
+                    fresh.all.insert(b);
+                }
+            }
+        }
+        *self.acls.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+    }
+
     /// Adds a validated ACL; `false` if it was already there.
     pub fn add(&self, b: AclBinding) -> bool {
         let mut acls = self.acls.write().unwrap_or_else(|e| e.into_inner());
@@ -882,8 +897,16 @@ mod tests {
         assert!(can(&a, "User:u", Write, Topic, "orders.x"));
         assert!(a.remove(&b2));
         assert!(a.is_empty());
-        let idx = a.read();
-        assert!(idx.by_type[0].prefixed.is_empty() && idx.by_type[0].prefix_lens.is_empty());
+        {
+            let idx = a.read();
+            assert!(idx.by_type[0].prefixed.is_empty() && idx.by_type[0].prefix_lens.is_empty());
+        }
+        a.replace_all(vec![b1.clone(), b1.clone(), b2.clone()]);
+        assert_eq!(a.len(), 2);
+        assert!(can(&a, "User:u", Read, Topic, "orders.x"));
+        a.replace_all(vec![b2]);
+        assert!(!can(&a, "User:u", Read, Topic, "orders.x"));
+        assert!(can(&a, "User:u", Write, Topic, "orders.x"));
     }
 
     #[test]

@@ -133,6 +133,18 @@ impl CredentialStore {
         had
     }
 
+    /// Replaces every user at once (after another process, such as
+    /// `skiff-broker user add`, changed the table): readers see the old
+    /// table or the new one, never a mix.
+    pub fn replace_all(
+        &self,
+        rows: impl IntoIterator<Item = (String, Mechanism, ScramCredential)>,
+    ) {
+        let fresh = CredentialStore::from_rows(rows);
+        let map = fresh.users.into_inner().unwrap_or_else(|e| e.into_inner());
+        *self.write() = map;
+    }
+
     /// Removes a user and all its verifiers.
     pub fn remove_user(&self, user: &str) -> bool {
         self.write().remove(user).is_some()
@@ -247,6 +259,12 @@ mod tests {
         assert_eq!(s.list().keys().collect::<Vec<_>>(), ["amy", "bob"]);
         assert!(s.remove_user("bob"));
         assert_eq!(s.len(), 1);
+        s.replace_all(vec![(
+            "carol".to_string(),
+            Mechanism::Sha512,
+            cred(Mechanism::Sha512, 4096),
+        )]);
+        assert_eq!(s.list().keys().collect::<Vec<_>>(), ["carol"]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - `scram`: SCRAM-SHA-256/512 verifiers and the server side of the exchange.
 //! - `plain`: SASL PLAIN, checked against the same SCRAM verifiers.
 //! - `credentials`: the in-memory table of users and their verifiers.
+//! - `sasl`: one connection's SASL exchange: mechanisms, steps, error codes.
 //! - `rate_limit`: failed authentications per client address, in fixed memory.
 //! - `acl`: Kafka's ACL model and the in-memory authorizer.
 //! - `persist`: the SQLite tables that hold users and ACLs.
@@ -19,5 +20,6 @@ pub mod credentials;
 pub mod persist;
 pub mod plain;
 pub mod rate_limit;
+pub mod sasl;
 pub mod scram;
 pub mod tls;
