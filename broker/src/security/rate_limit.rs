@@ -76,12 +76,15 @@ pub struct FailedAuthLimiter {
 }
 
 impl FailedAuthLimiter {
+    /// Settings are clamped to sane ranges (at least one entry and one
+    /// failure; at most a million failures and a day per refill), so the
+    /// time arithmetic cannot overflow.
     pub fn new(config: LimiterConfig) -> Self {
         FailedAuthLimiter {
             config: LimiterConfig {
                 capacity: config.capacity.max(1),
-                burst: config.burst.max(1),
-                refill: config.refill,
+                burst: config.burst.clamp(1, 1_000_000),
+                refill: config.refill.min(Duration::from_secs(86_400)),
             },
             table: Mutex::new(HashMap::new()),
         }

@@ -324,6 +324,71 @@ mod tests {
         other.step(b"\0alice\0secret", &store, &limiter).unwrap();
     }
 
+    /// Mutated and random tokens through every mechanism: errors, never a
+    /// panic (a cheap, deterministic stand-in for the fuzzer).
+    #[test]
+    fn mutated_tokens_never_panic() {
+        let (store, _) = setup();
+        let limiter = FailedAuthLimiter::new(LimiterConfig {
+            capacity: 4,
+            burst: u32::MAX, // clamped: never limits here
+            refill: Duration::from_secs(1),
+        });
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut client = ScramClient::new(Mechanism::Sha256, "alice", b"secret").unwrap();
+        let first = client.client_first();
+        let mut auth = Authenticator::new(SaslMechanism::Scram(Mechanism::Sha256), peer());
+        let Ok(Step::Continue(server_first)) = auth.step(&first, &store, &limiter) else {
+            panic!("valid client-first refused");
+        };
+        let fin = client.client_final(&server_first).unwrap();
+        let seeds: [&[u8]; 4] = [
+            &first,
+            &fin,
+            b"\0alice\0secret",
+            b"n,a=alice,n=alice,r=x,ext=1",
+        ];
+        let mechanisms = [
+            SaslMechanism::Plain,
+            SaslMechanism::Scram(Mechanism::Sha256),
+            SaslMechanism::Scram(Mechanism::Sha512),
+        ];
+        for i in 0..3000 {
+            let mut token = seeds[i % seeds.len()].to_vec();
+            for _ in 0..1 + next() % 4 {
+                let r = next() as usize;
+                match r % 4 {
+                    0 if !token.is_empty() => {
+                        let at = r / 4 % token.len();
+                        token[at] ^= 1 << (r / 64 % 8);
+                    }
+                    1 => token.truncate(r / 4 % (token.len() + 1)),
+                    2 => {
+                        let at = r / 4 % (token.len() + 1);
+                        token.insert(at, [b',', b'=', 0, 0xff][r / 64 % 4]);
+                    }
+                    _ => token.extend(std::iter::repeat_n(b'A', r / 4 % 300)),
+                }
+            }
+            let m = mechanisms[i % mechanisms.len()];
+            let mut auth = Authenticator::new(m, peer());
+            let first = auth.step(&token, &store, &limiter);
+            if let Ok(Step::Continue(_)) = first {
+                let _ = auth.step(&token, &store, &limiter);
+                let mut auth2 = Authenticator::new(m, peer());
+                if auth2.step(seeds[0], &store, &limiter).is_ok() {
+                    let _ = auth2.step(&token, &store, &limiter);
+                }
+            }
+        }
+    }
+
     #[test]
     fn enabled_mechanisms() {
         let d = EnabledMechanisms::default();
