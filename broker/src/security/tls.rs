@@ -94,19 +94,39 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 fn read_bounded(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+    use std::io::Read;
     let read = |source| TlsError::Read {
         what,
         path: path.to_path_buf(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(read)?;
-    if meta.len() > MAX_PEM_FILE_BYTES {
+    let mut out = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_PEM_FILE_BYTES + 1).read_to_end(&mut out))
+        .map_err(read)?;
+    if out.len() as u64 > MAX_PEM_FILE_BYTES {
+        out.fill(0);
         return Err(TlsError::TooLarge {
             what,
             path: path.to_path_buf(),
         });
     }
-    std::fs::read(path).map_err(read)
+    Ok(out)
+}
+
+/// A warning when the key file can be read by users other than its owner
+/// (mode bits 077), for the log at start-up; the file is still used, since
+/// the broker may run as a user that does not own it (a container volume).
+pub fn key_file_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "TLS key file '{}' is readable by other users (mode {:o}); chmod 600 it",
+            path.display(),
+            mode & 0o777
+        )
+    })
 }
 
 /// Loads and checks a certificate chain and its key: the key must parse
@@ -565,6 +585,14 @@ mod tests {
         };
         check(load_certified_key(&missing, &p).unwrap_err(), "nope.pem");
         std::fs::write(&files.key, vec![b'A'; (MAX_PEM_FILE_BYTES + 1) as usize]).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let perms = |m| std::fs::Permissions::from_mode(m);
+            std::fs::set_permissions(&files.key, perms(0o644)).unwrap();
+            assert!(key_file_warning(&files.key).unwrap().contains("mode 644"));
+            std::fs::set_permissions(&files.key, perms(0o600)).unwrap();
+            assert_eq!(key_file_warning(&files.key), None);
+        }
         std::fs::write(&files.cert, &cert2).unwrap();
         check(current.reload().unwrap_err(), "larger than");
         assert_eq!(current.current().cert[0].as_ref(), der(&cert1).as_slice());
