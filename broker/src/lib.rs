@@ -26,6 +26,8 @@ pub mod memory;
 mod metrics;
 mod protocol;
 pub mod retention;
+/// Not wired into connections yet: public for its benchmark (examples/).
+pub mod security;
 mod server;
 mod storage;
 mod topic_config;
