@@ -1,14 +1,16 @@
 #!/bin/bash
 # skiff-broker.service: `start` at boot, `stop` at shutdown (docker stop:
-# the broker checkpoints its WAL). A start attempt: data directory, image
-# (pulled if missing), docker-compose up, or without compose an equivalent
-# `docker run`. Failed attempts are retried 5, 10, 20 ... 300 s apart,
-# forever; no `set -e`. See cloud-init/README.md.
+# the broker checkpoints its WAL). A start attempt: image (pulled if
+# missing), data directory, docker-compose up, or without compose an
+# equivalent `docker run`; logs to CloudWatch Logs if rendered, else (or if
+# that start fails) json-file. Failed attempts are retried 5, 10, 20 ...
+# 300 s apart, forever; no `set -e`. See cloud-init/README.md.
 set -uo pipefail
 dir="{{dir}}"
 data="{{data_dir}}"
 image="{{image}}"
 volume="{{data_volume_id}}"
+log_group="{{log_group}}"
 
 log() {
   echo "skiff: $*"
@@ -17,39 +19,48 @@ log() {
 exists() { [ -n "$(docker ps -aq --filter name=^skiff-broker\$ "$@")" ]; }
 remove() { if exists; then docker stop skiff-broker && docker rm skiff-broker; fi; }
 
+no_cloudwatch() { log "WARNING: the broker did not start with CloudWatch Logs ($log_group); it logs on the instance (json-file) until its next start"; }
+compose_up() { (cd "$dir" && docker-compose -p skiff -f compose.yaml "$@" up -d); }
+# As compose.yaml: restart policy, stop timeout; the logging options follow.
+run_broker() {
+  docker run -d --name skiff-broker --restart unless-stopped --env-file "$dir/broker.env" \
+    -p "{{port}}:9092" -v "$data:/data" --stop-timeout {{stop_timeout}} "$@" "$image"
+}
+
 start_once() {
+  # The image first: a replacement instance pulls it while it waits for
+  # its data volume.
+  if ! docker image inspect "$image" > /dev/null 2>&1; then
+    log "pulling $image"
+    docker pull "$image" || return 1
+  fi
   if [ -n "$volume" ]; then
     "$dir/data-volume.sh" mount || return 1
   else
     # The broker runs as uid/gid 65532.
     mkdir -p "$data" && chown -R 65532:65532 "$data" || return 1
   fi
-  if ! docker image inspect "$image" > /dev/null 2>&1; then
-    log "pulling $image"
-    docker pull "$image" || return 1
-  fi
   if command -v docker-compose > /dev/null 2>&1; then
     # A container from the docker run path is not compose's.
     if ! exists --filter label=com.docker.compose.project; then remove || return 1; fi
     log "starting the broker with docker-compose"
-    (cd "$dir" && docker-compose -p skiff -f compose.yaml up -d) || return 1
-  elif exists --filter ancestor="$image"; then
-    log "starting the broker with docker start (no compose)"
-    docker start skiff-broker || return 1
+    if [ -n "$log_group" ]; then
+      compose_up -f compose.awslogs.yaml && return 0
+      no_cloudwatch
+    fi
+    compose_up || return 1
+  elif exists --filter ancestor="$image" && docker start skiff-broker; then
+    log "started the broker with docker start (no compose)"
   else
     log "starting the broker with docker run (no compose)"
     remove || return 1
-    # As compose.yaml: restart policy, stop timeout, log rotation.
-    docker run -d --name skiff-broker \
-      --restart unless-stopped \
-      --env-file "$dir/broker.env" \
-      -p "{{port}}:9092" \
-      -v "$data:/data" \
-      --stop-timeout {{stop_timeout}} \
-      --log-driver json-file \
-      --log-opt max-size={{log_max_size}} \
-      --log-opt max-file={{log_max_file}} \
-      "$image" || return 1
+    if [ -n "$log_group" ]; then
+      run_broker --log-driver awslogs --log-opt awslogs-region={{log_region}} --log-opt awslogs-group="$log_group" \
+        --log-opt mode=non-blocking --log-opt max-buffer-size={{log_buffer}} && return 0
+      no_cloudwatch
+      remove || return 1
+    fi
+    run_broker --log-driver json-file --log-opt max-size={{log_max_size}} --log-opt max-file={{log_max_file}} || return 1
   fi
 }
 

@@ -10,7 +10,11 @@
 //! - `surplus-charged` (unlimited mode only): CPUSurplusCreditsCharged
 //!   (Sum) above zero;
 //! - `status-check-failed`: StatusCheckFailed (Maximum) at least 1 for two
-//!   periods.
+//!   periods; besides notifying, it recovers the instance (EC2's `recover`
+//!   action moves it to healthy hardware, same id, addresses and volumes).
+//!
+//! Every alarm also notifies when it is back to OK, so an e-mail about a
+//! problem is followed by one saying it is over.
 //!
 //! Alarms are found by name (`skiff-<name>-<kind>`): CloudWatch cannot list
 //! alarms by tag. Only the exact names below count as the deployment's, so
@@ -64,6 +68,8 @@ pub struct Alarm {
     pub comparison: String,
     pub treat_missing: String,
     pub actions: Vec<String>,
+    /// Notified when the alarm returns to OK.
+    pub ok_actions: Vec<String>,
 }
 
 /// The settings the alarms are made from.
@@ -72,10 +78,35 @@ pub struct Settings<'a> {
     pub name: &'a str,
     pub instance_id: &'a str,
     pub instance_type: &'a InstanceType,
+    /// The credit mode the surplus alarm is for: unlimited if the config
+    /// *or* the instance itself says so (a failed switch to standard must
+    /// not hide the surplus charges).
     pub credit_mode: CreditMode,
     /// Credit-balance alarm threshold, percent of the type's maximum.
     pub credit_pct: u32,
     pub topic_arn: &'a str,
+    /// For the EC2 recover action's ARN.
+    pub region: &'a str,
+}
+
+/// The credit mode the alarms watch: unlimited if either says so.
+pub fn watched_mode(config: CreditMode, actual: Option<CreditMode>) -> CreditMode {
+    if config == CreditMode::Unlimited || actual == Some(CreditMode::Unlimited) {
+        CreditMode::Unlimited
+    } else {
+        CreditMode::Standard
+    }
+}
+
+/// EC2's recover action for alarms on an instance's status checks.
+/// CloudWatch accepts it on any per-instance EC2 metric but
+/// StatusCheckFailed_Instance ("Create alarms to stop, terminate, reboot,
+/// or recover an EC2 instance", CloudWatch User Guide); recovery itself
+/// acts on system (hardware/host) failures ("CloudWatch action based
+/// recovery works with the StatusCheckFailed_System metric", EC2 User
+/// Guide).
+pub fn recover_action(region: &str) -> String {
+    format!("arn:aws:automate:{region}:ec2:recover")
 }
 
 /// The credit-balance threshold for a type and share: rounded to a tenth.
@@ -108,6 +139,7 @@ fn alarm(
         comparison: comparison.into(),
         treat_missing: TREAT_MISSING.into(),
         actions: vec![s.topic_arn.into()],
+        ok_actions: vec![s.topic_arn.into()],
     }
 }
 
@@ -143,7 +175,7 @@ pub fn desired(s: &Settings) -> Vec<Alarm> {
             "GreaterThanThreshold",
         ));
     }
-    out.push(alarm(
+    let mut status = alarm(
         s,
         STATUS,
         format!(
@@ -155,7 +187,9 @@ pub fn desired(s: &Settings) -> Vec<Alarm> {
         2,
         1.0,
         "GreaterThanOrEqualToThreshold",
-    ));
+    );
+    status.actions.insert(0, recover_action(s.region));
+    out.push(status);
     out
 }
 
@@ -196,6 +230,7 @@ mod tests {
             credit_mode: mode,
             credit_pct: pct,
             topic_arn: "arn:aws:sns:us-east-1:1:skiff-prod-alerts",
+            region: "us-east-1",
         }
     }
 
@@ -219,6 +254,28 @@ mod tests {
         assert_eq!(low.comparison, "LessThanThreshold");
         assert_eq!(low.dimensions, [("InstanceId".into(), "i-1".into())]);
         assert_eq!(low.actions, ["arn:aws:sns:us-east-1:1:skiff-prod-alerts"]);
+        assert_eq!(low.ok_actions, low.actions);
+        let status = &a[1];
+        assert_eq!(
+            status.actions,
+            [
+                "arn:aws:automate:us-east-1:ec2:recover",
+                "arn:aws:sns:us-east-1:1:skiff-prod-alerts"
+            ]
+        );
+        assert_eq!(
+            status.ok_actions,
+            ["arn:aws:sns:us-east-1:1:skiff-prod-alerts"]
+        );
+    }
+
+    #[test]
+    fn the_surplus_alarm_follows_config_or_instance() {
+        use CreditMode::*;
+        assert_eq!(watched_mode(Standard, Some(Standard)), Standard);
+        assert_eq!(watched_mode(Standard, None), Standard);
+        assert_eq!(watched_mode(Standard, Some(Unlimited)), Unlimited);
+        assert_eq!(watched_mode(Unlimited, Some(Standard)), Unlimited);
     }
 
     #[test]

@@ -20,6 +20,16 @@ pub const DEFAULT_FILE: &str = "skiff.yaml";
 pub const DEFAULT_IMAGE: &str = "ghcr.io/skiff-kafka/skiff-broker";
 /// Default of `alert_credit_balance_pct`.
 pub const DEFAULT_ALERT_CREDIT_PCT: u32 = 20;
+/// Default of `log_retention_days`.
+pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 14;
+/// The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
+pub const LOG_RETENTION_DAYS: &[u32] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+/// Most snapshots a backup schedule keeps (Data Lifecycle Manager's limit
+/// on a retain rule's count).
+pub const MAX_BACKUPS_KEPT: u32 = 1000;
 /// Settings of the broker that skiff itself owns (rendered into broker.env).
 pub const RESERVED_SETTINGS: &[&str] =
     &["LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE"];
@@ -63,6 +73,69 @@ impl CreditMode {
     }
 }
 
+/// How often `backup_schedule` snapshots the data volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupEvery {
+    /// Once a day at `at` (UTC).
+    #[default]
+    Daily,
+    /// Once a week, on Sunday at `at` (UTC).
+    Weekly,
+}
+
+impl BackupEvery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupEvery::Daily => "daily",
+            BackupEvery::Weekly => "weekly",
+        }
+    }
+}
+
+/// `backup_schedule:`: scheduled EBS snapshots of the data volume, the
+/// newest `keep` kept (an EBS lifecycle policy, see `deploy::schedule`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSchedule {
+    pub every: BackupEvery,
+    pub keep: u32,
+    /// Start time, `HH:MM` in UTC.
+    pub at: String,
+}
+
+impl Default for BackupSchedule {
+    fn default() -> Self {
+        BackupSchedule {
+            every: BackupEvery::Daily,
+            keep: 7,
+            at: "03:00".into(),
+        }
+    }
+}
+
+impl BackupSchedule {
+    /// `daily, keep 7, at 03:00 UTC`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}, keep {}, at {} UTC",
+            self.every.as_str(),
+            self.keep,
+            self.at
+        )
+    }
+
+    /// The (hour, minute) of `at`; valid after validation.
+    pub fn time(&self) -> Option<(u32, u32)> {
+        let (h, m) = self.at.split_once(':')?;
+        if h.len() != 2 || m.len() != 2 {
+            return None;
+        }
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some((h, m))
+    }
+}
+
 /// The whole of `skiff.yaml`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -78,6 +151,11 @@ pub struct Config {
     /// The credit-balance alarm fires below this percent of the type's maximum.
     pub alert_credit_balance_pct: u32,
     pub keep_data: bool,
+    /// Scheduled snapshots of the data volume; none by default.
+    pub backup_schedule: Option<BackupSchedule>,
+    /// Days CloudWatch Logs keeps the broker's log lines; 0 sends them
+    /// nowhere (they stay on the instance, `skiff logs` shows the console).
+    pub log_retention_days: u32,
 }
 
 /// The `broker:` section: which image runs and with what settings.
@@ -140,6 +218,8 @@ impl Default for Config {
             alert_email: None,
             alert_credit_balance_pct: DEFAULT_ALERT_CREDIT_PCT,
             keep_data: false,
+            backup_schedule: None,
+            log_retention_days: DEFAULT_LOG_RETENTION_DAYS,
         }
     }
 }
@@ -314,7 +394,7 @@ impl Config {
             return Err(bad(
                 "volume_size_gb",
                 &self.volume_size_gb.to_string(),
-                "a size in GiB from 8 (the Amazon Linux 2023 image) to 16384",
+                "a size in GiB of the data volume from 8 to 16384 (it can grow later, never shrink)",
             ));
         }
 
@@ -386,6 +466,36 @@ impl Config {
                     "an e-mail address such as ops@example.com",
                 ));
             }
+        }
+        if let Some(b) = &self.backup_schedule {
+            if !(1..=MAX_BACKUPS_KEPT).contains(&b.keep) {
+                return Err(bad(
+                    "backup_schedule.keep",
+                    &b.keep.to_string(),
+                    &format!("how many scheduled backups to keep, from 1 to {MAX_BACKUPS_KEPT}"),
+                ));
+            }
+            if b.time().is_none() {
+                return Err(bad(
+                    "backup_schedule.at",
+                    &b.at.chars().take(40).collect::<String>(),
+                    "a time of day in UTC as HH:MM, e.g. \"03:00\"",
+                ));
+            }
+        }
+        if self.log_retention_days != 0 && !LOG_RETENTION_DAYS.contains(&self.log_retention_days) {
+            return Err(bad(
+                "log_retention_days",
+                &self.log_retention_days.to_string(),
+                &format!(
+                    "0 (no CloudWatch Logs) or one of CloudWatch Logs' periods: {}",
+                    LOG_RETENTION_DAYS
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
         }
         if !(1..=99).contains(&self.alert_credit_balance_pct) {
             return Err(bad(
@@ -506,6 +616,48 @@ mod tests {
         );
         let e = err("volume_size_gb: 4\n");
         assert!(e.contains("volume_size_gb") && e.contains("`4`"), "{e}");
+        let e = err("backup_schedule: {keep: 0}\n");
+        assert!(
+            e.contains("backup_schedule.keep") && e.contains("`0`"),
+            "{e}"
+        );
+        let e = err("backup_schedule: {keep: 1001}\n");
+        assert!(e.contains("from 1 to 1000"), "{e}");
+        for at in ["3:00", "24:00", "03:60", "0300", "aa:bb", "03:00:00"] {
+            let e = err(&format!("backup_schedule: {{at: \"{at}\"}}\n"));
+            assert!(
+                e.contains("backup_schedule.at") && e.contains("HH:MM"),
+                "{at}: {e}"
+            );
+        }
+        let e = err("backup_schedule: {every: hourly}\n");
+        assert!(
+            e.contains("every") && e.contains("daily") && e.contains("weekly"),
+            "{e}"
+        );
+        let e = err("log_retention_days: 10\n");
+        assert!(
+            e.contains("log_retention_days") && e.contains("`10`") && e.contains("14"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn backup_schedule_and_log_retention_parse() {
+        let c = Config::from_yaml(
+            "backup_schedule: {every: weekly, keep: 4, at: \"23:30\"}\nlog_retention_days: 0\n",
+            "x",
+        )
+        .unwrap();
+        let b = c.backup_schedule.unwrap();
+        assert_eq!(
+            (b.every, b.keep, b.time()),
+            (BackupEvery::Weekly, 4, Some((23, 30)))
+        );
+        assert_eq!(c.log_retention_days, 0);
+        let c = Config::from_yaml("backup_schedule: {}\n", "x").unwrap();
+        assert_eq!(c.backup_schedule, Some(BackupSchedule::default()));
+        assert_eq!(c.log_retention_days, 14);
     }
 
     #[test]

@@ -42,6 +42,17 @@ pub struct Hooks {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub watch_interval: u64,
+    /// Seconds between the polls of `logs --follow`.
+    #[arg(
+        long,
+        hide = true,
+        global = true,
+        env = "SKIFF_FOLLOW_INTERVAL",
+        value_name = "SECONDS",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub follow_interval: u64,
     /// The echo service that tells the caller's public address.
     #[arg(
         long,

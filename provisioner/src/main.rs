@@ -7,6 +7,7 @@
 //! `commands/`, AWS access in `aws/`, the steps of `up`, `resize` and
 //! `down` in `deploy/`, run by `runner`.
 
+mod age;
 mod alarms;
 mod aws;
 mod commands;
@@ -71,12 +72,20 @@ pub struct Global {
 pub enum Command {
     /// Write a commented skiff.yaml with the defaults.
     Init(commands::init::InitArgs),
-    /// Create (or converge) the deployment and wait for the broker.
+    /// Create the deployment, or converge it to skiff.yaml (plan first).
     Up(commands::up::UpArgs),
-    /// Show the instance, its address, the broker and alarms.
+    /// Set broker.version in skiff.yaml and converge (replaces the instance).
+    Upgrade(commands::upgrade::UpgradeArgs),
+    /// Can I connect? Instance, volume, broker, firewall, alerts, backups.
     Status,
-    /// Show the instance's console output (cloud-init progress) without SSH.
-    Logs,
+    /// The broker's log lines (CloudWatch Logs); --boot: the console.
+    Logs(commands::logs::LogsArgs),
+    /// Take a backup: an EBS snapshot of the data volume.
+    Backup(commands::backup::BackupArgs),
+    /// List the backups with size, age and cost.
+    Backups,
+    /// Restore a backup as the deployment's data (new or running deployment).
+    Restore(commands::restore::RestoreArgs),
     /// Delete everything the deployment created.
     Down(commands::down::DownArgs),
     /// Write the user data, compose file and env file `up` would send.
@@ -131,8 +140,12 @@ async fn run(cli: &Cli, out: &Printer) -> anyhow::Result<()> {
     match &cli.command {
         Command::Init(a) => commands::init::run(g, out, a),
         Command::Up(a) => commands::up::run(g, out, a).await,
+        Command::Upgrade(a) => commands::upgrade::run(g, out, a).await,
         Command::Status => commands::status::run(g, out).await,
-        Command::Logs => commands::logs::run(g, out).await,
+        Command::Logs(a) => commands::logs::run(g, out, a).await,
+        Command::Backup(a) => commands::backup::run(g, out, a).await,
+        Command::Backups => commands::backups::run(g, out).await,
+        Command::Restore(a) => commands::restore::run(g, out, a).await,
         Command::Down(a) => commands::down::run(g, out, a).await,
         Command::Render(a) => commands::render::run(g, out, a),
         Command::Credits(a) => commands::credits::run(g, out, a).await,

@@ -173,6 +173,17 @@ impl Printer {
         Progress {
             bar,
             printer: self.clone(),
+            muted: false,
+        }
+    }
+
+    /// A spinner that never draws and a warning channel that says nothing
+    /// (for a silent pass whose steps run again for real).
+    pub fn hidden_progress(&self) -> Progress {
+        Progress {
+            bar: ProgressBar::hidden(),
+            printer: self.clone(),
+            muted: true,
         }
     }
 
@@ -204,6 +215,7 @@ impl Printer {
         Progress {
             bar,
             printer: self.clone(),
+            muted: false,
         }
     }
 
@@ -228,6 +240,8 @@ impl Printer {
 pub struct Progress {
     bar: ProgressBar,
     printer: Printer,
+    /// Warnings are dropped (a silent pass that runs again for real).
+    muted: bool,
 }
 
 impl Progress {
@@ -250,7 +264,9 @@ impl Progress {
 
     /// A warning, printed without tearing the spinner.
     pub fn warn(&self, msg: impl Display) {
-        self.bar.suspend(|| self.printer.warn(msg));
+        if !self.muted {
+            self.bar.suspend(|| self.printer.warn(msg));
+        }
     }
 
     /// Removes the spinner.

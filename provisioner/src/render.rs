@@ -2,13 +2,15 @@
 //! (`cloud-init/user-data.yaml`) with the compose file, the broker's env file,
 //! three shell scripts and three systemd units embedded in it.
 //!
-//! What the instance is told besides `skiff.yaml` is the advertised host
-//! (the Elastic IP) and, optionally, the EBS volume id of the broker's data
-//! volume ([`DataVolumeId`]): with it, `data-volume.sh` finds that volume by
-//! its id (the NVMe serial on Nitro), formats it if blank and mounts it at
-//! [`DATA_DIR`] before the broker starts; without it the data stays on the
-//! root volume. The provisioner must attach the volume as
-//! [`DATA_VOLUME_DEVICE`] (the name only matters on Xen, i.e. t2).
+//! What the instance is told besides `skiff.yaml` ([`Target`]) is the
+//! advertised host (the Elastic IP), optionally the EBS volume id of the
+//! broker's data volume ([`DataVolumeId`]): with it, `data-volume.sh` finds
+//! that volume by its id (the NVMe serial on Nitro), formats it if blank
+//! and mounts it at [`DATA_DIR`] before the broker starts; without it the
+//! data stays on the root volume. The provisioner must attach the volume
+//! as [`DATA_VOLUME_DEVICE`] (the name only matters on Xen, i.e. t2). And
+//! optionally the CloudWatch Logs group the broker's container logs to
+//! ([`LogSettings`], Docker's awslogs driver, `compose.awslogs.yaml`).
 //!
 //! The templates are compiled into the binary with `include_str!`, so the
 //! `skiff` a user installs cannot drift from the files the test suite
@@ -27,6 +29,7 @@ const BROKER_UNIT: &str = include_str!("../../cloud-init/skiff-broker.service");
 const GROW_SERVICE: &str = include_str!("../../cloud-init/skiff-data-grow.service");
 const GROW_TIMER: &str = include_str!("../../cloud-init/skiff-data-grow.timer");
 const COMPOSE: &str = include_str!("../../templates/compose.yaml");
+const COMPOSE_AWSLOGS: &str = include_str!("../../templates/compose.awslogs.yaml");
 const BROKER_ENV: &str = include_str!("../../templates/broker.env");
 
 /// Where the files live on the instance.
@@ -45,6 +48,10 @@ pub const STOP_TIMEOUT_S: u32 = 30;
 /// `docker run` fallback alike.
 pub const LOG_MAX_SIZE: &str = "10m";
 pub const LOG_MAX_FILE: &str = "3";
+/// The awslogs driver's buffer in non-blocking mode: what is kept while
+/// CloudWatch Logs is slow or unreachable (then lines are dropped, the
+/// broker never blocks on its log output).
+pub const LOG_BUFFER: &str = "4m";
 /// The Kafka port the broker listens on and the security group opens.
 pub const BROKER_PORT: u16 = 9092;
 /// EC2's limit on user data (before base64).
@@ -55,6 +62,7 @@ pub const MAX_USER_DATA: usize = 16 * 1024;
 pub struct Bundle {
     pub user_data: String,
     pub compose: String,
+    pub compose_awslogs: String,
     pub env: String,
     pub install_compose: String,
     pub start_broker: String,
@@ -100,6 +108,67 @@ impl DataVolumeId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Where the broker's container logs go: a CloudWatch Logs group and its
+/// region (both end up in a shell script and YAML, so both are checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    group: String,
+    region: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("cannot send the broker's logs to CloudWatch Logs: {0}")]
+pub struct BadLogSettings(String);
+
+impl LogSettings {
+    /// The group `/skiff/<name>` in `region`. `name` is a validated
+    /// deployment name; `region` is checked here (it may come from the AWS
+    /// config chain).
+    pub fn new(name: &str, region: &str) -> Result<LogSettings, BadLogSettings> {
+        let ok = |s: &str, max: usize| {
+            !s.is_empty()
+                && s.len() <= max
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        if !ok(name, 32) {
+            return Err(BadLogSettings(format!("bad deployment name `{name}`")));
+        }
+        if !ok(region, 32) || !region.contains('-') {
+            return Err(BadLogSettings(format!(
+                "region `{}` is not an AWS region name",
+                region.chars().take(40).collect::<String>()
+            )));
+        }
+        Ok(LogSettings {
+            group: log_group(name),
+            region: region.to_string(),
+        })
+    }
+
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+}
+
+/// The CloudWatch Logs group of deployment `name`.
+pub fn log_group(name: &str) -> String {
+    format!("/skiff/{name}")
+}
+
+/// What the instance is told besides the config.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Target<'a> {
+    /// The address the broker advertises (the Elastic IP in `up`).
+    pub advertised_host: &'a str,
+    pub data_volume: Option<&'a DataVolumeId>,
+    pub logs: Option<&'a LogSettings>,
 }
 
 /// Replaces each `{{key}}` of `vars` in one pass: a value is never
@@ -153,17 +222,36 @@ fn indent(text: &str, spaces: usize) -> String {
 impl Bundle {
     /// Renders everything for `config`, advertising `advertised_host`
     /// (the Elastic IP in `up`), with the data on the root volume.
+    #[cfg(test)]
     pub fn new(config: &Config, advertised_host: &str) -> Result<Bundle, RenderError> {
         Bundle::with_data_volume(config, advertised_host, None)
     }
 
     /// Like [`Bundle::new`], with the broker's data on the EBS volume
     /// `data_volume` when given.
+    #[cfg(test)]
     pub fn with_data_volume(
         config: &Config,
         advertised_host: &str,
         data_volume: Option<&DataVolumeId>,
     ) -> Result<Bundle, RenderError> {
+        Bundle::for_target(
+            config,
+            &Target {
+                advertised_host,
+                data_volume,
+                logs: None,
+            },
+        )
+    }
+
+    /// Renders everything for `config` and `target`.
+    pub fn for_target(config: &Config, target: &Target) -> Result<Bundle, RenderError> {
+        let Target {
+            advertised_host,
+            data_volume,
+            logs,
+        } = *target;
         let port = BROKER_PORT.to_string();
         let stop_timeout = STOP_TIMEOUT_S.to_string();
         // systemd waits for `docker stop` to use its whole grace period.
@@ -194,8 +282,12 @@ impl Bundle {
             ("stop_unit_timeout", &stop_unit_timeout),
             ("log_max_size", LOG_MAX_SIZE),
             ("log_max_file", LOG_MAX_FILE),
+            ("log_group", logs.map_or("", LogSettings::group)),
+            ("log_region", logs.map_or("", LogSettings::region)),
+            ("log_buffer", LOG_BUFFER),
         ];
         let compose = fill(COMPOSE, vars);
+        let compose_awslogs = fill(COMPOSE_AWSLOGS, vars);
         let mut env = fill(BROKER_ENV, vars).replace("{{settings}}", &settings.join("\n"));
         if !env.ends_with('\n') {
             env.push('\n');
@@ -211,6 +303,7 @@ impl Bundle {
             &[
                 ("dir", INSTANCE_DIR),
                 ("compose", &indent(&compose, 4)),
+                ("compose_awslogs", &indent(&compose_awslogs, 4)),
                 ("env", &indent(&env, 4)),
                 ("install_compose", &indent(&install_compose, 4)),
                 ("start_broker", &indent(&start_broker, 4)),
@@ -226,6 +319,7 @@ impl Bundle {
         Ok(Bundle {
             user_data,
             compose,
+            compose_awslogs,
             env,
             install_compose,
             start_broker,
@@ -245,9 +339,10 @@ impl Bundle {
     /// Writes every file into `dir` (created if missing); returns the names.
     pub fn write_to(&self, dir: &Path) -> std::io::Result<Vec<&'static str>> {
         std::fs::create_dir_all(dir)?;
-        let files: [(&str, &str); 9] = [
+        let files: [(&str, &str); 10] = [
             ("user-data.yaml", &self.user_data),
             ("compose.yaml", &self.compose),
+            ("compose.awslogs.yaml", &self.compose_awslogs),
             ("broker.env", &self.env),
             ("install-compose.sh", &self.install_compose),
             ("start-broker.sh", &self.start_broker),
@@ -285,6 +380,7 @@ mod tests {
             for text in [
                 &b.user_data,
                 &b.compose,
+                &b.compose_awslogs,
                 &b.env,
                 &b.install_compose,
                 &b.start_broker,
@@ -400,6 +496,48 @@ mod tests {
         assert!(b
             .grow_service
             .contains("ConditionPathIsMountPoint=/var/lib/skiff"));
+    }
+
+    #[test]
+    fn log_settings_are_checked_and_rendered_only_when_given() {
+        let without = bundle();
+        assert!(without.start_broker.contains("log_group=\"\"\n"));
+        let logs = LogSettings::new("prod", "eu-west-1").unwrap();
+        let b = Bundle::for_target(
+            &Config::default(),
+            &Target {
+                advertised_host: "h",
+                data_volume: None,
+                logs: Some(&logs),
+            },
+        )
+        .unwrap();
+        assert!(b.start_broker.contains("log_group=\"/skiff/prod\"\n"));
+        assert!(b
+            .start_broker
+            .contains("--log-opt awslogs-region=eu-west-1 "));
+        let doc: serde_yaml::Value = serde_yaml::from_str(&b.compose_awslogs).unwrap();
+        let logging = &doc["services"]["broker"]["logging"];
+        assert_eq!(logging["driver"].as_str(), Some("awslogs"));
+        assert_eq!(
+            logging["options"]["awslogs-group"].as_str(),
+            Some("/skiff/prod")
+        );
+        assert_eq!(
+            logging["options"]["awslogs-region"].as_str(),
+            Some("eu-west-1")
+        );
+        assert_eq!(logging["options"]["mode"].as_str(), Some("non-blocking"));
+        assert_ne!(b.user_data, without.user_data);
+        for (name, region) in [
+            ("prod", "us east"),
+            ("prod", "us-east-1; reboot"),
+            ("prod", ""),
+            ("prod", "useast"),
+            ("Prod", "us-east-1"),
+        ] {
+            assert!(LogSettings::new(name, region).is_err(), "{name} {region}");
+        }
     }
 
     #[test]

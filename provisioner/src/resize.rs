@@ -141,7 +141,7 @@ mod tests {
             false,
         );
         assert!(t.contains("t3.micro") && t.contains("t3.small"), "{t}");
-        assert!(t.contains("$11.88"), "{t}");
+        assert!(t.contains("$12.52"), "{t}");
         assert!(t.contains("credits/h     12             24"), "{t}");
     }
 }

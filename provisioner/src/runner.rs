@@ -14,11 +14,44 @@
 use crate::hooks::STOP_AFTER_STEP_ENV;
 use crate::printer::{Printer, Progress};
 
+/// How a change touches the running broker, for the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Impact {
+    /// Nothing changes.
+    None,
+    /// Something new is made (`+`).
+    Create,
+    /// Changed while the broker runs (`~`).
+    InPlace,
+    /// Something goes away (`-`).
+    Delete,
+    /// The instance stops or starts: the broker is down meanwhile.
+    Restart,
+    /// A new instance takes over (`-/+`): the broker is down while the
+    /// data volume and the address move.
+    Replace,
+}
+
+impl Impact {
+    /// The plan's symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Impact::None => " ",
+            Impact::Create => "+",
+            Impact::InPlace => "~",
+            Impact::Delete => "-",
+            Impact::Restart => "~",
+            Impact::Replace => "-/+",
+        }
+    }
+}
+
 /// What a step found or did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub text: String,
     pub changed: bool,
+    pub impact: Impact,
 }
 
 impl Outcome {
@@ -27,16 +60,31 @@ impl Outcome {
         Outcome {
             text: text.into(),
             changed: false,
+            impact: Impact::None,
         }
     }
 
-    /// Something was (or, in a dry run, would be) changed.
+    /// Something was (or, in a dry run, would be) changed while the broker
+    /// runs.
     pub fn changed(text: impl Into<String>) -> Outcome {
+        Outcome::with(Impact::InPlace, text)
+    }
+
+    /// A change of the given impact.
+    pub fn with(impact: Impact, text: impl Into<String>) -> Outcome {
         Outcome {
             text: text.into(),
-            changed: true,
+            changed: impact != Impact::None,
+            impact,
         }
     }
+}
+
+/// One finished step, as the plan lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Done {
+    pub label: String,
+    pub outcome: Outcome,
 }
 
 /// The command stopped on purpose after a step (test hook).
@@ -57,12 +105,15 @@ pub struct Runner<'a> {
     stop_after: Option<usize>,
     resume: String,
     plan: bool,
+    silent: bool,
     changed: bool,
+    done_steps: Vec<Done>,
 }
 
 /// A started step: its number, label and spinner.
 pub struct Step {
     prefix: String,
+    label: String,
     progress: Progress,
 }
 
@@ -84,8 +135,17 @@ impl<'a> Runner<'a> {
             stop_after: None,
             resume: resume.into(),
             plan: false,
+            silent: false,
             changed: false,
+            done_steps: Vec::new(),
         }
+    }
+
+    /// Prints nothing: the outcomes are only collected (a plan computed
+    /// before it is shown), and the stop hook does not apply.
+    pub fn silent(mut self) -> Runner<'a> {
+        self.silent = true;
+        self
     }
 
     /// Stop after step `n` (the test hook), if given.
@@ -107,8 +167,13 @@ impl<'a> Runner<'a> {
         debug_assert!(n <= self.total, "step {n} `{label}` of {}", self.total);
         let prefix = format!("[{n}/{}] {label:<20}", self.total);
         Step {
-            progress: self.printer.progress(prefix.clone()),
+            progress: if self.silent {
+                self.printer.hidden_progress()
+            } else {
+                self.printer.progress(prefix.clone())
+            },
             prefix,
+            label: label.to_string(),
         }
     }
 
@@ -119,6 +184,13 @@ impl<'a> Runner<'a> {
         self.changed |= outcome.changed;
         step.progress.clear();
         let line = format!("{} {}", step.prefix, outcome.text);
+        self.done_steps.push(Done {
+            label: step.label,
+            outcome,
+        });
+        if self.silent {
+            return Ok(());
+        }
         if self.plan {
             self.printer.out(line);
         } else {
@@ -136,6 +208,20 @@ impl<'a> Runner<'a> {
     /// Whether any finished step changed something.
     pub fn changed(&self) -> bool {
         self.changed
+    }
+
+    /// The finished steps, in order.
+    pub fn steps(&self) -> &[Done] {
+        &self.done_steps
+    }
+
+    /// The largest impact of any finished step.
+    pub fn impact(&self) -> Impact {
+        self.done_steps
+            .iter()
+            .map(|d| d.outcome.impact)
+            .max()
+            .unwrap_or(Impact::None)
     }
 }
 
@@ -176,6 +262,22 @@ mod tests {
         assert!(msg.contains("`skiff resize t3.small`"), "{msg}");
         // The step's own line was printed before the stop.
         assert!(p.captured().stdout.contains("[2/3] two"));
+    }
+
+    #[test]
+    fn silent_collects_outcomes_and_ignores_the_stop_hook() {
+        let p = Printer::capture(Format::Text, Verbosity::Normal);
+        let mut r = Runner::new(&p, 2, "skiff up").stop_after(Some(1)).silent();
+        let s = r.start("one");
+        r.finish(s, Outcome::with(Impact::Replace, "would replace"))
+            .unwrap();
+        let s = r.start("two");
+        r.finish(s, Outcome::with(Impact::Create, "would create"))
+            .unwrap();
+        assert_eq!(p.captured().stdout, "");
+        assert_eq!(r.impact(), Impact::Replace);
+        assert_eq!(r.steps()[1].label, "two");
+        assert_eq!(Impact::Replace.symbol(), "-/+");
     }
 
     #[test]

@@ -69,7 +69,7 @@ async fn alerts_are_created_updated_listed_and_removed() {
     assert!(topics(&moto).await.is_empty());
 
     let run = up();
-    assert!(run.stdout.contains("[6/7] alerts"), "{}", run.stdout);
+    assert!(run.stdout.contains("[13/14] alerts"), "{}", run.stdout);
     let id = instance_id(&ec2(&moto).await).await;
 
     // Topic and subscription.
@@ -121,6 +121,8 @@ async fn alerts_are_created_updated_listed_and_removed() {
     );
     assert_eq!(low.treat_missing_data(), Some("missing"));
     assert_eq!(low.alarm_actions(), [topic.as_str()]);
+    // Every alarm says when things are fine again.
+    assert_eq!(low.ok_actions(), [topic.as_str()]);
     let alarm_tags = cloudwatch(&moto)
         .await
         .list_tags_for_resource()
@@ -146,7 +148,12 @@ async fn alerts_are_created_updated_listed_and_removed() {
         Some(&ComparisonOperator::GreaterThanOrEqualToThreshold)
     );
     assert_eq!(status.dimensions()[0].value(), Some(id.as_str()));
-    assert_eq!(status.alarm_actions(), [topic.as_str()]);
+    // Besides notifying, the status-check alarm recovers the instance.
+    assert_eq!(
+        status.alarm_actions(),
+        ["arn:aws:automate:us-east-1:ec2:recover", topic.as_str()]
+    );
+    assert_eq!(status.ok_actions(), [topic.as_str()]);
 
     // A second up changes nothing.
     moto.clear_recording();
@@ -197,6 +204,7 @@ async fn alerts_are_created_updated_listed_and_removed() {
         Some(&ComparisonOperator::GreaterThanThreshold)
     );
     assert_eq!(surplus.alarm_actions(), [topic.as_str()]);
+    assert_eq!(surplus.ok_actions(), [topic.as_str()]);
     let subs = sns(&moto)
         .await
         .list_subscriptions_by_topic()

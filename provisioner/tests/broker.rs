@@ -100,7 +100,7 @@ async fn wait_times_out_pointing_at_skiff_logs() {
     );
     assert!(run.stderr.contains("`skiff logs`"), "{}", run.stderr);
     // Everything else exists; the next up only waits.
-    assert_eq!(tagged_counts(&ec2(&moto).await).await, (1, 1, 1, 1));
+    assert_eq!(tagged_counts(&ec2(&moto).await).await, (1, 1, 1, 2));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -134,7 +134,9 @@ async fn status_and_logs_report_the_deployment() {
     let home = tempfile::tempdir().unwrap();
     let run = Skiff::new(&moto, home.path()).run(&["status"]).ok();
     assert!(run.stdout.contains("not deployed"), "{}", run.stdout);
-    let run = Skiff::new(&moto, home.path()).run(&["logs"]).fails();
+    let run = Skiff::new(&moto, home.path())
+        .run(&["logs", "--boot"])
+        .fails();
     assert!(
         run.stderr.contains("run `skiff up` first"),
         "{}",
@@ -190,7 +192,7 @@ async fn status_and_logs_report_the_deployment() {
         run.stdout
     );
 
-    let run = Skiff::new(&moto, home.path()).run(&["logs"]).ok();
+    let run = Skiff::new(&moto, home.path()).run(&["logs", "--boot"]).ok();
     assert!(
         run.stdout.contains(&format!("console output of {id}")),
         "{}",
@@ -240,4 +242,46 @@ async fn status_lists_the_deployments_alarms() {
         "{}",
         run.stdout
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_answers_can_i_connect() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let broker = FakeBroker::start();
+    Skiff::new(&moto, home.path())
+        .env("SKIFF_PROBE_ADDR", &broker.addr)
+        .run(&["up", "--allow", ALLOW, "--alert-email", "ops@example.com"])
+        .ok();
+    let ec2 = ec2(&moto).await;
+    let id = instance_id(&ec2).await;
+    let volume = data_volume(&ec2).await.volume_id().unwrap().to_string();
+    let status = |ip: &'static str| {
+        Skiff::new(&moto, home.path())
+            .env("SKIFF_PROBE_ADDR", &broker.addr)
+            .env("SKIFF_CHECKIP_URL", checkip_server(ip))
+            .run(&["status"])
+            .ok()
+    };
+    // From an address the firewall lets in.
+    status("203.0.113.7\n").stdout_has(&[
+        format!("instance:     {id}"),
+        "state:        running".to_string(),
+        format!("data volume:  {volume} (8 GiB, in-use, attached to {id})"),
+        "you:          203.0.113.7 is allowed (inside 203.0.113.7/32)".to_string(),
+        format!("broker:       reachable on {}", broker.addr),
+        "alert e-mail: ops@example.com (confirmed)".to_string(),
+        "skiff-skiff-status-check-failed".to_string(),
+        "last backup:  none".to_string(),
+    ]);
+    // From another one: not allowed, and the command that fixes it.
+    status("198.51.100.23\n").stdout_has(&[
+        "you:          198.51.100.23 is NOT allowed",
+        "skiff up --allow 203.0.113.7/32 --allow 198.51.100.23/32",
+    ]);
+    // The address cannot be told: said, not failed.
+    Skiff::new(&moto, home.path())
+        .run(&["status"])
+        .ok()
+        .stdout_has(&["you:          unknown (cannot detect your public IP"]);
 }

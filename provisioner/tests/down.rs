@@ -12,7 +12,7 @@ async fn down_leaves_no_tagged_resource_and_is_harmless_twice() {
         .run(&["up", "--allow", ALLOW, "--no-wait"])
         .ok();
     let ec2 = ec2(&moto).await;
-    assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 1));
+    assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 2));
 
     Skiff::new(&moto, home.path())
         .run(&["down", "--yes"])
@@ -45,7 +45,7 @@ async fn down_leaves_no_tagged_resource_and_is_harmless_twice() {
     Skiff::new(&moto, home.path())
         .run(&["up", "--allow", ALLOW, "--no-wait"])
         .ok();
-    assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 1));
+    assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 2));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -77,15 +77,15 @@ async fn interrupted_down_resumes() {
         .run(&["up", "--allow", ALLOW, "--no-wait"])
         .ok();
     let ec2 = ec2(&moto).await;
-    // After step 4 the instance (and its root volume) are gone; the
-    // address and the group are left.
+    // After step 5 the instance (and its root volume) are gone; the
+    // address, the group and the data volume are left.
     Skiff::new(&moto, home.path())
-        .env("SKIFF_STOP_AFTER_STEP", "4")
+        .env("SKIFF_STOP_AFTER_STEP", "5")
         .run(&["down", "--yes"])
         .fails()
-        .stdout_has(&["[4/7] instance", "terminated i-"])
-        .stderr_has(&["stopped after step 4", "run `skiff down` again"]);
-    assert_eq!(tagged_counts(&ec2).await, (1, 1, 0, 0));
+        .stdout_has(&["[5/10] instance", "terminated i-"])
+        .stderr_has(&["stopped after step 5", "run `skiff down` again"]);
+    assert_eq!(tagged_counts(&ec2).await, (1, 1, 0, 1));
     Skiff::new(&moto, home.path())
         .run(&["down", "--yes"])
         .ok()
@@ -103,11 +103,11 @@ async fn down_only_touches_its_own_deployment() {
             .ok();
     }
     let ec2 = ec2(&moto).await;
-    assert_eq!(tagged_counts(&ec2).await, (2, 2, 2, 2));
+    assert_eq!(tagged_counts(&ec2).await, (2, 2, 2, 4));
     Skiff::new(&moto, home.path())
         .run(&["--name", "alpha", "down", "--yes"])
         .ok();
-    assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 1));
+    assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 2));
     let run = Skiff::new(&moto, home.path())
         .run(&["--name", "beta", "status"])
         .ok();
@@ -126,16 +126,7 @@ async fn down_keep_data_keeps_the_volume_and_says_how_to_reuse_it() {
         .run(&["up", "--allow", ALLOW, "--no-wait"])
         .ok();
     let ec2 = ec2(&moto).await;
-    let vol_id = ec2
-        .describe_volumes()
-        .filters(tag_filter())
-        .send()
-        .await
-        .unwrap()
-        .volumes()[0]
-        .volume_id()
-        .unwrap()
-        .to_string();
+    let vol_id = data_volume(&ec2).await.volume_id().unwrap().to_string();
     let run = Skiff::new(&moto, home.path())
         .run(&["down", "--yes", "--keep-data"])
         .ok();
@@ -145,7 +136,7 @@ async fn down_keep_data_keeps_the_volume_and_says_how_to_reuse_it() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("aws ec2 attach-volume"),
+        run.stdout.contains("`skiff up` attaches it again"),
         "{}",
         run.stdout
     );
@@ -180,5 +171,5 @@ async fn down_without_yes_and_without_terminal_deletes_nothing() {
         run.stdout
     );
     assert!(run.stderr.contains("pass --yes"), "{}", run.stderr);
-    assert_eq!(tagged_counts(&ec2(&moto).await).await, (1, 1, 1, 1));
+    assert_eq!(tagged_counts(&ec2(&moto).await).await, (1, 1, 1, 2));
 }

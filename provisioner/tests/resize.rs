@@ -95,8 +95,9 @@ async fn resize_changes_the_type_and_keeps_address_mode_and_alarms_in_step() {
     let ec2 = ec2(&moto).await;
     let before = instance(&ec2).await;
     let (ip, _) = eip(&ec2).await;
+    // The root and the data volume.
     let root = volumes(&ec2).await;
-    assert_eq!(root.len(), 1);
+    assert_eq!(root.len(), 2);
     assert_eq!(credit_threshold(&moto).await, Some(57.6));
 
     moto.clear_recording();
@@ -111,7 +112,7 @@ async fn resize_changes_the_type_and_keeps_address_mode_and_alarms_in_step() {
             "memory        1 GiB          2 GiB",
             "baseline      10% per vCPU   20% per vCPU",
             "credits/h     12             24",
-            "monthly cost  $11.88",
+            "monthly cost  $12.52",
             "broker answered on",
             &format!("bootstrap address unchanged: {ip}:9092"),
             "instance_type: t3.small",
@@ -130,8 +131,8 @@ async fn resize_changes_the_type_and_keeps_address_mode_and_alarms_in_step() {
     assert_eq!(after.instance_type, "t3.small");
     assert_eq!(after.state, InstanceStateName::Running);
     assert_eq!(eip(&ec2).await, (ip.clone(), Some(after.id.clone())));
-    assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 1));
-    // The root volume with the broker's data is the same, still attached.
+    assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 2));
+    // The volumes (the broker's data) are the same, still attached.
     assert_eq!(volumes(&ec2).await, root);
     assert_eq!(credit_threshold(&moto).await, Some(115.2)); // 20% of 576
 
@@ -269,4 +270,138 @@ async fn interrupted_resize_resumes() {
     assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
     assert_eq!(credit_threshold(&moto).await, Some(172.8));
     assert_eq!(mutating(moto.calls()), ["PutMetricAlarm"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_type_not_offered_in_the_zone_is_refused_before_anything_stops() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let ec2 = ec2(&moto).await;
+    // A data volume kept in us-east-1e (moto offers only t2 there, as AWS
+    // offers no t3 in that zone): the deployment is made around it.
+    ec2.create_volume()
+        .availability_zone("us-east-1e")
+        .size(8)
+        .volume_type(aws_sdk_ec2::types::VolumeType::Gp3)
+        .encrypted(true)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Volume)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("managed-by")
+                        .value("skiff")
+                        .build(),
+                )
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("skiff:name")
+                        .value("skiff")
+                        .build(),
+                )
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("skiff:role")
+                        .value("data")
+                        .build(),
+                )
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("skiff:kept")
+                        .value("true")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    Skiff::new(&moto, home.path())
+        .run(&[
+            "up",
+            "--allow",
+            ALLOW,
+            "--no-wait",
+            "--instance-type",
+            "t2.micro",
+        ])
+        .ok();
+    let res = ec2
+        .describe_instances()
+        .filters(tag_filter())
+        .send()
+        .await
+        .unwrap();
+    let inst = &res.reservations()[0].instances()[0];
+    assert_eq!(
+        inst.placement().and_then(|p| p.availability_zone()),
+        Some("us-east-1e")
+    );
+
+    moto.clear_recording();
+    let run = Skiff::new(&moto, home.path())
+        .run(&["resize", "t3.micro", "--yes"])
+        .fails();
+    assert!(
+        run.stderr.contains("t3.micro is not offered in us-east-1e"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("the instance was not stopped"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("us-east-1a"),
+        "zones that offer it: {}",
+        run.stderr
+    );
+    let calls = moto.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|(a, _)| a == "DescribeInstanceTypeOfferings"),
+        "{calls:?}"
+    );
+    let m = mutating(calls);
+    assert!(m.is_empty(), "a refused resize called {m:?}");
+    let i = instance(&ec2).await;
+    assert_eq!(
+        (i.instance_type.as_str(), i.state),
+        ("t2.micro", InstanceStateName::Running)
+    );
+    // A type offered there still works.
+    Skiff::new(&moto, home.path())
+        .run(&["resize", "t2.small", "--yes", "--no-wait"])
+        .ok();
+    assert_eq!(instance(&ec2).await.instance_type, "t2.small");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resize_that_fails_after_the_stop_says_what_state_it_left() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    Skiff::new(&moto, home.path())
+        .run(&["up", "--allow", ALLOW, "--no-wait"])
+        .ok();
+    // Interrupted right after the stop (the test hook stands in for any
+    // failure there): the message says the broker is down and what starts it.
+    let run = Skiff::new(&moto, home.path())
+        .env("SKIFF_STOP_AFTER_STEP", "1")
+        .run(&["resize", "t3.small", "--yes"])
+        .fails();
+    let id = instance(&ec2(&moto).await).await.id;
+    assert!(
+        run.stderr.contains(&format!(
+            "{id} is now stopped with type t3.micro: the broker is DOWN; `skiff resize t3.micro` or `skiff up` starts it"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("stopped after step 1"),
+        "{}",
+        run.stderr
+    );
 }

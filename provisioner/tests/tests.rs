@@ -4,10 +4,13 @@
 mod common;
 
 mod alerts;
+mod backup;
 mod broker;
 mod cli;
+mod converge;
 mod credits;
 mod down;
+mod logs;
 mod perf;
 mod resize;
 mod topics;

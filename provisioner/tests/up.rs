@@ -4,6 +4,9 @@
 
 use crate::common::*;
 use aws_sdk_ec2::types::{HttpTokensState, InstanceStateName, VolumeType};
+
+/// Steps of `up`.
+const STEPS: usize = 14;
 use base64::Engine;
 
 fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
@@ -40,8 +43,9 @@ async fn up_creates_exactly_the_expected_resources() {
         .env("SKIFF_PROBE_ADDR", &broker.addr)
         .run(&["up", "--allow", ALLOW])
         .ok();
-    assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 1));
-    // Exactly one of each, tagged or not.
+    // One of each, and two volumes: the root and the data volume.
+    assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 2));
+    // Exactly these, tagged or not.
     let after = all_counts(&ec2).await;
     assert_eq!(
         (
@@ -50,7 +54,7 @@ async fn up_creates_exactly_the_expected_resources() {
             after.2 - before.2,
             after.3 - before.3
         ),
-        (1, 1, 1, 1)
+        (1, 1, 1, 2)
     );
 
     // Security group: default VPC, only tcp/9092, only the given /32.
@@ -130,19 +134,64 @@ async fn up_creates_exactly_the_expected_resources() {
     assert!(ud.contains("spal-release"));
     assert!(ud.contains("docker.service"));
 
-    // Root volume: encrypted gp3 of the configured size, tagged.
+    // Root and data volume: encrypted gp3, tagged, attached; the data
+    // volume of the configured size, kept on termination, and its id is
+    // in the user data.
     let vols = ec2
         .describe_volumes()
         .filters(tag_filter())
         .send()
         .await
         .unwrap();
-    let vol = &vols.volumes()[0];
-    assert_eq!(vol.volume_type(), Some(&VolumeType::Gp3));
-    assert_eq!(vol.encrypted(), Some(true));
-    assert_eq!(vol.size(), Some(8));
-    assert_eq!(vol.attachments()[0].instance_id(), Some(id));
-    assert_skiff_tags(vol.tags(), "volume");
+    assert_eq!(vols.volumes().len(), 2);
+    for vol in vols.volumes() {
+        assert_eq!(vol.volume_type(), Some(&VolumeType::Gp3));
+        assert_eq!(vol.encrypted(), Some(true));
+        assert_eq!(vol.size(), Some(8));
+        assert_eq!(vol.attachments()[0].instance_id(), Some(id));
+        assert_skiff_tags(vol.tags(), "volume");
+    }
+    let data = data_volume(&ec2).await;
+    assert_eq!(tag(data.tags(), "skiff:role"), Some("data"));
+    assert_eq!(data.attachments()[0].device(), Some("/dev/sdf"));
+    // Kept when the instance terminates (moto reports it on the
+    // instance's block device mapping, not on the attachment).
+    let sdf = inst
+        .block_device_mappings()
+        .iter()
+        .find(|m| m.device_name() == Some("/dev/sdf"))
+        .and_then(|m| m.ebs())
+        .expect("the data volume in the instance's block devices");
+    assert_eq!(sdf.volume_id(), data.volume_id());
+    assert_eq!(sdf.delete_on_termination(), Some(false));
+    assert_eq!(
+        data.availability_zone(),
+        inst.placement().and_then(|p| p.availability_zone())
+    );
+    let data_id = data.volume_id().unwrap();
+    assert!(
+        ud.contains(&format!("vol=\"{data_id}\"")),
+        "the user data mounts the data volume"
+    );
+    let root = vols
+        .volumes()
+        .iter()
+        .find(|v| v.volume_id() != Some(data_id))
+        .unwrap();
+    assert_eq!(tag(root.tags(), "skiff:role"), Some("root"));
+    let root_bdm = inst
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs())
+        .find(|e| e.volume_id() == root.volume_id())
+        .expect("the root volume in the instance's block devices");
+    assert_eq!(root_bdm.delete_on_termination(), Some(true));
+    // The instance carries the hash of its launch inputs, not the contents.
+    let launch = tag(inst.tags(), "skiff:launch").expect("launch hash tag");
+    assert!(
+        launch.len() == 32 && launch.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{launch}"
+    );
 
     // Credit mode is set at launch (moto ignores it, so read the request),
     // and the launch carries a client token; ModifyInstanceCreditSpecification
@@ -181,7 +230,7 @@ async fn up_creates_exactly_the_expected_resources() {
     assert!(run.stdout.contains("broker answered"));
     assert!(run.stdout.contains("Estimated monthly cost"));
     assert!(
-        run.stdout.contains("total                 $  11.88"),
+        run.stdout.contains("total                 $  12.52"),
         "{}",
         run.stdout
     );
@@ -212,13 +261,7 @@ async fn unlimited_credit_mode_and_volume_size_reach_the_launch() {
     );
     assert!(body.contains("InstanceType=t3.small"), "{body}");
     let ec2 = ec2(&moto).await;
-    let vols = ec2
-        .describe_volumes()
-        .filters(tag_filter())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(vols.volumes()[0].size(), Some(12));
+    assert_eq!(data_volume(&ec2).await.size(), Some(12));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -248,15 +291,16 @@ async fn interrupted_up_resumes_after_every_step() {
     let home = tempfile::tempdir().unwrap();
     let broker = FakeBroker::start();
     let ec2 = ec2(&moto).await;
-    // (security groups, addresses, instances, volumes) after step k.
+    // (security groups, addresses, instances, volumes) after step k: the
+    // data volume comes before the instance (its id is in the user data).
     let expected = [
         (0, 0, 0, 0),
         (1, 0, 0, 0),
         (1, 1, 0, 0),
-        (1, 1, 1, 1),
-        (1, 1, 1, 1),
+        (1, 1, 0, 0),
+        (1, 1, 0, 1),
     ];
-    for (k, want) in (1..=5).zip(expected) {
+    for k in 1..=STEPS {
         moto.reset();
         let run = Skiff::new(&moto, home.path())
             .env("SKIFF_PROBE_ADDR", &broker.addr)
@@ -268,6 +312,7 @@ async fn interrupted_up_resumes_after_every_step() {
             "{}",
             run.stderr
         );
+        let want = expected.get(k - 1).copied().unwrap_or((1, 1, 1, 2));
         assert_eq!(tagged_counts(&ec2).await, want, "after step {k}");
 
         let run = Skiff::new(&moto, home.path())
@@ -276,12 +321,14 @@ async fn interrupted_up_resumes_after_every_step() {
             .ok();
         assert_eq!(
             tagged_counts(&ec2).await,
-            (1, 1, 1, 1),
+            (1, 1, 1, 2),
             "resumed after step {k}"
         );
+        // Step 9 attaches the address, the last change a new deployment
+        // makes.
         assert_eq!(
             run.stdout.contains("already up"),
-            k == 5,
+            k >= 9,
             "k={k}: {}",
             run.stdout
         );
@@ -291,17 +338,17 @@ async fn interrupted_up_resumes_after_every_step() {
             .send()
             .await
             .unwrap();
-        let res = ec2
-            .describe_instances()
-            .filters(tag_filter())
-            .send()
-            .await
-            .unwrap();
-        let id = res.reservations()[0].instances()[0].instance_id();
+        let id = instance_id(&ec2).await;
         assert_eq!(
             addrs.addresses()[0].instance_id(),
-            id,
+            Some(id.as_str()),
             "EIP attached after resume {k}"
+        );
+        let data = data_volume(&ec2).await;
+        assert_eq!(
+            data.attachments().first().and_then(|a| a.instance_id()),
+            Some(id.as_str()),
+            "data volume attached after resume {k}"
         );
         let launches = moto
             .calls()
@@ -383,15 +430,15 @@ async fn quiet_prints_the_results_but_no_step_lines() {
     let run = Skiff::new(&moto, home.path())
         .run(&["--quiet", "up", "--dry-run", "--allow", ALLOW])
         .ok()
-        .stdout_has(&["[4/7] instance", "would launch t3.micro", "Run `skiff up`"]);
+        .stdout_has(&["[6/14] instance", "would launch t3.micro", "Run `skiff up`"]);
     assert!(run.stderr.is_empty(), "{}", run.stderr);
     let run = Skiff::new(&moto, home.path())
         .run(&["up", "-q", "--allow", ALLOW, "--no-wait"])
         .ok()
         .stdout_has(&["Bootstrap address: ", "Estimated monthly cost"]);
-    assert!(!run.stdout.contains("[1/7]"), "{}", run.stdout);
+    assert!(!run.stdout.contains("[1/14]"), "{}", run.stdout);
     assert!(!run.stdout.contains("Deploying"), "{}", run.stdout);
-    assert_eq!(tagged_counts(&ec2(&moto).await).await, (1, 1, 1, 1));
+    assert_eq!(tagged_counts(&ec2(&moto).await).await, (1, 1, 1, 2));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -426,26 +473,6 @@ async fn changed_allow_list_converges_the_rules() {
         .collect();
     cidrs.sort();
     assert_eq!(cidrs, vec!["192.0.2.4/32", "198.51.100.0/24"]);
-}
-
-/// A one-shot local stand-in for checkip.amazonaws.com.
-fn checkip_server(answer: &'static str) -> String {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", l.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(mut c) = c else { continue };
-            let mut buf = [0u8; 1024];
-            let _ = c.read(&mut buf);
-            let _ = write!(
-                c,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{answer}",
-                answer.len()
-            );
-        }
-    });
-    url
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -602,7 +629,7 @@ async fn up_starts_a_stopped_instance_instead_of_launching_another() {
         "{}",
         run.stdout
     );
-    assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 1));
+    assert_eq!(tagged_counts(&ec2).await, (1, 1, 1, 2));
     let res = ec2
         .describe_instances()
         .instance_ids(&id)

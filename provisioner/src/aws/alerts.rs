@@ -203,6 +203,7 @@ fn from_cloudwatch(a: &MetricAlarm) -> Alarm {
             .unwrap_or_default(),
         treat_missing: a.treat_missing_data().unwrap_or("missing").into(),
         actions: a.alarm_actions().to_vec(),
+        ok_actions: a.ok_actions().to_vec(),
     }
 }
 
@@ -259,7 +260,8 @@ pub async fn put_alarm(c: &Clients, name: &str, a: &Alarm) -> Result<(), ApiErro
         .comparison_operator(ComparisonOperator::from(a.comparison.as_str()))
         .treat_missing_data(&a.treat_missing)
         .actions_enabled(true)
-        .set_alarm_actions(Some(a.actions.clone()));
+        .set_alarm_actions(Some(a.actions.clone()))
+        .set_ok_actions(Some(a.ok_actions.clone()));
     for (k, v) in &a.dimensions {
         req = req.dimensions(Dimension::builder().name(k).value(v).build());
     }

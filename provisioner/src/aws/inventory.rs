@@ -40,6 +40,40 @@ pub struct Instance {
     pub public_ip: Option<String>,
     pub public_dns: Option<String>,
     pub root_device: Option<String>,
+    /// Its `skiff:launch` tag: the hash of what it was launched with. None
+    /// on instances made before data volumes (data on the root volume).
+    pub launch_hash: Option<String>,
+    /// Its `skiff:image` tag: the broker image it was launched with.
+    pub image: Option<String>,
+    /// Availability Zone.
+    pub zone: String,
+    pub subnet_id: Option<String>,
+    /// The instance profile, if any.
+    pub profile_arn: Option<String>,
+    /// EBS volumes by device name, with DeleteOnTermination.
+    pub block_devices: Vec<BlockDevice>,
+}
+
+/// One EBS volume of an instance's block device mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockDevice {
+    pub device: String,
+    pub volume_id: String,
+    pub delete_on_termination: bool,
+}
+
+impl Instance {
+    /// Made before data volumes: its data is on its root volume.
+    pub fn is_legacy(&self) -> bool {
+        self.launch_hash.is_none()
+    }
+
+    pub fn is_up(&self) -> bool {
+        matches!(
+            self.state,
+            InstanceStateName::Running | InstanceStateName::Pending
+        )
+    }
 }
 
 /// A Skiff EBS volume.
@@ -49,8 +83,21 @@ pub struct Volume {
     pub state: String,
     pub size_gib: i32,
     pub attached_to: Option<String>,
-    /// Preserved by `down --keep-data`.
+    /// Preserved by `down --keep-data` (or by a `restore`).
     pub kept: bool,
+    /// `skiff:role`: `data` for the broker's data volume.
+    pub role: Option<String>,
+    pub zone: String,
+    /// Seconds since the epoch (0 if unknown), to pick the newest kept one.
+    pub created: i64,
+    /// `skiff:backup-schedule`, on a data volume with a lifecycle policy.
+    pub schedule: Option<String>,
+}
+
+impl Volume {
+    pub fn is_data(&self) -> bool {
+        self.role.as_deref() == Some(tags::ROLE_DATA)
+    }
 }
 
 /// Everything of one deployment.
@@ -71,17 +118,38 @@ impl Inventory {
             && self.volumes.iter().all(|v| v.kept)
     }
 
-    /// The instance `up` manages: the first running or starting one,
-    /// else any live one.
+    /// The deployment's data volume: the one that is not kept (there is
+    /// at most one; if a crash left two, the attached one, else the newest).
+    pub fn data_volume(&self) -> Option<&Volume> {
+        let mut live: Vec<&Volume> = self
+            .volumes
+            .iter()
+            .filter(|v| v.is_data() && !v.kept)
+            .collect();
+        live.sort_by_key(|v| (v.attached_to.is_some(), v.created));
+        live.last().copied()
+    }
+
+    /// Data volumes kept by `down --keep-data` or a `restore`, newest first.
+    pub fn kept_data_volumes(&self) -> Vec<&Volume> {
+        let mut kept: Vec<&Volume> = self
+            .volumes
+            .iter()
+            .filter(|v| v.is_data() && v.kept)
+            .collect();
+        kept.sort_by_key(|v| std::cmp::Reverse(v.created));
+        kept
+    }
+
+    /// The instance the commands look at: the running one holding the
+    /// data volume, else the first running or starting one, else any live
+    /// one. (During a replacement there may be two.)
     pub fn instance(&self) -> Option<&Instance> {
+        let holder = self.data_volume().and_then(|v| v.attached_to.as_deref());
         self.instances
             .iter()
-            .find(|i| {
-                matches!(
-                    i.state,
-                    InstanceStateName::Running | InstanceStateName::Pending
-                )
-            })
+            .find(|i| i.is_up() && Some(i.id.as_str()) == holder)
+            .or_else(|| self.instances.iter().find(|i| i.is_up()))
             .or_else(|| {
                 self.instances.iter().find(|i| {
                     matches!(
@@ -213,6 +281,30 @@ async fn instances(c: &Clients, name: &str) -> Result<Vec<Instance>, ApiError> {
                     .filter(|s| !s.is_empty())
                     .map(str::to_string),
                 root_device: i.root_device_name().map(str::to_string),
+                launch_hash: tags::get(i.tags(), tags::LAUNCH_KEY).map(str::to_string),
+                image: tags::get(i.tags(), tags::IMAGE_KEY).map(str::to_string),
+                zone: i
+                    .placement()
+                    .and_then(|p| p.availability_zone())
+                    .unwrap_or_default()
+                    .to_string(),
+                subnet_id: i.subnet_id().map(str::to_string),
+                profile_arn: i
+                    .iam_instance_profile()
+                    .and_then(|p| p.arn())
+                    .map(str::to_string),
+                block_devices: i
+                    .block_device_mappings()
+                    .iter()
+                    .filter_map(|m| {
+                        let ebs = m.ebs()?;
+                        Some(BlockDevice {
+                            device: m.device_name().unwrap_or_default().to_string(),
+                            volume_id: ebs.volume_id()?.to_string(),
+                            delete_on_termination: ebs.delete_on_termination().unwrap_or(false),
+                        })
+                    })
+                    .collect(),
             });
         }
     }
@@ -242,6 +334,10 @@ async fn volumes(c: &Clients, name: &str) -> Result<Vec<Volume>, ApiError> {
                 .iter()
                 .find_map(|a| a.instance_id().map(str::to_string)),
             kept: tags::has(v.tags(), tags::KEPT_KEY),
+            role: tags::get(v.tags(), tags::ROLE_KEY).map(str::to_string),
+            zone: v.availability_zone().unwrap_or_default().to_string(),
+            created: v.create_time().map(|t| t.secs()).unwrap_or(0),
+            schedule: tags::get(v.tags(), tags::SCHEDULE_KEY).map(str::to_string),
         })
         .collect())
 }

@@ -10,8 +10,12 @@
 //! created here too, from the same `SdkConfig`.
 
 pub mod alerts;
+pub mod dlm;
+pub mod iam;
 pub mod inventory;
+pub mod logs;
 pub mod metrics;
+pub mod snapshots;
 pub mod tags;
 pub mod usage;
 
@@ -66,6 +70,21 @@ impl Clients {
     /// SNS (the alert topic). Built on demand like CloudWatch.
     pub fn sns(&self) -> aws_sdk_sns::Client {
         aws_sdk_sns::Client::new(&self.sdk)
+    }
+
+    /// IAM (the instance role and the lifecycle policy's role).
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.sdk)
+    }
+
+    /// CloudWatch Logs (the broker's log group).
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::new(&self.sdk)
+    }
+
+    /// Data Lifecycle Manager (the backup schedule).
+    pub fn dlm(&self) -> aws_sdk_dlm::Client {
+        aws_sdk_dlm::Client::new(&self.sdk)
     }
 }
 

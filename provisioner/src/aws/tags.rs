@@ -11,8 +11,27 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 pub const MANAGED_BY_KEY: &str = "managed-by";
 pub const MANAGED_BY_VALUE: &str = "skiff";
 pub const NAME_KEY: &str = "skiff:name";
-/// Set on a root volume that `down --keep-data` preserved.
+/// Set on a volume that `down --keep-data` (or a `restore`) preserved.
 pub const KEPT_KEY: &str = "skiff:kept";
+/// What a volume or snapshot is: `data` (the broker's data volume and its
+/// snapshots) or `root`.
+pub const ROLE_KEY: &str = "skiff:role";
+pub const ROLE_DATA: &str = "data";
+pub const ROLE_ROOT: &str = "root";
+/// On an instance: the hash of what it was launched with (the rendered
+/// user data and the other launch inputs), never the contents. `up`
+/// compares it with what it would launch now to decide on a replacement.
+pub const LAUNCH_KEY: &str = "skiff:launch";
+/// On an instance: the broker image it was launched to run (for the plan's
+/// "0.1.0 -> 0.2.0"; left out when longer than a tag value may be).
+pub const IMAGE_KEY: &str = "skiff:image";
+/// On a snapshot: `manual` (`skiff backup`) or `scheduled` (the lifecycle
+/// policy).
+pub const BACKUP_KEY: &str = "skiff:backup";
+/// On the data volume: the backup schedule the lifecycle policy was made
+/// for (`daily-7-0300`). Set before the policy is created and removed after
+/// it is deleted, so a policy never exists without it.
+pub const SCHEDULE_KEY: &str = "skiff:backup-schedule";
 
 /// The tags of a resource of deployment `name`; `suffix` makes the console
 /// `Name` tell the resources apart (`skiff-sg`, `skiff-eip`, ...).
@@ -33,10 +52,33 @@ pub fn tags(name: &str, suffix: Option<&str>) -> Vec<Tag> {
 
 /// A TagSpecification for a create call.
 pub fn spec(kind: ResourceType, name: &str, suffix: Option<&str>) -> TagSpecification {
+    spec_with(kind, name, suffix, &[])
+}
+
+/// [`spec`] with more tags (a role, a launch hash).
+pub fn spec_with(
+    kind: ResourceType,
+    name: &str,
+    suffix: Option<&str>,
+    extra: &[(&str, &str)],
+) -> TagSpecification {
+    let mut t = tags(name, suffix);
+    t.extend(
+        extra
+            .iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build()),
+    );
     TagSpecification::builder()
         .resource_type(kind)
-        .set_tags(Some(tags(name, suffix)))
+        .set_tags(Some(t))
         .build()
+}
+
+/// The value of tag `key`, if present.
+pub fn get<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
 }
 
 /// The filters that select deployment `name`'s resources.

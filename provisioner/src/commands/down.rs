@@ -1,22 +1,26 @@
 //! `skiff down`: deletes everything the deployment created, found by tags,
 //! in dependency order, as numbered steps: the alert alarms and SNS topic
-//! first (so the terminating instance sends no alert), then, with
-//! `--keep-data`, the root volume is marked to survive; the Elastic IP is
-//! detached, the instance terminated and waited for (AWS refuses to delete
-//! a security group an instance still uses), then the address released and
-//! the group deleted (retrying on DependencyViolation while AWS catches
-//! up), then any leftover volume. Works after a partial `up` or `down`;
-//! with nothing left it says so and succeeds.
+//! first (so the terminating instance sends no alert), the backup schedule
+//! (lifecycle policy), then, with `--keep-data`, the data volume is tagged
+//! to be kept (a deployment made before data volumes: its root volume is
+//! marked to survive); the Elastic IP is detached, the instance terminated
+//! and waited for (AWS refuses to delete a security group an instance
+//! still uses), then the address released and the group deleted (retrying
+//! on DependencyViolation while AWS catches up), then the volumes left
+//! (the data volume, unless kept), the instance role and the log group,
+//! and last the backups, which it asks about separately (`--keep-backups`
+//! keeps them). Works after a partial `up` or `down`; with nothing left it
+//! says so and succeeds.
 
 use crate::aws::alerts::Alerts;
 use crate::aws::inventory::Inventory;
-use crate::aws::{self, api, tags, Clients};
+use crate::aws::{self, api, snapshots, tags, Clients};
 use crate::config::Overrides;
-use crate::deploy::alerts as deploy_alerts;
+use crate::deploy::{access, alerts as deploy_alerts, data_volume, schedule};
 use crate::printer::Printer;
 use crate::render::DATA_DIR;
 use crate::runner::{Outcome, Runner};
-use crate::Global;
+use crate::{cost, Global};
 use anyhow::{anyhow, bail, Context, Result};
 use aws_sdk_ec2::client::Waiters;
 use aws_sdk_ec2::error::DisplayErrorContext;
@@ -30,13 +34,17 @@ pub struct DownArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Keep the root volume (with the broker's data) instead of deleting it.
+    /// Keep the data volume (the broker's data); the next `skiff up`
+    /// attaches it again.
     #[arg(long)]
     pub keep_data: bool,
+    /// Keep the backups (snapshots) instead of deleting them.
+    #[arg(long)]
+    pub keep_backups: bool,
 }
 
 /// Number of steps of `down`.
-const STEPS: usize = 7;
+const STEPS: usize = 10;
 const TERMINATE_TIMEOUT: Duration = Duration::from_secs(600);
 const SG_DELETE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -61,15 +69,29 @@ pub async fn run(g: &Global, out: &Printer, a: &DownArgs) -> Result<()> {
             ));
             Alerts::default()
         });
-    if inv.is_empty() && alerts.is_empty() {
+    // The role and log group are optional too (an account without IAM
+    // or CloudWatch Logs permissions that never had them).
+    let extras = access::existing(&clients, &config.name)
+        .await
+        .unwrap_or_else(|e| {
+            out.warn(format!(
+                "could not look for the instance role and log group: {e:#}"
+            ));
+            Vec::new()
+        });
+    let backups = snapshots::list(&clients, &config.name).await?;
+    if inv.is_empty() && alerts.is_empty() && extras.is_empty() && backups.is_empty() {
         out.out(format!(
             "nothing to delete: no resources tagged skiff:name={} in {}",
             config.name, clients.region
         ));
         for v in inv.volumes.iter().filter(|v| v.kept) {
             out.out(format!(
-                "kept volume {} from an earlier `down --keep-data` remains; delete it with `aws ec2 delete-volume --volume-id {}`",
-                v.id, v.id
+                "kept volume {} ({} GiB, ${:.2}/month) from an earlier `down --keep-data` remains; `skiff up` uses it again, or delete it with `aws ec2 delete-volume --volume-id {}`",
+                v.id,
+                v.size_gib,
+                f64::from(v.size_gib.max(0)) * cost::GP3_USD_PER_GIB_MONTH,
+                v.id
             ));
         }
         return Ok(());
@@ -87,14 +109,17 @@ pub async fn run(g: &Global, out: &Printer, a: &DownArgs) -> Result<()> {
             i.state.as_str()
         ));
     }
+    let legacy = inv.data_volume().is_none();
     for v in inv.volumes.iter().filter(|v| !v.kept) {
-        let fate = if keep {
+        let holds_data = v.is_data() || (legacy && v.attached_to.is_some());
+        let fate = if keep && holds_data {
             "KEPT (--keep-data)"
         } else {
             "deleted"
         };
+        let what = if v.is_data() { "data volume" } else { "volume" };
         out.out(format!(
-            "  volume          {} ({} GiB, {fate})",
+            "  {what:<15} {} ({} GiB, {fate})",
             v.id, v.size_gib
         ));
     }
@@ -113,9 +138,32 @@ pub async fn run(g: &Global, out: &Printer, a: &DownArgs) -> Result<()> {
     if let Some(arn) = &alerts.topic_arn {
         out.out(format!("  SNS topic       {arn}"));
     }
+    for e in &extras {
+        out.out(format!("  {e}"));
+    }
+    let backup_gib: i64 = backups.iter().map(|b| i64::from(b.volume_gib.max(0))).sum();
+    if !backups.is_empty() {
+        out.out(format!(
+            "  backups         {} snapshot(s) of {backup_gib} GiB in all (at most ${:.2}/month): {}",
+            backups.len(),
+            backup_gib as f64 * cost::SNAPSHOT_USD_PER_GIB_MONTH,
+            if a.keep_backups {
+                "KEPT (--keep-backups)"
+            } else {
+                "deleted if you say so below (--keep-backups keeps them)"
+            }
+        ));
+    }
     if !a.yes && !out.confirm("Delete all of this?")? {
         bail!("cancelled; nothing was deleted");
     }
+    let delete_backups = !backups.is_empty()
+        && !a.keep_backups
+        && (a.yes
+            || out.confirm(&format!(
+                "Also delete the {} backup(s)? They are the only copy of the data once the volume is gone.",
+                backups.len()
+            ))?);
 
     let resume = if keep {
         "skiff down --keep-data"
@@ -129,11 +177,21 @@ pub async fn run(g: &Global, out: &Printer, a: &DownArgs) -> Result<()> {
     let outcome = deploy_alerts::remove(&clients, &alerts, false, "down").await?;
     r.finish(s, outcome)?;
 
+    let s = r.start("backup schedule");
+    let outcome = match inv.data_volume().filter(|v| v.schedule.is_some()) {
+        Some(v) => schedule::remove(&clients, &config.name, &v.id, false).await?,
+        None => Outcome::found("none"),
+    };
+    r.finish(s, outcome)?;
+
     let s = r.start("data");
-    let outcome = if keep {
-        keep_root_volumes(&clients, &inv, &config.name).await?
-    } else {
-        Outcome::found("the root volume goes with the instance")
+    let outcome = match (keep, inv.data_volume()) {
+        (true, Some(v)) => keep_data_volume(&clients, &inv, &config.name, &v.id).await?,
+        (true, None) => keep_root_volumes(&clients, &inv, &config.name).await?,
+        (false, Some(v)) => {
+            Outcome::found(format!("{} is deleted once the instance is gone", v.id))
+        }
+        (false, None) => Outcome::found("the root volume goes with the instance"),
     };
     r.finish(s, outcome)?;
 
@@ -208,12 +266,23 @@ pub async fn run(g: &Global, out: &Printer, a: &DownArgs) -> Result<()> {
     r.finish(s, done_or_none(deleted))?;
 
     // Volumes: the root volume goes with the instance (DeleteOnTermination);
-    // anything still tagged and detached is a leftover of a partial run.
-    let s = r.start("leftover volumes");
+    // the data volume (unless kept) and anything still tagged and detached
+    // (a leftover of a partial run) are deleted here.
+    let s = r.start("volumes");
     let after = Inventory::load(&clients, &config.name).await?;
     let mut deleted = Vec::new();
     for v in after.volumes.iter().filter(|v| !v.kept) {
-        if v.state == "available" {
+        // The data volume detaches as its instance terminates; give it the
+        // moment AWS needs (no live instance holds it any more).
+        let holder_live = v
+            .attached_to
+            .as_deref()
+            .is_some_and(|h| after.instances.iter().any(|i| i.id == h));
+        if v.is_data() && v.state != "available" && !holder_live {
+            s.progress().set(format!("waiting for {} to detach", v.id));
+            data_volume::wait_available(&clients, &v.id).await?;
+        }
+        if v.state == "available" || (v.is_data() && !holder_live) {
             match ec2
                 .delete_volume()
                 .volume_id(&v.id)
@@ -229,19 +298,72 @@ pub async fn run(g: &Global, out: &Printer, a: &DownArgs) -> Result<()> {
     }
     r.finish(s, done_or_none(deleted))?;
 
+    let s = r.start("instance role, logs");
+    let removed = match access::remove(&clients, &config.name).await {
+        // A backup schedule's role left by an interrupted `up` (one whose
+        // policy exists went with step 2).
+        Ok(mut r) => {
+            let dlm_role = schedule::role_name(&config.name, &clients.region);
+            r.extend(crate::aws::iam::delete_role(&clients, &config.name, &dlm_role, None).await?);
+            r
+        }
+        Err(e) if extras.is_empty() => {
+            s.progress().warn(format!(
+                "could not check for the instance role and log group: {e:#}"
+            ));
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
+    r.finish(
+        s,
+        done_or_none(removed.iter().map(|x| format!("deleted {x}")).collect()),
+    )?;
+
+    let s = r.start("backups");
+    let outcome = if backups.is_empty() {
+        Outcome::found("none")
+    } else if !delete_backups {
+        Outcome::found(format!(
+            "kept {} snapshot(s) (at most ${:.2}/month): `skiff backups` lists them, `skiff restore` uses them",
+            backups.len(),
+            backup_gib as f64 * cost::SNAPSHOT_USD_PER_GIB_MONTH
+        ))
+    } else {
+        for b in &backups {
+            s.progress().set(format!("deleting {}", b.id));
+            snapshots::delete(&clients, &b.id).await?;
+        }
+        Outcome::changed(format!("deleted {} snapshot(s)", backups.len()))
+    };
+    r.finish(s, outcome)?;
+
     let kept: Vec<_> = after.volumes.iter().filter(|v| v.kept).collect();
     for v in &kept {
-        out.out(format!(
-            "\nkept volume {} ({} GiB, tagged {}=true): the broker's data is {DATA_DIR}/skiff.db on it.\n\
-             To reuse it, attach it to an instance (`aws ec2 attach-volume --volume-id {} --instance-id <id> --device /dev/sdf`),\n\
-             mount it and copy {DATA_DIR}/skiff.db into the new deployment's {DATA_DIR} while the broker is stopped.\n\
-             Delete it when done: `aws ec2 delete-volume --volume-id {}`.",
-            v.id,
-            v.size_gib,
-            tags::KEPT_KEY,
-            v.id,
-            v.id
-        ));
+        let cost = f64::from(v.size_gib.max(0)) * cost::GP3_USD_PER_GIB_MONTH;
+        if v.is_data() {
+            out.out(format!(
+                "\nkept volume {} ({} GiB, the data volume, tagged {}=true, ${cost:.2}/month): `skiff up` attaches it again \
+                 (same name and region). Delete it when you no longer need it: `aws ec2 delete-volume --volume-id {}`.",
+                v.id,
+                v.size_gib,
+                tags::KEPT_KEY,
+                v.id
+            ));
+        } else {
+            out.out(format!(
+                "\nkept volume {} ({} GiB, tagged {}=true, ${cost:.2}/month): a root volume made before data volumes, \
+                 the broker's data is {DATA_DIR}/skiff.db on it.\n\
+                 To reuse it, attach it to an instance (`aws ec2 attach-volume --volume-id {} --instance-id <id> --device /dev/sdf`),\n\
+                 mount it and copy {DATA_DIR}/skiff.db into the new deployment's {DATA_DIR} while the broker is stopped.\n\
+                 Delete it when done: `aws ec2 delete-volume --volume-id {}`.",
+                v.id,
+                v.size_gib,
+                tags::KEPT_KEY,
+                v.id,
+                v.id
+            ));
+        }
     }
     out.out(format!("\ndeployment `{}` is down", config.name));
     Ok(())
@@ -256,7 +378,39 @@ fn done_or_none(done: Vec<String>) -> Outcome {
     }
 }
 
-/// Marks the root volumes to survive termination and tags them as kept.
+/// Tags the data volume as kept (it is DeleteOnTermination=false already;
+/// made sure of on the instance it is attached to).
+async fn keep_data_volume(
+    clients: &Clients,
+    inv: &Inventory,
+    name: &str,
+    volume_id: &str,
+) -> Result<Outcome> {
+    for i in &inv.instances {
+        data_volume::keep_on_termination(clients, false, i, volume_id).await?;
+    }
+    clients
+        .ec2
+        .create_tags()
+        .resources(volume_id)
+        .tags(Tag::builder().key(tags::KEPT_KEY).value("true").build())
+        .tags(
+            Tag::builder()
+                .key("Name")
+                .value(format!("{name}-data-kept"))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(api("tag the kept data volume"))?;
+    Ok(Outcome::changed(format!(
+        "kept {volume_id} (tagged {}=true; `skiff up` attaches it again)",
+        tags::KEPT_KEY
+    )))
+}
+
+/// Marks the root volumes to survive termination and tags them as kept
+/// (a deployment made before data volumes).
 async fn keep_root_volumes(clients: &Clients, inv: &Inventory, name: &str) -> Result<Outcome> {
     for i in &inv.instances {
         let device = i.root_device.clone().unwrap_or_else(|| "/dev/xvda".into());

@@ -5,6 +5,8 @@
 //! outside `commands/`.
 
 pub mod alerts;
+pub mod backup;
+pub mod backups;
 pub mod credits;
 pub mod down;
 pub mod init;
@@ -12,9 +14,11 @@ pub mod logs;
 pub mod perf;
 pub mod render;
 pub mod resize;
+pub mod restore;
 pub mod status;
 pub mod topics;
 pub mod up;
+pub mod upgrade;
 
 use crate::config::{Config, Overrides};
 use crate::Global;

@@ -1,22 +1,28 @@
 //! `skiff resize TYPE [--yes]`: moves the instance to another burstable
-//! size, keeping its root volume (the broker's SQLite file), its Elastic IP
-//! (the bootstrap address) and its image.
+//! size, keeping its volumes (the data volume with the broker's SQLite
+//! file), its Elastic IP (the bootstrap address) and its image.
 //!
-//! Flow: validate (known type, same architecture as the AMI), show the
-//! before/after table, confirm; then stop → wait stopped → ModifyInstance-
-//! Attribute InstanceType → re-apply the configured credit mode → start →
-//! wait running → check the Elastic IP is still attached → wait until the
-//! broker answers → update the alarm thresholds to the new maximum. Every
-//! step looks at the instance first, so a resize interrupted anywhere
-//! resumes when run again (an instance left stopped, with or without the
-//! new type, is started); resizing to the current type of a running
-//! instance does nothing but check the alarms.
+//! Flow: validate (known type, same architecture as the AMI) and, before
+//! anything is stopped, ask EC2 whether the type is offered in the
+//! instance's zone (DescribeInstanceTypeOfferings) and available to this
+//! account in this region (DescribeInstanceTypes); show the before/after
+//! table, confirm; then stop → wait stopped → ModifyInstanceAttribute
+//! InstanceType → re-apply the configured credit mode → start → wait
+//! running → check the Elastic IP is still attached → wait until the broker
+//! answers → update the alarm thresholds to the new maximum. If the
+//! instance does not start with the new type (no capacity, a type the
+//! account may not run), it is changed back and started again, and the
+//! error says so. Any failure after the stop says what state the instance
+//! is in. Every step looks at the instance first, so a resize interrupted
+//! anywhere resumes when run again (an instance left stopped, with or
+//! without the new type, is started); resizing to the current type of a
+//! running instance does nothing but check the alarms.
 
 use crate::aws::alerts::Alerts;
 use crate::aws::inventory::{Instance, Inventory};
 use crate::aws::{self, api, Clients};
 use crate::config::{Config, Overrides};
-use crate::deploy::{address, alerts as deploy_alerts, power, ready};
+use crate::deploy::{address, alerts as deploy_alerts, power, ready, zone};
 use crate::instance_types::{self, Arch};
 use crate::printer::{Printer, Progress};
 use crate::render::BROKER_PORT;
@@ -93,6 +99,7 @@ pub async fn run(g: &Global, out: &Printer, a: &ResizeArgs) -> Result<()> {
             instance.state.as_str()
         ));
     } else {
+        check_offered(&clients, out, &instance, target).await?;
         let from = instance_types::lookup(&instance.instance_type);
         let volume = inv
             .volumes
@@ -124,12 +131,141 @@ pub async fn run(g: &Global, out: &Printer, a: &ResizeArgs) -> Result<()> {
         }
     }
 
+    let id = instance.id.as_str();
+    let result = steps(g, out, a, &clients, &config, &instance, target, same).await;
+    match result {
+        Ok(()) => Ok(()),
+        // Whatever went wrong after the stop: say what state it left.
+        Err(e) => Err(e.context(state_now(&clients, id).await)),
+    }
+}
+
+/// Checks before anything is stopped: the type is offered in the
+/// instance's zone and available to this account here.
+async fn check_offered(
+    clients: &Clients,
+    out: &Printer,
+    instance: &Instance,
+    target: &'static instance_types::InstanceType,
+) -> Result<()> {
+    let zone = instance.zone.as_str();
+    if zone::offering_zones(clients, target.name, Some(zone))
+        .await?
+        .is_empty()
+    {
+        let elsewhere = zone::offering_zones(clients, target.name, None).await?;
+        bail!(
+            "{} is not offered in {zone}, the Availability Zone of {} and its data volume, so it could \
+             not start there; nothing was changed (the instance was not stopped).{}",
+            target.name,
+            instance.id,
+            if elsewhere.is_empty() {
+                format!(" No zone of {} offers it.", clients.region)
+            } else {
+                format!(
+                    " Zones that offer it: {}; pick a type offered in {zone}.",
+                    elsewhere.join(", ")
+                )
+            }
+        );
+    }
+    let types = clients
+        .ec2
+        .describe_instance_types()
+        .instance_types(aws_sdk_ec2::types::InstanceType::from(target.name))
+        .send()
+        .await
+        .map_err(api("describe the instance type"));
+    let info = match types {
+        Ok(o) => o.instance_types().first().cloned(),
+        Err(e) if e.code_is("InvalidInstanceType") => None,
+        Err(e) => return Err(e.into()),
+    };
+    let Some(info) = info else {
+        bail!(
+            "{} is not available to this account in {}; nothing was changed (the instance was not stopped)",
+            target.name,
+            clients.region
+        );
+    };
+    let current_free = clients
+        .ec2
+        .describe_instance_types()
+        .instance_types(aws_sdk_ec2::types::InstanceType::from(
+            instance.instance_type.as_str(),
+        ))
+        .send()
+        .await
+        .ok()
+        .and_then(|o| {
+            o.instance_types()
+                .first()
+                .and_then(|t| t.free_tier_eligible())
+        });
+    if info.free_tier_eligible() == Some(false) && current_free == Some(true) {
+        out.warn(format!(
+            "{} is not free-tier eligible: on an AWS Free Plan account (created from 15 July 2025) \
+             it will not start, and skiff then changes the instance back to {}",
+            target.name, instance.instance_type
+        ));
+    }
+    Ok(())
+}
+
+/// "i-... is now running as t3.small" (or stopped, or unknown), for errors.
+async fn state_now(clients: &Clients, id: &str) -> String {
+    let out = clients
+        .ec2
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await;
+    match out.ok().and_then(|o| {
+        o.reservations()
+            .first()
+            .and_then(|r| r.instances().first())
+            .cloned()
+    }) {
+        Some(i) => {
+            let state = i
+                .state()
+                .and_then(|s| s.name())
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "in an unknown state".into());
+            let t = i
+                .instance_type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default();
+            let hint = if state == "stopped" {
+                format!(": the broker is DOWN; `skiff resize {t}` or `skiff up` starts it")
+            } else {
+                String::new()
+            };
+            format!("{id} is now {state} with type {t}{hint}")
+        }
+        None => format!("could not read the state of {id}; see `skiff status`"),
+    }
+}
+
+/// The numbered steps of a resize.
+#[allow(clippy::too_many_arguments)]
+async fn steps(
+    g: &Global,
+    out: &Printer,
+    a: &ResizeArgs,
+    clients: &Clients,
+    config: &Config,
+    instance: &Instance,
+    target: &'static instance_types::InstanceType,
+    same: bool,
+) -> Result<()> {
+    let clients = clients.clone();
     let mut r = Runner::new(out, STEPS, format!("skiff resize {}", target.name))
         .stop_after(g.hooks.stop_after_step);
     let id = instance.id.as_str();
 
     let s = r.start("stop");
-    let outcome = power::stop(&clients, &instance, STATE_TIMEOUT, s.progress()).await?;
+    let outcome = power::stop(&clients, instance, STATE_TIMEOUT, s.progress()).await?;
     r.finish(s, outcome)?;
 
     let s = r.start("instance type");
@@ -142,15 +278,40 @@ pub async fn run(g: &Global, out: &Printer, a: &ResizeArgs) -> Result<()> {
     r.finish(s, outcome)?;
 
     let s = r.start("credit mode");
-    let text =
+    let (_, text) =
         power::apply_credit_mode(&clients, id, config.credit_mode.as_str(), s.progress()).await?;
     r.finish(s, Outcome::changed(text))?;
 
     let s = r.start("start");
     s.progress().set("starting");
-    power::start(&clients, id).await?;
-    s.progress().set("waiting until running");
-    power::wait_running(&clients, id, STATE_TIMEOUT).await?;
+    let started = match power::start(&clients, id).await {
+        Ok(()) => {
+            s.progress().set("waiting until running");
+            power::wait_running(&clients, id, STATE_TIMEOUT).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = started {
+        if same {
+            return Err(e);
+        }
+        // Back to the type it ran with, and started again.
+        let old = instance.instance_type.as_str();
+        s.progress().warn(format!(
+            "{id} did not start as {}: {e:#}; changing it back to {old}",
+            target.name
+        ));
+        s.progress().set(format!("changing back to {old}"));
+        power::wait_stopped(&clients, id, STATE_TIMEOUT).await?;
+        power::set_type(&clients, id, old).await?;
+        power::start(&clients, id).await?;
+        power::wait_running(&clients, id, STATE_TIMEOUT).await?;
+        bail!(
+            "could not start {id} as {} ({e:#}); it was changed back to {old} and started again, so the \
+             deployment runs as before",
+            target.name
+        );
+    }
     r.finish(
         s,
         Outcome::changed(format!("{id} is running as {}", target.name)),
@@ -184,7 +345,7 @@ pub async fn run(g: &Global, out: &Printer, a: &ResizeArgs) -> Result<()> {
     r.finish(s, outcome)?;
 
     let s = r.start("alerts");
-    let outcome = update_alerts(&clients, &config, id, target, s.progress()).await?;
+    let outcome = update_alerts(&clients, config, id, target, s.progress()).await?;
     r.finish(s, outcome)?;
 
     out.out(format!(
@@ -271,6 +432,17 @@ async fn update_alerts(
         &deploy_alerts::Target {
             instance_id: id,
             instance_type: target,
+            credit_mode: power::credit_mode(clients, id)
+                .await
+                .ok()
+                .flatten()
+                .map(|m| {
+                    if m == "unlimited" {
+                        crate::config::CreditMode::Unlimited
+                    } else {
+                        crate::config::CreditMode::Standard
+                    }
+                }),
         },
         ui,
     )

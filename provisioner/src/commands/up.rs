@@ -1,24 +1,36 @@
-//! `skiff up [--dry-run]`: resolves who may connect, checks credentials,
-//! then runs the steps of a deployment as find-or-create actions and prints
-//! the bootstrap address, a client config and the monthly cost estimate.
+//! `skiff up [--dry-run] [--yes]`: makes the deployment what `skiff.yaml`
+//! says, whether it exists or not, and prints the bootstrap address, a
+//! client config and the monthly cost estimate.
 //!
-//! Each step looks for its resource by tags (through the [`Inventory`]),
-//! creates it only if missing, and reports what it found or did. Because
-//! the tags are the only state, an `up` interrupted anywhere resumes on the
-//! next run, and a second `up` changes nothing. `--dry-run` walks the very
-//! same steps with mutation switched off, so the plan cannot drift from
-//! what `up` does.
+//! Each step looks at what exists (by tags) and changes only what differs:
+//! missing resources are created; the firewall, alerts, credit mode, data
+//! volume size, log group and backup schedule are changed in place; a
+//! change of the instance's launch inputs (broker image or version,
+//! `broker.settings`, the log settings) replaces the instance: a new one
+//! with the new user data and the latest AMI, the old one stopped cleanly,
+//! the data volume and the Elastic IP moved over, the old one terminated.
+//! On an existing deployment the steps first run as a dry run to show the
+//! plan (`terraform plan` style: `+` create, `~` in place, `-/+` replace,
+//! with the expected downtime); a replacement asks before it goes on
+//! (`--yes` does not ask). `--dry-run` shows only the plan: the same steps
+//! with mutation switched off, so the plan cannot drift from what `up`
+//! does. Because the tags are the only state, an `up` interrupted anywhere
+//! (a replacement too) resumes on the next run, and a second `up` makes
+//! only read calls.
 
 use crate::aws::inventory::Inventory;
 use crate::aws::Clients;
 use crate::config::{Config, CreditMode, Overrides};
 use crate::cost::Estimate;
-use crate::deploy::{address, alerts, ami, instance, ready, security_group};
+use crate::deploy::{
+    access, address, alerts, ami, credit, data_volume, instance, ready, replace, schedule,
+    security_group,
+};
 use crate::printer::Printer;
 use crate::render::BROKER_PORT;
-use crate::runner::Runner;
+use crate::runner::{Impact, Runner};
 use crate::{aws, public_ip, Global};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use std::time::Duration;
 
 #[derive(clap::Args, Debug, Default)]
@@ -26,6 +38,10 @@ pub struct UpArgs {
     /// Print the plan and the cost estimate; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Apply a plan that replaces the instance (minutes of downtime)
+    /// without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Allow this IPv4 CIDR on the broker port (repeatable); default: your
     /// public address as /32.
     #[arg(long, value_name = "CIDR")]
@@ -33,13 +49,14 @@ pub struct UpArgs {
     /// Allow the whole internet (0.0.0.0/0) on the broker port.
     #[arg(long, conflicts_with = "allow")]
     pub public: bool,
-    /// Instance type (t2/t3/t3a/t4g, e.g. t3.micro).
+    /// Instance type of a new deployment (t2/t3/t3a/t4g, e.g. t3.micro);
+    /// `skiff resize` changes a running one.
     #[arg(long)]
     pub instance_type: Option<String>,
-    /// CPU credit mode.
+    /// CPU credit mode (changed in place on a running instance).
     #[arg(long, value_enum)]
     pub credit_mode: Option<CreditMode>,
-    /// Root volume size in GiB.
+    /// Data volume size in GiB (grows a running deployment's volume online).
     #[arg(long, value_name = "GIB")]
     pub volume_size: Option<u32>,
     /// Broker image repository (without tag).
@@ -64,7 +81,20 @@ pub struct UpArgs {
 }
 
 /// Number of steps of `up`.
-const STEPS: usize = 7;
+pub const STEPS: usize = 14;
+
+/// How `converge` runs.
+pub struct Options {
+    pub dry_run: bool,
+    /// Do not ask before a replacement.
+    pub yes: bool,
+    /// The CIDRs allowed on the broker port.
+    pub cidrs: Vec<String>,
+    /// How long to wait for the broker; None: do not wait.
+    pub wait: Option<Duration>,
+    /// The command that resumes this flow (named when it stops).
+    pub resume: String,
+}
 
 pub async fn run(g: &Global, out: &Printer, a: &UpArgs) -> Result<()> {
     let config = super::load_config(
@@ -82,71 +112,134 @@ pub async fn run(g: &Global, out: &Printer, a: &UpArgs) -> Result<()> {
         },
     )?;
     let clients = aws::connect(config.region.as_deref()).await?;
+    let cidrs = cidrs(g, out, &config, a.public, a.dry_run, None).await?;
+    let options = Options {
+        dry_run: a.dry_run,
+        yes: a.yes,
+        cidrs,
+        wait: (!a.no_wait).then(|| Duration::from_secs(a.wait_timeout)),
+        resume: "skiff up".into(),
+    };
+    converge(g, out, &clients, &config, &options).await
+}
 
-    let cidrs = if a.public {
+/// Who may connect: `--public`, else the config's CIDRs, else `keep` (the
+/// rules in place, for commands that are not about the firewall), else
+/// the caller's detected address as /32.
+pub async fn cidrs(
+    g: &Global,
+    out: &Printer,
+    config: &Config,
+    public: bool,
+    dry_run: bool,
+    keep: Option<Vec<String>>,
+) -> Result<Vec<String>> {
+    if public {
         out.warn(format!(
             "--public opens port {BROKER_PORT} to the whole internet (0.0.0.0/0); \
              the broker has no authentication, so anyone can read and write its topics"
         ));
-        vec!["0.0.0.0/0".to_string()]
-    } else if !config.allowed_cidrs.is_empty() {
-        config.allowed_cidrs.clone()
-    } else {
-        match public_ip::detect(&g.hooks.checkip_url).await {
-            Ok(ip) => {
-                // What is opened is a result, shown when quiet too.
-                out.out(format!(
-                    "allowing your public address {ip}/32 (override with --allow CIDR)"
-                ));
-                vec![format!("{ip}/32")]
-            }
-            // A plan can still be shown; `up` itself needs the address.
-            Err(e) if a.dry_run => {
-                out.warn(e);
-                vec!["<your public IP>/32".to_string()]
-            }
-            Err(e) => return Err(e.into()),
+        return Ok(vec!["0.0.0.0/0".to_string()]);
+    }
+    if !config.allowed_cidrs.is_empty() {
+        return Ok(config.allowed_cidrs.clone());
+    }
+    if let Some(k) = keep.filter(|k| !k.is_empty()) {
+        return Ok(k);
+    }
+    match public_ip::detect(&g.hooks.checkip_url).await {
+        Ok(ip) => {
+            // What is opened is a result, shown when quiet too.
+            out.out(format!(
+                "allowing your public address {ip}/32 (override with --allow CIDR)"
+            ));
+            Ok(vec![format!("{ip}/32")])
         }
-    };
+        // A plan can still be shown; `up` itself needs the address.
+        Err(e) if dry_run => {
+            out.warn(e);
+            Ok(vec!["<your public IP>/32".to_string()])
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The expected downtime of a plan whose largest impact is `impact`.
+pub fn downtime(impact: Impact) -> &'static str {
+    match impact {
+        Impact::Replace => {
+            "a few minutes, about one first boot of the new instance (installing Docker and \
+             pulling the image; longer on a t3 short of CPU credits): the old broker stops \
+             cleanly (WAL checkpointed), the data volume and the Elastic IP move to the new \
+             instance; clients reconnect to the same address"
+        }
+        Impact::Restart => "until the stopped instance has started (about a minute)",
+        _ => "none",
+    }
+}
+
+/// Runs the steps of `up` for `config`: plan, confirmation, changes.
+pub async fn converge(
+    g: &Global,
+    out: &Printer,
+    clients: &Clients,
+    config: &Config,
+    o: &Options,
+) -> Result<()> {
     let estimate = Estimate::new(
         config.instance(),
         config.volume_size_gb,
         config.credit_mode == CreditMode::Unlimited,
     );
+    let probe = g.hooks.probe_addr.as_deref();
 
-    if a.dry_run {
+    if o.dry_run {
         out.out(format!(
             "Plan for deployment `{}` in {} (dry run: nothing is changed)",
             config.name, clients.region
         ));
-    } else {
-        out.info(format!("Deploying `{}` in {}", config.name, clients.region));
-    }
-    let mut runner = Runner::new(out, STEPS, "skiff up")
-        .stop_after(g.hooks.stop_after_step)
-        .plan(a.dry_run);
-    let wait = (!a.no_wait).then(|| Duration::from_secs(a.wait_timeout));
-    let deployed = deploy(
-        &clients,
-        &mut runner,
-        &config,
-        &cidrs,
-        a.dry_run,
-        wait,
-        g.hooks.probe_addr.as_deref(),
-    )
-    .await?;
-
-    if a.dry_run {
+        let mut runner = Runner::new(out, STEPS, o.resume.clone()).plan(true);
+        deploy(clients, &mut runner, config, o, probe).await?;
         if runner.changed() {
+            print_plan(out, &runner, false);
             out.out(format!(
-                "\n{estimate}\n\nRun `skiff up` to apply this plan."
+                "\n{estimate}\n\nRun `{}` to apply this plan.",
+                o.resume
             ));
         } else {
             out.out(format!("\nNothing to change: already up.\n\n{estimate}"));
         }
         return Ok(());
     }
+
+    // On an existing deployment, the plan first: what changes, and how
+    // long the broker will be down.
+    let existing = Inventory::load(clients, &config.name).await?;
+    if !existing.instances.is_empty() {
+        let mut plan = Runner::new(out, STEPS, o.resume.clone()).silent();
+        let plan_options = Options {
+            dry_run: true,
+            yes: o.yes,
+            cidrs: o.cidrs.clone(),
+            wait: None,
+            resume: o.resume.clone(),
+        };
+        deploy(clients, &mut plan, config, &plan_options, probe).await?;
+        if plan.changed() {
+            print_plan(out, &plan, true);
+            if plan.impact() == Impact::Replace
+                && !o.yes
+                && !out.confirm("Replace the instance now?")?
+            {
+                bail!("cancelled; nothing was changed");
+            }
+        }
+    }
+
+    out.info(format!("Deploying `{}` in {}", config.name, clients.region));
+    let mut runner = Runner::new(out, STEPS, o.resume.clone()).stop_after(g.hooks.stop_after_step);
+    let deployed = deploy(clients, &mut runner, config, o, probe).await?;
+
     if !runner.changed() {
         out.out("\nalready up: every resource exists, nothing was created");
     }
@@ -160,14 +253,53 @@ pub async fn run(g: &Global, out: &Printer, a: &UpArgs) -> Result<()> {
     out.out(format!(
         "\nClient config (e.g. client.properties):\n  bootstrap.servers={bootstrap}\n  security.protocol=PLAINTEXT\n"
     ));
+    if deployed.legacy {
+        out.warn(
+            "this deployment keeps its data on its instance's root volume (it was made before \
+             data volumes): `up` does not replace that instance, so broker upgrades and setting \
+             changes are not applied, and `skiff backup` has no data volume to snapshot; see \
+             \"Deployments made before data volumes\" in the README",
+        );
+    }
     out.out(estimate);
+    if config.log_retention_days > 0 {
+        out.out(crate::cost::logs_line(config.log_retention_days));
+    }
     Ok(())
+}
+
+/// The plan, `terraform plan` style: the changes and the downtime.
+fn print_plan(out: &Printer, r: &Runner<'_>, heading: bool) {
+    if heading {
+        out.out("Plan:");
+    } else {
+        out.out("\nSummary:");
+    }
+    for d in r.steps().iter().filter(|d| d.outcome.changed) {
+        out.out(format!(
+            "  {:>3} {:<20} {}",
+            d.outcome.impact.symbol(),
+            d.label,
+            d.outcome.text
+        ));
+    }
+    let new = r
+        .steps()
+        .iter()
+        .any(|d| d.label == "instance" && d.outcome.impact == Impact::Create);
+    if new && r.impact() < Impact::Restart {
+        out.out("Expected downtime: none (a new deployment)");
+    } else {
+        out.out(format!("Expected downtime: {}", downtime(r.impact())));
+    }
 }
 
 /// What a finished `up` has to tell.
 struct Deployed {
     public_ip: String,
     ready: bool,
+    /// Made before data volumes (data on the root volume).
+    legacy: bool,
 }
 
 /// The steps of `up`, in order. Each takes only what it reads; a dry run
@@ -176,25 +308,63 @@ async fn deploy(
     clients: &Clients,
     r: &mut Runner<'_>,
     config: &Config,
-    cidrs: &[String],
-    dry_run: bool,
-    wait: Option<Duration>,
+    o: &Options,
     probe_addr: Option<&str>,
 ) -> Result<Deployed> {
     let name = &config.name;
+    let dry_run = o.dry_run;
     let inventory = Inventory::load(clients, name).await?;
+    // A new instance gets the running one's type (a `resize` may have
+    // changed it), else the config's.
+    let launch_type = inventory
+        .instance()
+        .map(|i| i.instance_type.clone())
+        .filter(|t| crate::instance_types::lookup(t).is_some())
+        .unwrap_or_else(|| config.instance_type.clone());
+    let arch = crate::instance_types::lookup(&launch_type)
+        .map(|t| t.arch)
+        .unwrap_or(config.instance().arch);
 
     let s = r.start("AMI");
-    let (ami, outcome) = ami::resolve(clients, config.instance().arch, &inventory).await?;
+    let (ami, outcome) = ami::resolve(clients, arch, &inventory).await?;
     r.finish(s, outcome)?;
 
     let s = r.start("security group");
     let (sg_id, outcome) =
-        security_group::ensure(clients, name, cidrs, dry_run, &inventory, s.progress()).await?;
+        security_group::ensure(clients, name, &o.cidrs, dry_run, &inventory, s.progress()).await?;
     r.finish(s, outcome)?;
 
     let s = r.start("Elastic IP");
     let (address, outcome) = address::ensure(clients, name, dry_run, &inventory).await?;
+    r.finish(s, outcome)?;
+
+    // Made before data volumes: its instance is never replaced, so it
+    // would never use a role or log group.
+    let legacy =
+        inventory.data_volume().is_none() && inventory.instances.iter().any(|i| i.is_legacy());
+    let s = r.start("instance role");
+    let (access, outcome) = if legacy {
+        (
+            None,
+            crate::runner::Outcome::found(
+                "none: this deployment's instance was made before broker logs went to CloudWatch",
+            ),
+        )
+    } else {
+        access::ensure(clients, config, dry_run, s.progress()).await?
+    };
+    r.finish(s, outcome)?;
+
+    let s = r.start("data volume");
+    let (volume, outcome) = data_volume::ensure(
+        clients,
+        config,
+        dry_run,
+        &inventory,
+        &launch_type,
+        s.progress(),
+    )
+    .await?;
     r.finish(s, outcome)?;
 
     let s = r.start("instance");
@@ -202,23 +372,66 @@ async fn deploy(
         ami: &ami,
         security_group: &sg_id,
         address: &address,
+        volume: volume.as_ref(),
+        access: access.as_ref(),
     };
-    let (instance_id, outcome) =
+    let (chosen, outcome) =
         instance::ensure(clients, config, dry_run, &inventory, &launch, s.progress()).await?;
     r.finish(s, outcome)?;
 
+    let s = r.start("stop old instance");
+    let outcome = replace::stop_others(clients, name, &chosen.id, dry_run, s.progress()).await?;
+    r.finish(s, outcome)?;
+
+    let s = r.start("attach data volume");
+    let outcome = match &volume {
+        Some(v) => {
+            data_volume::attach(clients, dry_run, name, &v.id, &chosen.id, s.progress()).await?
+        }
+        None => crate::runner::Outcome::found("none (data on the root volume)"),
+    };
+    r.finish(s, outcome)?;
+
     let s = r.start("attach Elastic IP");
-    let outcome = address::associate(clients, dry_run, &address, &instance_id).await?;
+    let outcome = address::associate(clients, dry_run, &address, &chosen.id).await?;
+    r.finish(s, outcome)?;
+
+    let s = r.start("credit mode");
+    let (credit_mode, outcome) =
+        credit::ensure(clients, config, dry_run, &chosen, s.progress()).await?;
+    r.finish(s, outcome)?;
+
+    let s = r.start("broker ready");
+    let probe = probe_addr
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{}:{BROKER_PORT}", address.public_ip));
+    let replacing = chosen.launched && inventory.instance().is_some();
+    let (ready, outcome) =
+        match ready::wait(dry_run, o.wait, &probe, s.progress()).await {
+            Ok(x) => x,
+            // The old instance is only stopped until the new broker answers.
+            Err(e) if replacing => return Err(e.context(
+                "the new instance's broker did not answer; if it cannot start (a broker image or \
+                 setting that does not work), put the previous value back in skiff.yaml and run \
+                 `skiff up --yes`: the old instance, only stopped so far, takes the data volume \
+                 and the address back",
+            )),
+            Err(e) => return Err(e),
+        };
+    r.finish(s, outcome)?;
+
+    let s = r.start("old instance");
+    let outcome =
+        replace::terminate_others(clients, name, &chosen.id, dry_run, s.progress()).await?;
     r.finish(s, outcome)?;
 
     let s = r.start("alerts");
-    let instance_type = inventory
-        .instance()
-        .and_then(|i| crate::instance_types::lookup(&i.instance_type))
-        .unwrap_or_else(|| config.instance());
+    let instance_type =
+        crate::instance_types::lookup(&chosen.instance_type).unwrap_or_else(|| config.instance());
     let target = alerts::Target {
-        instance_id: &instance_id,
+        instance_id: &chosen.id,
         instance_type,
+        credit_mode,
     };
     let outcome = alerts::ensure(
         clients,
@@ -231,15 +444,24 @@ async fn deploy(
     .await?;
     r.finish(s, outcome)?;
 
-    let s = r.start("broker ready");
-    let probe = probe_addr
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("{}:{BROKER_PORT}", address.public_ip));
-    let (ready, outcome) = ready::wait(dry_run, wait, &probe, s.progress()).await?;
+    let s = r.start("backup schedule");
+    let tagged = inventory
+        .data_volume()
+        .is_some_and(|v| v.schedule.is_some());
+    let outcome = schedule::ensure(
+        clients,
+        config,
+        dry_run,
+        volume.as_ref(),
+        tagged,
+        s.progress(),
+    )
+    .await?;
     r.finish(s, outcome)?;
 
     Ok(Deployed {
         public_ip: address.public_ip,
         ready,
+        legacy: volume.is_none(),
     })
 }

@@ -6,7 +6,7 @@
 
 use crate::aws::inventory::{Address, Inventory};
 use crate::aws::{api, tags, Clients};
-use crate::runner::Outcome;
+use crate::runner::{Impact, Outcome};
 use anyhow::Result;
 use aws_sdk_ec2::types::{DomainType, ResourceType};
 
@@ -30,7 +30,10 @@ pub async fn ensure(
             association_id: None,
             instance_id: None,
         };
-        return Ok((a, Outcome::changed("would allocate an Elastic IP")));
+        return Ok((
+            a,
+            Outcome::with(Impact::Create, "would allocate an Elastic IP"),
+        ));
     }
     let out = clients
         .ec2
@@ -47,7 +50,7 @@ pub async fn ensure(
         instance_id: None,
     };
     let text = format!("allocated {} ({})", a.public_ip, a.allocation_id);
-    Ok((a, Outcome::changed(text)))
+    Ok((a, Outcome::with(Impact::Create, text)))
 }
 
 /// Attaches `address` to the instance unless it already is.

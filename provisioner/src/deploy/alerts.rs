@@ -20,6 +20,8 @@ use anyhow::Result;
 pub struct Target<'a> {
     pub instance_id: &'a str,
     pub instance_type: &'static InstanceType,
+    /// The instance's credit mode as EC2 reports it, if known.
+    pub credit_mode: Option<crate::config::CreditMode>,
 }
 
 /// Converges topic, subscription and alarms to `email` (none: removes
@@ -104,9 +106,10 @@ pub async fn ensure(
         name,
         instance_id: target.instance_id,
         instance_type: target.instance_type,
-        credit_mode: config.credit_mode,
+        credit_mode: alarms::watched_mode(config.credit_mode, target.credit_mode),
         credit_pct: config.alert_credit_balance_pct,
         topic_arn: &topic_arn,
+        region: &clients.region,
     });
     let changes = alarms::diff(&desired, &existing.current());
     for a in &changes.put {

@@ -1,4 +1,4 @@
-//! Step 1: the latest Amazon Linux 2023 AMI for the instance type's
+//! `up` step 1: the latest Amazon Linux 2023 AMI for the instance type's
 //! architecture, from AWS's public SSM parameter (the documented way; image
 //! creation dates are not reliable, and moto fakes them all).
 
@@ -16,21 +16,15 @@ pub fn parameter(arch: Arch) -> String {
     )
 }
 
-/// The AMI of the deployment's instance, or the latest AL2023 one for
-/// `arch` (the configured type's architecture).
+/// The latest AL2023 AMI for `arch`: what a new instance (a new
+/// deployment or a replacement) is launched with. A new AMI alone is not a
+/// reason to replace the broker's machine: the running instance keeps its
+/// image until something else replaces it.
 pub async fn resolve(
     clients: &Clients,
     arch: Arch,
     inventory: &Inventory,
 ) -> Result<(String, Outcome)> {
-    if let Some(i) = inventory.instance() {
-        // A running deployment keeps its image; a new AMI is not a reason
-        // to replace the broker's machine.
-        return Ok((
-            i.image_id.clone(),
-            Outcome::found(format!("{} (used by {})", i.image_id, i.id)),
-        ));
-    }
     let name = parameter(arch);
     let out = clients
         .ssm
@@ -45,6 +39,12 @@ pub async fn resolve(
         .filter(|v| v.starts_with("ami-"))
         .with_context(|| format!("SSM parameter {name} holds no AMI id"))?
         .to_string();
-    let text = format!("{ami} (Amazon Linux 2023, {})", arch.ec2_name());
+    let mut text = format!("{ami} (Amazon Linux 2023, {})", arch.ec2_name());
+    if let Some(i) = inventory.instance().filter(|i| i.image_id != ami) {
+        text.push_str(&format!(
+            "; {} runs {} until it is replaced",
+            i.id, i.image_id
+        ));
+    }
     Ok((ami, Outcome::found(text)))
 }

@@ -7,10 +7,16 @@
 //! the same code as the change. The flows that order them live in
 //! `crate::commands`, and `crate::runner` runs them.
 
+pub mod access;
 pub mod address;
 pub mod alerts;
 pub mod ami;
+pub mod credit;
+pub mod data_volume;
 pub mod instance;
 pub mod power;
 pub mod ready;
+pub mod replace;
+pub mod schedule;
 pub mod security_group;
+pub mod zone;

@@ -113,14 +113,16 @@ fn is_unimplemented<E: ProvideErrorMetadata>(
     }
 }
 
-/// Re-applies the credit mode `mode` (ModifyInstanceCreditSpecification).
-/// An endpoint that does not implement the call is a warning, not an error.
+/// Sets the credit mode `mode` (ModifyInstanceCreditSpecification), on a
+/// running or stopped instance. An endpoint that does not implement the
+/// call is a warning, not an error. Returns whether it was applied, and
+/// what to say.
 pub async fn apply_credit_mode(
     clients: &Clients,
     id: &str,
     mode: &str,
     ui: &Progress,
-) -> Result<String> {
+) -> Result<(bool, String)> {
     let result = clients
         .ec2
         .modify_instance_credit_specification()
@@ -144,7 +146,7 @@ pub async fn apply_credit_mode(
                     err.and_then(|e| e.message()).unwrap_or("no message")
                 );
             }
-            Ok(format!("{mode} (re-applied)"))
+            Ok((true, format!("{mode} (applied)")))
         }
         Err(e) if is_unimplemented(&e) => {
             ui.warn(format!(
@@ -153,12 +155,31 @@ pub async fn apply_credit_mode(
                  implement the call; the moto emulator does this); the instance keeps its \
                  current mode, see `skiff status`"
             ));
-            Ok(format!(
-                "{mode} NOT re-applied (endpoint does not implement it)"
+            Ok((
+                false,
+                format!("{mode} NOT applied (endpoint does not implement it)"),
             ))
         }
         Err(e) => Err(api("set the credit mode")(e).into()),
     }
+}
+
+/// The instance's credit mode as EC2 reports it
+/// (DescribeInstanceCreditSpecifications), if it says.
+pub async fn credit_mode(clients: &Clients, id: &str) -> Result<Option<String>> {
+    let out = clients
+        .ec2
+        .describe_instance_credit_specifications()
+        .instance_ids(id)
+        .send()
+        .await
+        .map_err(api("read the credit specification"))?;
+    Ok(out
+        .instance_credit_specifications()
+        .first()
+        .and_then(|c| c.cpu_credits())
+        .filter(|m| matches!(*m, "standard" | "unlimited"))
+        .map(str::to_string))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use crate::aws::inventory::Inventory;
 use crate::aws::{api, tags, Clients};
 use crate::printer::Progress;
 use crate::render::BROKER_PORT;
-use crate::runner::Outcome;
+use crate::runner::{Impact, Outcome};
 use anyhow::{bail, Result};
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType};
 
@@ -67,9 +67,10 @@ pub async fn ensure(
         if dry_run {
             return Ok((
                 "<new security group>".into(),
-                Outcome::changed(format!(
-                    "would create skiff-{name} allowing tcp/{BROKER_PORT} from {rules}"
-                )),
+                Outcome::with(
+                    Impact::Create,
+                    format!("would create skiff-{name} allowing tcp/{BROKER_PORT} from {rules}"),
+                ),
             ));
         }
         ui.set("finding the default VPC");
@@ -100,9 +101,10 @@ pub async fn ensure(
             .map_err(api("allow the broker port"))?;
         return Ok((
             id.clone(),
-            Outcome::changed(format!(
-                "created {id} allowing tcp/{BROKER_PORT} from {rules}"
-            )),
+            Outcome::with(
+                Impact::Create,
+                format!("created {id} allowing tcp/{BROKER_PORT} from {rules}"),
+            ),
         ));
     };
 

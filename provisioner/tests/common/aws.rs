@@ -31,6 +31,16 @@ pub async fn sns(moto: &Moto) -> aws_sdk_sns::Client {
     aws_sdk_sns::Client::new(&sdk(moto).await)
 }
 
+/// An IAM client on moto.
+pub async fn iam(moto: &Moto) -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::new(&sdk(moto).await)
+}
+
+/// A CloudWatch Logs client on moto.
+pub async fn logs(moto: &Moto) -> aws_sdk_cloudwatchlogs::Client {
+    aws_sdk_cloudwatchlogs::Client::new(&sdk(moto).await)
+}
+
 /// An SSM client on moto.
 pub async fn ssm(moto: &Moto) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::new(&sdk(moto).await)
@@ -132,4 +142,65 @@ pub async fn all_counts(ec2: &aws_sdk_ec2::Client) -> (usize, usize, usize, usiz
         .sum();
     let vols = ec2.describe_volumes().send().await.unwrap().volumes().len();
     (sgs, addrs, instances, vols)
+}
+
+/// The Skiff volumes tagged `skiff:role=data`, newest last.
+pub async fn data_volumes(ec2: &aws_sdk_ec2::Client) -> Vec<aws_sdk_ec2::types::Volume> {
+    let mut v: Vec<_> = ec2
+        .describe_volumes()
+        .filters(tag_filter())
+        .filters(
+            Filter::builder()
+                .name("tag:skiff:role")
+                .values("data")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .volumes()
+        .to_vec();
+    v.sort_by_key(|v| v.create_time().map(|t| t.as_nanos()).unwrap_or(0));
+    v
+}
+
+/// The deployment's data volume (the one not tagged as kept).
+pub async fn data_volume(ec2: &aws_sdk_ec2::Client) -> aws_sdk_ec2::types::Volume {
+    data_volumes(ec2)
+        .await
+        .into_iter()
+        .rev()
+        .find(|v| !v.tags().iter().any(|t| t.key() == Some("skiff:kept")))
+        .expect("a data volume")
+}
+
+/// (IAM roles, instance profiles, log groups) of Skiff's making.
+pub async fn role_profile_logs(moto: &Moto) -> (usize, usize, usize) {
+    let iam = iam(moto).await;
+    let roles = iam
+        .list_roles()
+        .path_prefix("/skiff/")
+        .send()
+        .await
+        .unwrap()
+        .roles()
+        .len();
+    let profiles = iam
+        .list_instance_profiles()
+        .path_prefix("/skiff/")
+        .send()
+        .await
+        .unwrap()
+        .instance_profiles()
+        .len();
+    let groups = logs(moto)
+        .await
+        .describe_log_groups()
+        .log_group_name_prefix("/skiff/")
+        .send()
+        .await
+        .unwrap()
+        .log_groups()
+        .len();
+    (roles, profiles, groups)
 }
