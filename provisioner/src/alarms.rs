@@ -2,11 +2,15 @@
 //! have for an instance, its type and credit mode, and what to put or
 //! delete to get there from what exists.
 //!
-//! Three alarms, all on namespace `AWS/EC2` with dimension `InstanceId`,
+//! Four alarms, all on namespace `AWS/EC2` with dimension `InstanceId`,
 //! 5-minute periods (the credit metrics have no finer ones) and missing
 //! data treated as missing, each notifying the deployment's SNS topic:
 //! - `credit-balance-low`: CPUCreditBalance (Minimum) below a share of the
 //!   type's maximum for two periods;
+//! - `ebs-burst-low` (Nitro types: not t2): EBSByteBalance% (Minimum)
+//!   below [`EBS_BURST_LOW_PCT`] for two periods: on a t3.micro the EBS
+//!   bucket (10.9 MB/s baseline) empties before the CPU credits under a
+//!   produce-heavy load, and then every write waits;
 //! - `surplus-charged` (unlimited mode only): CPUSurplusCreditsCharged
 //!   (Sum) above zero;
 //! - `status-check-failed`: StatusCheckFailed (Maximum) at least 1 for two
@@ -32,7 +36,18 @@ pub const TREAT_MISSING: &str = "missing";
 pub const CREDIT_LOW: &str = "credit-balance-low";
 pub const SURPLUS: &str = "surplus-charged";
 pub const STATUS: &str = "status-check-failed";
-pub const KINDS: &[&str] = &[CREDIT_LOW, SURPLUS, STATUS];
+pub const EBS_LOW: &str = "ebs-burst-low";
+pub const KINDS: &[&str] = &[CREDIT_LOW, EBS_LOW, SURPLUS, STATUS];
+
+/// The EBS burst-balance alarm threshold, percent of the bucket.
+pub const EBS_BURST_LOW_PCT: f64 = 20.0;
+
+/// Does the type publish the EBS burst balances? Only Nitro instances do
+/// ("Amazon EBS metrics for Nitro-based instances", EC2 User Guide); of
+/// the burstable families, t2 runs on Xen.
+pub fn publishes_ebs_balance(t: &InstanceType) -> bool {
+    !t.name.starts_with("t2.")
+}
 
 /// Prefix of every alarm name of deployment `name`.
 pub fn prefix(name: &str) -> String {
@@ -160,6 +175,22 @@ pub fn desired(s: &Settings) -> Vec<Alarm> {
         threshold,
         "LessThanThreshold",
     )];
+    if publishes_ebs_balance(t) {
+        out.push(alarm(
+            s,
+            EBS_LOW,
+            format!(
+                "skiff {}: EBS burst balance of {} ({}) below {EBS_BURST_LOW_PCT}% for 10 minutes: \
+                 disk I/O will soon be held at the type's baseline",
+                s.name, s.instance_id, t.name
+            ),
+            "EBSByteBalance%",
+            "Minimum",
+            2,
+            EBS_BURST_LOW_PCT,
+            "LessThanThreshold",
+        ));
+    }
     if s.credit_mode == CreditMode::Unlimited {
         out.push(alarm(
             s,
@@ -242,9 +273,15 @@ mod tests {
             names,
             [
                 "skiff-prod-credit-balance-low",
+                "skiff-prod-ebs-burst-low",
                 "skiff-prod-status-check-failed"
             ]
         );
+        let ebs = &a[1];
+        assert_eq!(ebs.metric, "EBSByteBalance%");
+        assert_eq!((ebs.threshold, ebs.statistic.as_str()), (20.0, "Minimum"));
+        assert_eq!(ebs.comparison, "LessThanThreshold");
+        assert_eq!(ebs.evaluation_periods, 2);
         let low = &a[0];
         assert_eq!(low.threshold, 57.6);
         assert_eq!(
@@ -255,7 +292,7 @@ mod tests {
         assert_eq!(low.dimensions, [("InstanceId".into(), "i-1".into())]);
         assert_eq!(low.actions, ["arn:aws:sns:us-east-1:1:skiff-prod-alerts"]);
         assert_eq!(low.ok_actions, low.actions);
-        let status = &a[1];
+        let status = &a[2];
         assert_eq!(
             status.actions,
             [
@@ -267,6 +304,14 @@ mod tests {
             status.ok_actions,
             ["arn:aws:sns:us-east-1:1:skiff-prod-alerts"]
         );
+    }
+
+    #[test]
+    fn t2_has_no_ebs_burst_alarm() {
+        let mut s = settings(CreditMode::Standard, 20);
+        s.instance_type = lookup("t2.micro").unwrap();
+        assert!(!desired(&s).iter().any(|a| a.name.ends_with(EBS_LOW)));
+        assert!(is_ours("prod", "skiff-prod-ebs-burst-low"));
     }
 
     #[test]

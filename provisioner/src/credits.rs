@@ -45,10 +45,24 @@ pub struct Series {
     pub surplus_charged: Vec<Point>,
     /// CPUUtilization in percent of the whole instance (Average).
     pub utilization: Vec<Point>,
+    /// EBSByteBalance% (Average): the EBS bandwidth burst bucket, in percent
+    /// (Nitro instances only).
+    pub ebs_byte_balance: Vec<Point>,
+    /// EBSIOBalance% (Average): the EBS I/O burst bucket, in percent.
+    pub ebs_io_balance: Vec<Point>,
+    /// EBSReadBytes + EBSWriteBytes (Sum per period, bytes), added up.
+    pub ebs_bytes: Vec<Point>,
+    /// EBSReadOps + EBSWriteOps (Sum per period), added up.
+    pub ebs_ops: Vec<Point>,
+    /// NetworkIn (Sum per period, bytes).
+    pub network_in: Vec<Point>,
+    /// NetworkOut (Sum per period, bytes).
+    pub network_out: Vec<Point>,
 }
 
 impl Series {
-    /// Sorts every series by time (CloudWatch returns newest first).
+    /// Sorts every series by time (CloudWatch returns newest first); the
+    /// summed series (`ebs_bytes`, `ebs_ops`) add up points of one period.
     pub fn sort(&mut self) {
         for s in [
             &mut self.balance,
@@ -56,9 +70,23 @@ impl Series {
             &mut self.surplus_balance,
             &mut self.surplus_charged,
             &mut self.utilization,
+            &mut self.ebs_byte_balance,
+            &mut self.ebs_io_balance,
+            &mut self.network_in,
+            &mut self.network_out,
         ] {
             s.sort_by_key(|p| p.t);
             s.dedup_by_key(|p| p.t);
+        }
+        for s in [&mut self.ebs_bytes, &mut self.ebs_ops] {
+            s.sort_by_key(|p| p.t);
+            s.dedup_by(|later, first| {
+                let same = later.t == first.t;
+                if same {
+                    first.v += later.v;
+                }
+                same
+            });
         }
     }
 
@@ -70,6 +98,12 @@ impl Series {
             &self.surplus_balance,
             &self.surplus_charged,
             &self.utilization,
+            &self.ebs_byte_balance,
+            &self.ebs_io_balance,
+            &self.ebs_bytes,
+            &self.ebs_ops,
+            &self.network_in,
+            &self.network_out,
         ]
         .iter()
         .filter_map(|s| s.last().map(|p| p.t))
@@ -154,12 +188,12 @@ impl Analysis {
     }
 }
 
-fn mean(points: &[Point]) -> Option<f64> {
+pub(crate) fn mean(points: &[Point]) -> Option<f64> {
     (!points.is_empty()).then(|| points.iter().map(|p| p.v).sum::<f64>() / points.len() as f64)
 }
 
 /// The points no older than `window` seconds before `latest`.
-fn recent(points: &[Point], latest: i64, window: i64) -> &[Point] {
+pub(crate) fn recent(points: &[Point], latest: i64, window: i64) -> &[Point] {
     let from = points.partition_point(|p| p.t <= latest - window);
     &points[from..]
 }

@@ -10,6 +10,7 @@
 mod age;
 mod alarms;
 mod aws;
+mod buckets;
 mod commands;
 mod config;
 mod cost;

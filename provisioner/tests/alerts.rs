@@ -102,7 +102,19 @@ async fn alerts_are_created_updated_listed_and_removed() {
 
     // Alarms: standard mode has no surplus alarm.
     let all = alarms(&moto).await;
-    assert_eq!(all.len(), 2, "{all:#?}");
+    assert_eq!(all.len(), 3, "{all:#?}");
+    // The EBS burst bucket of a Nitro type, next to the credit alarm.
+    let ebs = find(&all, "-ebs-burst-low");
+    assert_eq!(ebs.metric_name(), Some("EBSByteBalance%"));
+    assert_eq!(ebs.statistic(), Some(&Statistic::Minimum));
+    assert_eq!(ebs.threshold(), Some(20.0));
+    assert_eq!(
+        ebs.comparison_operator(),
+        Some(&ComparisonOperator::LessThanThreshold)
+    );
+    assert_eq!(ebs.dimensions()[0].value(), Some(id.as_str()));
+    assert_eq!(ebs.alarm_actions(), [topic.as_str()]);
+    assert_eq!(ebs.ok_actions(), [topic.as_str()]);
     let low = find(&all, "-credit-balance-low");
     assert_eq!(low.alarm_name(), Some("skiff-skiff-credit-balance-low"));
     assert_eq!(low.namespace(), Some("AWS/EC2"));
@@ -171,6 +183,8 @@ async fn alerts_are_created_updated_listed_and_removed() {
             "email ops@example.com",
             "skiff-skiff-credit-balance-low",
             "Minimum(CPUCreditBalance) < 57.6 for 2 x 300 s",
+            "skiff-skiff-ebs-burst-low",
+            "Minimum(EBSByteBalance%) < 20 for 2 x 300 s",
             "skiff-skiff-status-check-failed",
             "OK",
         ]);
@@ -193,7 +207,7 @@ async fn alerts_are_created_updated_listed_and_removed() {
     // alarm is unchanged.
     assert_eq!(puts, 2);
     let all = alarms(&moto).await;
-    assert_eq!(all.len(), 3, "{all:#?}");
+    assert_eq!(all.len(), 4, "{all:#?}");
     assert_eq!(find(&all, "-credit-balance-low").threshold(), Some(86.4));
     let surplus = find(&all, "-surplus-charged");
     assert_eq!(surplus.metric_name(), Some("CPUSurplusCreditsCharged"));
@@ -244,7 +258,7 @@ async fn up_without_alert_email_removes_the_alerts() {
             "ops@example.com",
         ])
         .ok();
-    assert_eq!(alarms(&moto).await.len(), 2);
+    assert_eq!(alarms(&moto).await.len(), 3);
     let run = Skiff::new(&moto, home.path())
         .run(&["up", "--allow", ALLOW, "--no-wait"])
         .ok();

@@ -235,3 +235,123 @@ async fn watch_prints_again_when_datapoints_arrive_until_interrupted() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// Every burst bucket: seeded EBS balances and traffic on a t3.micro (EBS
+/// baseline 87 Mbps = 10.875 MB/s and 500 IOPS, network 0.064 Gbps = 8 MB/s,
+/// as moto's DescribeInstanceTypes reports like EC2's). The CPU credits
+/// drain in 5 h, the EBS byte balance in 45 min: EBS empties first, and the
+/// resize hint must carry both (36 credits/h and 20 MB/s of EBS: t3.large).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_burst_bucket_and_the_one_that_empties_first() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let id = deployed(&moto, home.path()).await;
+    seed_draining(&moto, &id).await;
+    // The last hour: EBS byte balance 100 → 45% (-60 %/h), 20 MB/s written,
+    // the I/O balance full at 300 IOPS, the network at 6 MB/s in.
+    let ebs: Vec<f64> = (0..12).map(|i| 100.0 - 5.0 * i as f64).collect();
+    seed(&moto, &id, "EBSByteBalance%", &ebs, 120).await;
+    seed(&moto, &id, "EBSIOBalance%", &[100.0; 12], 120).await;
+    seed(&moto, &id, "EBSWriteBytes", &[15e6 * 300.0; 12], 120).await;
+    seed(&moto, &id, "EBSReadBytes", &[5e6 * 300.0; 12], 120).await;
+    seed(&moto, &id, "EBSWriteOps", &[250.0 * 300.0; 12], 120).await;
+    seed(&moto, &id, "EBSReadOps", &[50.0 * 300.0; 12], 120).await;
+    seed(&moto, &id, "NetworkIn", &[6e6 * 300.0; 12], 120).await;
+    seed(&moto, &id, "NetworkOut", &[1e6 * 300.0; 12], 120).await;
+
+    moto.clear_recording();
+    let run = Skiff::new(&moto, home.path())
+        .run(&["credits"])
+        .ok()
+        .stdout_has(&[
+            "burst buckets",
+            "  CPU credits      42%  36.0 credits/h of 12.0 credits/h earned (300%)   empty in 5 h 0 min",
+            "  EBS bandwidth    45%  20.00 MB/s of 10.88 MB/s baseline (184%)         empty in 45 min",
+            "  EBS I/O         100%  300.0 IOPS of 500.0 IOPS baseline (60%)          full",
+            "  network            -  6.00 MB/s of 8.00 MB/s baseline (75%)            within baseline",
+            "empties first: EBS bandwidth, in 45 min",
+            "EBS bandwidth at 20.00 MB/s runs out within a day",
+            "`skiff resize t3.large` earns 36 credits/h on its baseline, EBS 86.9 MB/s and 4000 IOPS",
+        ]);
+    assert!(
+        run.stdout
+            .contains("hint: at 36.0 credits/h the balance runs out within a day; "),
+        "{}",
+        run.stdout
+    );
+    // One GetMetricData for all 13 metrics, one DescribeInstanceTypes for
+    // the family's baselines, and nothing that changes anything.
+    let calls = moto.calls();
+    let gmd: Vec<_> = calls.iter().filter(|(a, _)| a == "GetMetricData").collect();
+    assert_eq!(gmd.len(), 1, "{calls:?}");
+    for m in [
+        "EBSByteBalance%",
+        "EBSIOBalance%",
+        "EBSWriteBytes",
+        "EBSReadOps",
+        "NetworkIn",
+        "NetworkOut",
+    ] {
+        assert!(
+            gmd[0].1.contains(&format!("MetricName={m}")),
+            "{m}: {}",
+            gmd[0].1
+        );
+    }
+    let dit: Vec<_> = calls
+        .iter()
+        .filter(|(a, _)| a == "DescribeInstanceTypes")
+        .collect();
+    assert_eq!(dit.len(), 1, "{calls:?}");
+    assert!(dit[0].1.contains("t3.2xlarge"), "{}", dit[0].1);
+    assert!(mutating(calls).is_empty());
+
+    let run = Skiff::new(&moto, home.path())
+        .run(&["credits", "--json"])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON object");
+    let b = v["buckets"].as_array().unwrap();
+    let kinds: Vec<_> = b.iter().map(|b| b["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["cpu_credits", "ebs_bandwidth", "ebs_iops", "network"]
+    );
+    assert_eq!(b[0]["state"], "draining");
+    assert_eq!(b[0]["hours_to_empty"], 5.0);
+    assert_eq!(b[1]["state"], "draining");
+    assert_eq!(b[1]["balance_pct"], 45.0);
+    assert_eq!(b[1]["rate"], 20.0);
+    assert_eq!(b[1]["baseline"], 10.875);
+    assert_eq!(b[1]["unit"], "MB/s");
+    assert_eq!(b[1]["hours_to_empty"], 0.75);
+    assert!(b[1]["empty_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(b[2]["state"], "full");
+    assert_eq!(b[2]["rate"], 300.0);
+    assert_eq!(b[2]["baseline"], 500.0);
+    assert_eq!(b[3]["state"], "within_baseline");
+    assert_eq!(b[3]["rate"], 6.0);
+    assert_eq!(b[3]["baseline"], 8.0);
+    assert_eq!(b[3]["use_pct"], 75.0);
+    assert_eq!(v["empties_first"]["kind"], "ebs_bandwidth");
+    assert_eq!(v["empties_first"]["hours_to_empty"], 0.75);
+    assert_eq!(v["resize_hint"]["instance_type"], "t3.large");
+    assert_eq!(v["resize_hint"]["covers_burn"], true);
+    assert_eq!(v["resize_hint"]["reasons"].as_array().unwrap().len(), 2);
+
+    // Network above its baseline with nothing draining: no "empties
+    // first", but a hint for a type whose network baseline carries it.
+    let quiet = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let id = deployed(&quiet, home.path()).await;
+    seed(&quiet, &id, "CPUCreditBalance", &[288.0; 12], 60).await;
+    seed(&quiet, &id, "CPUCreditUsage", &[0.5; 12], 60).await;
+    seed(&quiet, &id, "NetworkOut", &[20e6 * 300.0; 12], 60).await;
+    let run = Skiff::new(&quiet, home.path())
+        .run(&["credits", "--json"])
+        .ok();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["buckets"][3]["state"], "over_baseline");
+    assert_eq!(v["empties_first"], serde_json::Value::Null);
+    // 20 MB/s needs 0.16 Gbps: t3.medium has 0.256.
+    assert_eq!(v["resize_hint"]["instance_type"], "t3.medium");
+}

@@ -17,6 +17,7 @@ pub mod logs;
 pub mod metrics;
 pub mod snapshots;
 pub mod tags;
+pub mod type_info;
 pub mod usage;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -1,15 +1,19 @@
 //! `skiff credits [--since 24h] [--watch] [--json]`: the CPU-credit balance
 //! of the deployment's instance against its type's maximum, earn vs burn
 //! rate, the projected time until empty, surplus charged (unlimited mode),
-//! a chart of the balance and, when it runs out within a day, the
-//! `skiff resize` that fits the observed use. The arithmetic is in
-//! `crate::credits`; this module fetches and prints.
+//! a chart of the balance; then every burst bucket (CPU credits, EBS
+//! bandwidth and I/O, network against its baseline), the one that empties
+//! first and, when one runs out within a day or the network runs above its
+//! baseline, the `skiff resize` that carries the observed use on all of
+//! them. The arithmetic is in `crate::credits` and `crate::buckets`; this
+//! module fetches and prints.
 
 use crate::aws::inventory::Inventory;
 use crate::aws::{self, api, metrics, Clients};
+use crate::buckets::{self, Baseline, Bucket, Hint, Kind, Needs, State};
 use crate::config::Overrides;
 use crate::cost::HOURS_PER_MONTH;
-use crate::credits::{self, Analysis, Hint, Projection, Series, PERIOD_SECS};
+use crate::credits::{self, Analysis, Projection, Series, PERIOD_SECS};
 use crate::instance_types::{self, InstanceType};
 use crate::printer::Printer;
 use crate::Global;
@@ -70,6 +74,19 @@ struct Target {
     instance_type: &'static InstanceType,
     credit_mode: String,
     since: u64,
+    /// The baselines of every type of the instance's family (the instance's
+    /// own among them), from DescribeInstanceTypes; empty if that failed.
+    baselines: Vec<(String, Baseline)>,
+}
+
+impl Target {
+    fn baseline(&self) -> Baseline {
+        self.baselines
+            .iter()
+            .find(|(n, _)| n == self.instance_type.name)
+            .map(|(_, b)| *b)
+            .unwrap_or_default()
+    }
 }
 
 /// Prints the report once, or with `--watch` whenever new datapoints
@@ -92,11 +109,29 @@ pub async fn run(g: &Global, out: &Printer, a: &CreditsArgs) -> Result<()> {
             instance.instance_type
         )
     })?;
+    let family: Vec<&str> = instance_types::TABLE
+        .iter()
+        .filter(|t| {
+            credits::family(t.name) == credits::family(instance_type.name)
+                && t.arch == instance_type.arch
+        })
+        .map(|t| t.name)
+        .collect();
+    let baselines = match aws::type_info::baselines(&clients.ec2, &family).await {
+        Ok(b) => b,
+        Err(e) => {
+            out.warn(format!(
+                "{e}; the EBS and network buckets are shown without baselines"
+            ));
+            Vec::new()
+        }
+    };
     let target = Target {
         instance_id: instance.id.clone(),
         instance_type,
         credit_mode: credit_mode(&clients, &instance.id).await,
         since: a.since,
+        baselines,
     };
     let cw = clients.cloudwatch();
 
@@ -171,13 +206,32 @@ async fn fetch(cw: &aws_sdk_cloudwatch::Client, t: &Target) -> Result<Series> {
     Ok(metrics::fetch(cw, &t.instance_id, start, end).await?)
 }
 
-fn print_report(out: &Printer, t: &Target, series: &Series) {
+/// Everything one report shows, computed once.
+struct Report {
+    analysis: Option<Analysis>,
+    buckets: Vec<Bucket>,
+    hint: Option<Hint>,
+}
+
+fn report(t: &Target, series: &Series) -> Report {
     let analysis = credits::analyze(t.instance_type, series);
+    let buckets = buckets::analyze(t.instance_type, &t.baseline(), series, analysis.as_ref());
+    let hint = buckets::needs_resize(&buckets)
+        .then(|| buckets::resize_hint(t.instance_type, &Needs::of(&buckets), &t.baselines));
+    Report {
+        analysis,
+        buckets,
+        hint,
+    }
+}
+
+fn print_report(out: &Printer, t: &Target, series: &Series) {
+    let r = report(t, series);
     if out.is_json() {
-        out.json(&to_json(t, series, analysis.as_ref()));
+        out.json(&to_json(t, series, &r));
         return;
     }
-    match analysis {
+    match &r.analysis {
         None => {
             out.out(format!(
                 "instance:    {} ({}, credit mode {})",
@@ -185,7 +239,177 @@ fn print_report(out: &Printer, t: &Target, series: &Series) {
             ));
             out.out(NO_DATA);
         }
-        Some(a) => out.out(text(t, series, &a).trim_end_matches('\n')),
+        Some(a) => out.out(text(t, series, a).trim_end_matches('\n')),
+    }
+    let has_data = r.buckets.iter().any(|b| b.state != State::NoData);
+    if has_data {
+        out.out(buckets_text(t, &r).trim_end_matches('\n'));
+    }
+}
+
+/// "45 min (around 12:34 UTC)" or "now" for a bucket's time to empty.
+fn when(latest: i64, hours: f64) -> String {
+    if hours <= 0.0 {
+        "now".into()
+    } else {
+        format!(
+            "in {} (around {} UTC)",
+            credits::format_hours(hours),
+            credits::clock(latest + (hours * 3600.0) as i64)
+        )
+    }
+}
+
+fn number(v: f64, unit: &str) -> String {
+    match unit {
+        "MB/s" => format!("{v:.2} {unit}"),
+        _ => format!("{v:.1} {unit}"),
+    }
+}
+
+fn bucket_line(b: &Bucket, latest: i64) -> String {
+    let balance = b
+        .balance_pct
+        .map(|p| format!("{p:.0}%"))
+        .unwrap_or_else(|| "-".into());
+    let usage = match (b.rate, b.baseline) {
+        (Some(r), Some(base)) => format!(
+            "{} of {} {} ({:.0}%)",
+            number(r, b.unit),
+            number(base, b.unit),
+            if b.kind == Kind::Cpu {
+                "earned"
+            } else {
+                "baseline"
+            },
+            100.0 * r / base.max(f64::MIN_POSITIVE)
+        ),
+        (Some(r), None) => format!("{} (baseline not published)", number(r, b.unit)),
+        (None, _) => "no data".into(),
+    };
+    let state = match b.state {
+        State::NoData => "no data".to_string(),
+        State::Balance(Projection::Empty) => "empty".into(),
+        State::Balance(Projection::Draining { hours_to_empty }) => {
+            format!("empty {}", when(latest, hours_to_empty))
+        }
+        State::Balance(Projection::Accruing) => "refilling".into(),
+        State::Balance(Projection::Full) => "full".into(),
+        State::WithinBaseline => "within baseline".into(),
+        State::OverBaseline => "above baseline: throttled once its burst allowance is spent".into(),
+    };
+    format!(
+        "  {:<14} {:>5}  {:<48} {state}",
+        b.kind.label(),
+        balance,
+        usage
+    )
+}
+
+fn buckets_text(t: &Target, r: &Report) -> String {
+    let latest = r.analysis.as_ref().map(|a| a.latest).unwrap_or_else(now);
+    let mut s = String::new();
+    s.push_str(&format!(
+        "\nburst buckets (CPU over {} h, EBS and network over the last {} min):\n",
+        credits::RATE_WINDOW_SECS / 3600,
+        buckets::RATE_WINDOW_SECS / 60
+    ));
+    for b in &r.buckets {
+        s.push_str(&bucket_line(b, latest));
+        s.push('\n');
+    }
+    match buckets::first_to_empty(&r.buckets) {
+        Some((b, h)) => s.push_str(&format!(
+            "empties first: {}, {}\n",
+            b.kind.label(),
+            when(latest, h)
+        )),
+        None if r.buckets.iter().any(|b| b.state == State::OverBaseline) => s.push_str(
+            "empties first: none is draining, but the network is above its baseline \
+             (AWS does not publish its burst allowance)\n",
+        ),
+        None => s.push_str("empties first: none, every bucket is steady or refilling\n"),
+    }
+    if let Some(h) = r.hint {
+        s.push('\n');
+        s.push_str(&hint_text(t, r, h));
+        s.push('\n');
+    }
+    s
+}
+
+/// Why the hint is given, bucket by bucket.
+fn reasons(r: &Report) -> Vec<String> {
+    r.buckets
+        .iter()
+        .filter_map(|b| {
+            let rate = b.rate.unwrap_or(0.0);
+            match b.state {
+                State::OverBaseline => Some(format!(
+                    "the network at {} is above its {} baseline",
+                    number(rate, b.unit),
+                    number(b.baseline.unwrap_or(0.0), b.unit)
+                )),
+                st if st
+                    .hours_to_empty()
+                    .is_some_and(|h| h <= credits::HINT_HORIZON_HOURS) =>
+                {
+                    Some(if b.kind == Kind::Cpu {
+                        format!("at {rate:.1} credits/h the balance runs out within a day")
+                    } else {
+                        format!(
+                            "{} at {} runs out within a day",
+                            b.kind.label(),
+                            number(rate, b.unit)
+                        )
+                    })
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+fn hint_text(t: &Target, r: &Report, h: Hint) -> String {
+    let it = t.instance_type;
+    let why = reasons(r).join("; ");
+    let base = |name: &str| {
+        t.baselines
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| *b)
+            .unwrap_or_default()
+    };
+    let baselines = |to: &InstanceType| {
+        let b = base(to.name);
+        let mut parts = vec![format!(
+            "earns {:.0} credits/h on its baseline",
+            to.credits_per_hour
+        )];
+        if let (Some(e), Some(i)) = (b.ebs_mb_s(), b.ebs_iops) {
+            parts.push(format!("EBS {e:.1} MB/s and {i:.0} IOPS"));
+        }
+        if let Some(n) = b.network_mb_s() {
+            parts.push(format!("network {n:.0} MB/s"));
+        }
+        parts.join(", ")
+    };
+    match h {
+        Hint::Resize(to) => format!(
+            "hint: {why}; `skiff resize {}` {} ({} vCPU, {} GiB, ${:.2}/month instead of ${:.2})",
+            to.name,
+            baselines(to),
+            to.vcpus,
+            to.memory_gib,
+            monthly(to),
+            monthly(it)
+        ),
+        Hint::NoneBigEnough(largest) => format!(
+            "hint: {why}; even {} ({}) does not carry this on its baselines; consider \
+             credit_mode: unlimited, a non-burstable type, or less traffic",
+            largest.name,
+            baselines(largest)
+        ),
     }
 }
 
@@ -259,33 +483,6 @@ fn text(t: &Target, series: &Series, a: &Analysis) -> String {
     for l in credits::chart(&series.balance, a.max, 60, 8) {
         line(format!("  {l}"));
     }
-    match a.hint {
-        Some(Hint::Resize(to)) => {
-            line(String::new());
-            line(format!(
-                "hint: at {:.1} credits/h the balance runs out within a day; \
-                 `skiff resize {}` earns {:.0} credits/h on its baseline \
-                 ({} vCPU, {} GiB, ${:.2}/month instead of ${:.2})",
-                a.burn_per_hour,
-                to.name,
-                to.credits_per_hour,
-                to.vcpus,
-                to.memory_gib,
-                monthly(to),
-                monthly(it)
-            ));
-        }
-        Some(Hint::NoneBigEnough(largest)) => {
-            line(String::new());
-            line(format!(
-                "hint: at {:.1} credits/h the balance runs out within a day, and even {} \
-                 earns only {:.0} credits/h; consider credit_mode: unlimited or a \
-                 non-burstable type",
-                a.burn_per_hour, largest.name, largest.credits_per_hour
-            ));
-        }
-        None => {}
-    }
     s
 }
 
@@ -299,7 +496,22 @@ fn since_text(secs: u64) -> String {
     }
 }
 
-fn to_json(t: &Target, series: &Series, a: Option<&Analysis>) -> Value {
+fn bucket_json(b: &Bucket, latest: i64) -> Value {
+    json!({
+        "kind": b.kind.key(),
+        "state": b.state.key(),
+        "balance_pct": b.balance_pct,
+        "rate": b.rate,
+        "baseline": b.baseline,
+        "unit": b.unit,
+        "use_pct": b.use_pct(),
+        "hours_to_empty": b.state.hours_to_empty(),
+        "empty_at": b.state.hours_to_empty().map(|h| rfc3339(latest + (h * 3600.0) as i64)),
+    })
+}
+
+fn to_json(t: &Target, series: &Series, r: &Report) -> Value {
+    let a = r.analysis.as_ref();
     let mut v = json!({
         "instance_id": t.instance_id,
         "instance_type": t.instance_type.name,
@@ -311,6 +523,39 @@ fn to_json(t: &Target, series: &Series, a: Option<&Analysis>) -> Value {
         "earn_per_hour": t.instance_type.credits_per_hour,
     });
     let o = v.as_object_mut().expect("object");
+    let latest = a.map(|a| a.latest).unwrap_or_else(now);
+    o.insert(
+        "buckets".into(),
+        Value::Array(r.buckets.iter().map(|b| bucket_json(b, latest)).collect()),
+    );
+    o.insert(
+        "empties_first".into(),
+        buckets::first_to_empty(&r.buckets)
+            .map(|(b, h)| {
+                json!({
+                    "kind": b.kind.key(),
+                    "hours_to_empty": h,
+                    "empty_at": rfc3339(latest + (h * 3600.0) as i64),
+                })
+            })
+            .unwrap_or(Value::Null),
+    );
+    let hint = match r.hint {
+        Some(Hint::Resize(to)) => json!({
+            "instance_type": to.name,
+            "credits_per_hour": to.credits_per_hour,
+            "covers_burn": true,
+            "reasons": reasons(r),
+        }),
+        Some(Hint::NoneBigEnough(to)) => json!({
+            "instance_type": to.name,
+            "credits_per_hour": to.credits_per_hour,
+            "covers_burn": false,
+            "reasons": reasons(r),
+        }),
+        None => Value::Null,
+    };
+    o.insert("resize_hint".into(), hint);
     let Some(a) = a else {
         o.insert("projection".into(), json!("no_data"));
         o.insert("message".into(), json!(NO_DATA));
@@ -324,19 +569,6 @@ fn to_json(t: &Target, series: &Series, a: Option<&Analysis>) -> Value {
         Projection::Empty => (json!(0.0), json!(rfc3339(a.latest))),
         _ => (Value::Null, Value::Null),
     };
-    let hint = match a.hint {
-        Some(Hint::Resize(to)) => json!({
-            "instance_type": to.name,
-            "credits_per_hour": to.credits_per_hour,
-            "covers_burn": true,
-        }),
-        Some(Hint::NoneBigEnough(to)) => json!({
-            "instance_type": to.name,
-            "credits_per_hour": to.credits_per_hour,
-            "covers_burn": false,
-        }),
-        None => Value::Null,
-    };
     for (k, val) in [
         ("latest", json!(rfc3339(a.latest))),
         ("balance", json!(a.balance)),
@@ -349,7 +581,6 @@ fn to_json(t: &Target, series: &Series, a: Option<&Analysis>) -> Value {
         ("surplus_balance", json!(a.surplus_balance)),
         ("surplus_charged", json!(a.surplus_charged)),
         ("cpu_utilization_avg_pct", json!(a.cpu_avg_pct)),
-        ("resize_hint", hint),
         (
             "balance_series",
             Value::Array(
