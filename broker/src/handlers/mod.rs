@@ -262,7 +262,12 @@ pub async fn handle(
         Request::Fetch(req) => respond(api, v, corr, &fetch::handle(b, req).await),
         Request::ListOffsets(req) => respond(api, v, corr, &list_offsets::handle(b, req).await),
         Request::Metadata(req) => respond(api, v, corr, &metadata::handle(b, req).await),
-        Request::CreateTopics(req) => respond(api, v, corr, &create_topics::handle(b, req).await),
+        Request::CreateTopics(req) => respond(
+            api,
+            v,
+            corr,
+            &create_topics::handle(b, conn.peer, req).await,
+        ),
         Request::DeleteTopics(req) => respond(api, v, corr, &delete_topics::handle(b, req).await),
         Request::DeleteRecords(req) => respond(api, v, corr, &delete_records::handle(b, req).await),
         Request::InitProducerId(req) => {
@@ -276,9 +281,12 @@ pub async fn handle(
             corr,
             &alter_configs::handle_incremental(b, req).await,
         ),
-        Request::CreatePartitions(req) => {
-            respond(api, v, corr, &create_partitions::handle(b, req).await)
-        }
+        Request::CreatePartitions(req) => respond(
+            api,
+            v,
+            corr,
+            &create_partitions::handle(b, conn.peer, req).await,
+        ),
         Request::DescribeCluster => respond(api, v, corr, &describe_cluster::handle(b)),
         Request::FindCoordinator(req) => {
             respond(api, v, corr, &find_coordinator::handle(b, v, req))

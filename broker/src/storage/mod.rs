@@ -44,7 +44,7 @@ use crate::catalog::{Catalog, Partition, Topic};
 pub use command::{Appended, ConfigChange};
 use command::{Command, Reply};
 pub use disk::{lock_database, DiskLimits};
-pub use error::{StorageError, WriteError, WriteResult};
+pub use error::{over_partition_limit, StorageError, WriteError, WriteResult, PARTITION_LIMIT};
 pub use offsets::OffsetRow;
 pub use reader::TimestampHit;
 pub use schema::Durability;
@@ -101,6 +101,7 @@ impl Storage {
         path: &Path,
         durability: Durability,
         limits: DiskLimits,
+        max_partitions: u32,
     ) -> Result<(Storage, Arc<Catalog>), OpenError> {
         let lock = lock_database(path).map_err(OpenError::Open)?;
         let conn = Connection::open(path).map_err(|e| OpenError::Open(e.into()))?;
@@ -108,7 +109,7 @@ impl Storage {
         let (logs, next_pid) = load::partition_logs(&conn).map_err(OpenError::Load)?;
         let catalog = Arc::new(load::catalog(&conn, &logs).map_err(OpenError::Load)?);
         let (tx, rx) = mpsc::channel();
-        let state = state::WriterState::new(catalog.clone(), logs, next_pid);
+        let state = state::WriterState::new(catalog.clone(), logs, next_pid, max_partitions);
         let w = writer::Writer::new(conn, limits, state);
         let handle = std::thread::Builder::new()
             .name("skiff-writer".into())

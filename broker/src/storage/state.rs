@@ -16,8 +16,11 @@ use super::command::{Appended, ConfigChange};
 use super::partition_log::PartitionLog;
 use super::producers::{RecentBatch, Verdict};
 use super::retention::{retention_point, truncate_head};
+use super::schema::MAX_PARTITION_ID;
 use super::schema::{batch_key, MAX_OFFSET};
-use super::{load, offsets, OffsetRow, StorageError, WriteError, WriteResult};
+use super::{
+    load, offsets, over_partition_limit, OffsetRow, StorageError, WriteError, WriteResult,
+};
 use crate::batch::{self, BatchHeader};
 use crate::catalog::{Catalog, Partition, Topic};
 use crate::clock::now_ms;
@@ -53,6 +56,10 @@ pub(super) struct WriterState {
     catalog: Arc<Catalog>,
     logs: HashMap<i64, PartitionLog>,
     next_producer_id: i64,
+    /// Partitions summed over all topics (`SKIFF_MAX_PARTITIONS`), checked
+    /// against `logs`, which also holds the partitions of this group's
+    /// earlier commands.
+    max_partitions: u32,
 }
 
 impl WriterState {
@@ -60,12 +67,21 @@ impl WriterState {
         catalog: Arc<Catalog>,
         logs: HashMap<i64, PartitionLog>,
         next_producer_id: i64,
+        max_partitions: u32,
     ) -> Self {
         WriterState {
             catalog,
             logs,
             next_producer_id,
+            max_partitions,
         }
+    }
+
+    /// The refusal of `adding` more partitions, if the broker-wide limit
+    /// forbids them.
+    fn over_limit(&self, adding: i64) -> Option<WriteError> {
+        over_partition_limit(self.logs.len(), adding, self.max_partitions)
+            .map(WriteError::PolicyViolation)
     }
 
     /// After a failed commit: the offsets and producer state advanced for
@@ -227,9 +243,15 @@ impl WriterState {
                 "{partitions} (must be at least 1)"
             ))));
         }
+        if let Some(e) = self.over_limit(partitions as i64) {
+            return Ok(Staged::Refused(e));
+        }
         let config = match TopicConfig::from_overrides(overrides) {
             Ok(c) => c,
             Err(e) => return Ok(Staged::Refused(e.into())),
+        };
+        let Some(ids) = free_partition_ids(tx, partitions as usize)? else {
+            return Ok(Staged::Refused(id_space_exhausted()));
         };
         let id = Uuid::new_v4();
         tx.execute(
@@ -243,7 +265,7 @@ impl WriterState {
                 params![topic_db_id, k, v],
             )?;
         }
-        let parts = self.insert_partitions(tx, name, topic_db_id, 0, partitions)?;
+        let parts = self.insert_partitions(tx, name, topic_db_id, 0, &ids)?;
         let topic = Arc::new(Topic::new(topic_db_id, name.to_string(), id, config, parts));
         let catalog = self.catalog.clone();
         Ok(written(move || {
@@ -303,7 +325,13 @@ impl WriterState {
                 "topic '{name}' has {existing} partitions; the new count must be larger"
             ))));
         }
-        let added = self.insert_partitions(tx, &topic.name, topic.db_id, existing, count)?;
+        if let Some(e) = self.over_limit(count as i64 - existing as i64) {
+            return Ok(Staged::Refused(e));
+        }
+        let Some(ids) = free_partition_ids(tx, (count - existing) as usize)? else {
+            return Ok(Staged::Refused(id_space_exhausted()));
+        };
+        let added = self.insert_partitions(tx, &topic.name, topic.db_id, existing, &ids)?;
         Ok(written(move || {
             topic.add_partitions(added);
             Ok(())
@@ -438,26 +466,75 @@ impl WriterState {
         }))
     }
 
+    /// Inserts partitions `from..` of a topic under the row ids `ids`
+    /// (from `free_partition_ids`, whose length the caller has checked
+    /// against the partition limit).
     fn insert_partitions(
         &mut self,
         tx: &Connection,
         topic: &str,
         topic_db_id: i64,
         from: i32,
-        to: i32,
+        ids: &[i64],
     ) -> Result<Vec<Arc<Partition>>, StorageError> {
-        let mut out = Vec::with_capacity((to - from) as usize);
-        for idx in from..to {
-            tx.execute(
-                "INSERT INTO partitions (topic_id, idx, log_start) VALUES (?1, ?2, 0)",
-                params![topic_db_id, idx],
-            )?;
-            let db_id = tx.last_insert_rowid();
+        let mut out = Vec::with_capacity(ids.len());
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO partitions (id, topic_id, idx, log_start) VALUES (?1, ?2, ?3, 0)",
+        )?;
+        for (idx, &db_id) in (from..).zip(ids) {
+            insert.execute(params![db_id, topic_db_id, idx])?;
             self.logs.insert(db_id, PartitionLog::default());
             out.push(Arc::new(Partition::new(topic, idx, db_id, 0, 0)));
         }
         Ok(out)
     }
+}
+
+/// Row ids for `n` new partitions, all at most `MAX_PARTITION_ID` (so
+/// `batch_key` never overflows into another partition's keys): the ids after
+/// the largest one in use, or, once those run out, the lowest free ones
+/// (ids freed by deleted topics, whose batches and producer state were
+/// deleted with them). None if fewer than `n` ids are free.
+fn free_partition_ids(tx: &Connection, n: usize) -> Result<Option<Vec<i64>>, StorageError> {
+    let max: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) FROM partitions", [], |r| {
+        r.get(0)
+    })?;
+    if max + (n as i64) <= MAX_PARTITION_ID {
+        return Ok(Some((max + 1..=max + n as i64).collect()));
+    }
+    // Rare (after millions of topics created and deleted): walk the ids in
+    // use, at most the partition limit of them, for the gaps.
+    let mut stmt = tx.prepare("SELECT id FROM partitions WHERE id >= 1 ORDER BY id")?;
+    let used = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+    let mut out = Vec::with_capacity(n);
+    let mut candidate = 1;
+    for id in used {
+        let id = id?;
+        while candidate < id && out.len() < n {
+            out.push(candidate);
+            candidate += 1;
+        }
+        if out.len() == n {
+            break;
+        }
+        candidate = id + 1;
+    }
+    while out.len() < n && candidate <= MAX_PARTITION_ID {
+        out.push(candidate);
+        candidate += 1;
+    }
+    Ok((out.len() == n && out.iter().all(|&id| id <= MAX_PARTITION_ID)).then_some(out))
+}
+
+// The partition limit's ceiling is far below the id space, so while the
+// limit holds there is always a free id.
+const _: () = assert!((crate::config::MAX_PARTITIONS_CEILING as i64) < MAX_PARTITION_ID);
+
+fn id_space_exhausted() -> WriteError {
+    WriteError::PolicyViolation(format!(
+        "no partition id is free: ids stop at {MAX_PARTITION_ID} (2^23-1), the largest whose \
+         batch keys fit the row id"
+    ))
 }
 
 #[cfg(test)]

@@ -1,0 +1,209 @@
+"""Attacks on the broker's resource limits, against the real binary: each
+test sends the worst case a client controls and asserts what users see: the
+precise error code, the broker still up with its RSS bounded, other clients
+still served, nothing acknowledged lost."""
+
+import struct
+import threading
+import time
+
+from conftest import Broker
+from helpers import RawClient, create_topic, kstr, record_batch, stored_batches
+
+POLICY_VIOLATION = 44
+INVALID_RECORD = 87
+NONE = 0
+
+
+def rss_kib(broker):
+    """The broker process's resident set, from /proc."""
+    with open(f"/proc/{broker.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def create_topics(client, topics, validate_only=False):
+    """CreateTopics v2: [(name, partitions)] -> {name: (error, message)}."""
+    body = struct.pack(">i", len(topics))
+    for name, partitions in topics:
+        body += kstr(name) + struct.pack(">ihii", partitions, -1, 0, 0)
+    body += struct.pack(">ib", 30000, 1 if validate_only else 0)
+    resp = client.request(19, 2, body)
+    return parse_topic_errors(resp)
+
+
+def create_partitions(client, name, count):
+    """CreatePartitions v1 for one topic: (error, message)."""
+    body = struct.pack(">i", 1) + kstr(name) + struct.pack(">ii", count, -1) + struct.pack(">ib", 30000, 0)
+    return parse_topic_errors(client.request(37, 1, body))[name]
+
+
+def parse_topic_errors(resp):
+    """throttle, [name, error, message] (CreateTopics v2, CreatePartitions v1)."""
+    pos = 4
+    (n,) = struct.unpack(">i", resp[pos : pos + 4])
+    pos += 4
+    out = {}
+    for _ in range(n):
+        (nl,) = struct.unpack(">h", resp[pos : pos + 2])
+        name = resp[pos + 2 : pos + 2 + nl].decode()
+        pos += 2 + nl
+        err, ml = struct.unpack(">hh", resp[pos : pos + 4])
+        pos += 4
+        message = None
+        if ml >= 0:
+            message = resp[pos : pos + ml].decode()
+            pos += ml
+        out[name] = (err, message)
+    return out
+
+
+def produce_answered(broker, topic):
+    """Another client's acks=all produce is answered with no error."""
+    c = RawClient(broker)
+    try:
+        err, _base = c.produce(topic, 0, record_batch([(None, b"still here", [])]))
+        return err == NONE
+    finally:
+        c.close()
+
+
+def test_absurd_partition_counts_are_refused_before_the_writer(broker, topic_name):
+    """2147483647 partitions used to abort the process (a 16 GiB Vec) and a
+    million blocked the writer for seconds (+277 MB RSS): both are now
+    refused with POLICY_VIOLATION naming SKIFF_MAX_PARTITIONS, RSS grows by
+    less than 16 MiB, and other clients' produces are answered."""
+    create_topic(broker, topic_name)
+    c = RawClient(broker)
+    before = rss_kib(broker)
+    for count in (2147483647, 1_000_000, 10_001):
+        res = create_topics(c, [(f"{topic_name}-big", count)])
+        err, message = res[f"{topic_name}-big"]
+        assert err == POLICY_VIOLATION, res
+        assert "SKIFF_MAX_PARTITIONS" in message and "--max-partitions" in message, message
+        err, message = create_partitions(c, topic_name, count)
+        assert err == POLICY_VIOLATION, (err, message)
+        assert "SKIFF_MAX_PARTITIONS" in message, message
+    assert broker.proc.poll() is None
+    assert produce_answered(broker, topic_name)
+    grown = rss_kib(broker) - before
+    assert grown < 16 * 1024, f"RSS grew by {grown} KiB"
+    # Exactly the limit is accepted (10,000 by default, 1 already taken).
+    res = create_topics(c, [(f"{topic_name}-most", 9_999)])
+    assert res[f"{topic_name}-most"][0] == NONE, res
+    assert produce_answered(broker, topic_name)
+    # One refusal line per limit per 10 s, naming the limit and the client.
+    log = broker.log_path().read_text()
+    lines = [line for line in log.splitlines() if "SKIFF_MAX_PARTITIONS" in line and "WARN" in line]
+    assert len(lines) == 1, lines
+    assert "127.0.0.1:" in lines[0], lines[0]
+    c.close()
+
+
+def test_partition_limit_counts_every_topic_and_auto_creation(tmp_path, topic_name):
+    b = Broker(tmp_path, env={"SKIFF_MAX_PARTITIONS": "10"})
+    b.start()
+    try:
+        c = RawClient(b)
+        # Within one request the earlier topics count.
+        res = create_topics(c, [(f"{topic_name}-a", 6), (f"{topic_name}-b", 5), (f"{topic_name}-c", 4)])
+        assert res[f"{topic_name}-a"][0] == NONE, res
+        assert res[f"{topic_name}-b"][0] == POLICY_VIOLATION, res
+        assert res[f"{topic_name}-c"][0] == NONE, res
+        # validate_only counts too, without creating anything.
+        res = create_topics(c, [(f"{topic_name}-d", 1)], validate_only=True)
+        assert res[f"{topic_name}-d"][0] == POLICY_VIOLATION, res
+        err, _ = create_partitions(c, f"{topic_name}-a", 7)
+        assert err == POLICY_VIOLATION
+        # Auto-creation (Metadata of an unknown topic) is refused the same way.
+        meta = c.metadata_topics([f"{topic_name}-auto"])
+        assert meta[f"{topic_name}-auto"][0] == POLICY_VIOLATION, meta
+        # The limit holds across a restart (counted from the file).
+        c.close()
+        b.restart()
+        c = RawClient(b)
+        res = create_topics(c, [(f"{topic_name}-e", 1)])
+        assert res[f"{topic_name}-e"][0] == POLICY_VIOLATION, res
+        c.close()
+    finally:
+        b.cleanup()
+
+
+def test_creating_many_partitions_does_not_stall_other_producers(broker, topic_name):
+    """While 9,999 partitions are created, another client's produces keep
+    being answered; prints the longest produce round trip seen."""
+    create_topic(broker, topic_name)
+    stop = threading.Event()
+    worst = [0.0]
+    errors = []
+
+    def produce_loop():
+        c = RawClient(broker)
+        try:
+            while not stop.is_set():
+                t0 = time.monotonic()
+                err, _ = c.produce(topic_name, 0, record_batch([(None, b"x", [])]))
+                worst[0] = max(worst[0], time.monotonic() - t0)
+                if err != NONE:
+                    errors.append(err)
+        finally:
+            c.close()
+
+    t = threading.Thread(target=produce_loop)
+    t.start()
+    time.sleep(0.2)
+    c = RawClient(broker)
+    t0 = time.monotonic()
+    res = create_topics(c, [(f"{topic_name}-wide", 9_999)])
+    took = time.monotonic() - t0
+    time.sleep(0.2)
+    stop.set()
+    t.join()
+    c.close()
+    assert res[f"{topic_name}-wide"][0] == NONE, res
+    assert errors == []
+    print(f"9,999 partitions created in {took * 1000:.0f} ms; worst produce round trip {worst[0] * 1000:.0f} ms")
+
+
+MAX_PARTITION_ID = (1 << 23) - 1  # the largest id whose batch keys (id << 40 | offset) stay positive
+
+
+def test_partition_ids_never_leave_the_batch_key_space(broker, topic_name):
+    """Batch row ids are partition_id << 40 | offset: ids past 2^23-1 would
+    overflow (and from 2^24 alias other partitions' batches). A database
+    whose highest partition id is at the boundary (as after millions of
+    topics created and deleted) gets new partitions from the free ids below
+    it, and every partition keeps its own records."""
+    import sqlite3
+
+    low = f"{topic_name}-low"
+    create_topic(broker, low)
+    broker.stop()
+    db = sqlite3.connect(broker.db_path)
+    db.execute("INSERT INTO topics (name, uuid, created_ms) VALUES (?, randomblob(16), 0)", (f"{topic_name}-edge",))
+    (topic_id,) = db.execute("SELECT id FROM topics WHERE name = ?", (f"{topic_name}-edge",)).fetchone()
+    db.execute("INSERT INTO partitions (id, topic_id, idx, log_start) VALUES (?, ?, 0, 0)", (MAX_PARTITION_ID, topic_id))
+    db.commit()
+    db.close()
+    broker.start()
+    c = RawClient(broker)
+    after = f"{topic_name}-after"
+    assert create_topics(c, [(after, 2)])[after][0] == NONE
+    counts = {(low, 0): 1, (f"{topic_name}-edge", 0): 2, (after, 0): 3, (after, 1): 4}
+    for (topic, partition), n in counts.items():
+        err, base = c.produce(topic, partition, record_batch([(None, b"v", [])] * n))
+        assert (err, base) == (NONE, 0), (topic, partition, err, base)
+    for (topic, partition), n in counts.items():
+        assert stored_batches(broker, topic, partition) == [(0, 0, n)], (topic, partition)
+        assert c.high_watermark(topic, partition) == n
+    c.close()
+    broker.stop()
+    db = sqlite3.connect(broker.db_path)
+    ids = [r[0] for r in db.execute("SELECT id FROM partitions ORDER BY id")]
+    db.close()
+    assert max(ids) == MAX_PARTITION_ID and len(ids) == 4, ids
+    broker.start()
+    for (topic, partition), n in counts.items():
+        assert stored_batches(broker, topic, partition) == [(0, 0, n)], (topic, partition)
