@@ -258,7 +258,7 @@ pub async fn handle(
     let b = broker;
     match request {
         Request::ApiVersions { supported } => api_versions::handle(supported, v, corr),
-        Request::Produce(req) => Ok(produce::handle(b, v, corr, req)),
+        Request::Produce(req) => Ok(produce::handle(b, conn.peer, v, corr, req)),
         Request::Fetch(req) => respond(api, v, corr, &fetch::handle(b, req).await),
         Request::ListOffsets(req) => respond(api, v, corr, &list_offsets::handle(b, req).await),
         Request::Metadata(req) => respond(api, v, corr, &metadata::handle(b, req).await),

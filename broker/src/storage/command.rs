@@ -21,7 +21,9 @@ pub(super) type Reply<T> = oneshot::Sender<WriteResult<T>>;
 pub(super) enum Command {
     Append {
         partition: Arc<Partition>,
-        batches: Vec<(BatchHeader, Bytes)>,
+        /// One batch: Produce v3+ carries exactly one per partition, so an
+        /// append is all or nothing.
+        batch: (BatchHeader, Bytes),
         log_append_time: bool,
         reply: Reply<Appended>,
     },
@@ -79,7 +81,7 @@ impl Command {
     /// The record bytes a command brings, which bound a commit group.
     pub(super) fn payload_bytes(&self) -> usize {
         match self {
-            Command::Append { batches, .. } => batches.iter().map(|(_, b)| b.len()).sum(),
+            Command::Append { batch, .. } => batch.1.len(),
             _ => 0,
         }
     }

@@ -141,17 +141,17 @@ impl Storage {
         Queued(answer)
     }
 
-    /// Appends a partition's batches (validated, in the order given); the
-    /// answer carries the first batch's offset.
+    /// Appends one validated batch to a partition; the answer carries its
+    /// base offset (or the stored one, for an idempotent producer's retry).
     pub fn append(
         &self,
         partition: Arc<Partition>,
-        batches: Vec<(BatchHeader, Bytes)>,
+        batch: (BatchHeader, Bytes),
         log_append_time: bool,
     ) -> Queued<Appended> {
         self.queue(|reply| Command::Append {
             partition,
-            batches,
+            batch,
             log_append_time,
             reply,
         })

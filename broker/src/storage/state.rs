@@ -94,27 +94,27 @@ impl WriterState {
         Ok(())
     }
 
-    /// Appends a partition's batches (offsets assigned here, in commit
-    /// order), unless the disk guard's `room` (bytes left for this group)
-    /// is too small.
+    /// Appends one batch to a partition (its offsets assigned here, in
+    /// commit order), unless the disk guard's `room` (bytes left for this
+    /// group) is too small. All or nothing: a refused batch writes nothing.
     pub(super) fn append(
         &mut self,
         tx: &Connection,
         room: &mut Option<u64>,
         partition: Arc<Partition>,
-        batches: Vec<(BatchHeader, Bytes)>,
+        batch: (BatchHeader, Bytes),
         log_append_time: bool,
     ) -> Applied<Appended> {
-        let bytes: u64 = batches.iter().map(|(_, b)| b.len() as u64).sum();
+        let bytes = batch.1.len() as u64;
         let outcome = match room {
             Some(left) if bytes > *left => Err(WriteError::StorageFull),
-            _ => self.write_batches(tx, &partition, batches, log_append_time)?,
+            _ => self.write_batch(tx, &partition, batch, log_append_time)?,
         };
         if let (Some(left), Ok(_)) = (room.as_mut(), &outcome) {
             *left -= bytes;
         }
-        // Batches written before a refused one stay in the transaction, so
-        // the high watermark is published whatever the outcome.
+        // Earlier appends of this group may have moved the high watermark:
+        // it is published whatever this one's outcome.
         let high_watermark = self.logs.get(&partition.db_id).map(|l| l.next_offset);
         Ok(written(move || {
             if let Some(hw) = high_watermark {
@@ -129,86 +129,81 @@ impl WriterState {
         }))
     }
 
-    fn write_batches(
+    fn write_batch(
         &mut self,
         tx: &Connection,
         partition: &Partition,
-        batches: Vec<(BatchHeader, Bytes)>,
+        (header, bytes): (BatchHeader, Bytes),
         log_append_time: bool,
     ) -> Outcome<Appended> {
         let Some(log) = self.logs.get_mut(&partition.db_id) else {
             return Ok(Err(WriteError::UnknownTopicOrPartition));
         };
-        let mut first: Option<Appended> = None;
         let append_time = if log_append_time { now_ms() } else { -1 };
-        for (header, bytes) in batches {
-            if header.has_producer_id() {
-                match log.producers.check(&header) {
-                    Verdict::Append => {}
-                    Verdict::Duplicate { base_offset } => {
-                        first.get_or_insert(Appended {
-                            base_offset,
-                            log_append_time: append_time,
-                            log_start: 0,
-                        });
-                        continue;
-                    }
-                    Verdict::OutOfOrder => return Ok(Err(WriteError::OutOfOrderSequence)),
-                    Verdict::Fenced => return Ok(Err(WriteError::InvalidProducerEpoch)),
+        if header.has_producer_id() {
+            match log.producers.check(&header) {
+                Verdict::Append => {}
+                Verdict::Duplicate { base_offset } => {
+                    return Ok(Ok(Appended {
+                        base_offset,
+                        log_append_time: append_time,
+                        log_start: 0,
+                    }))
                 }
+                Verdict::OutOfOrder => return Ok(Err(WriteError::OutOfOrderSequence)),
+                Verdict::Fenced => return Ok(Err(WriteError::InvalidProducerEpoch)),
             }
-            let base_offset = log.next_offset;
-            let last_offset = base_offset + header.last_offset_delta as i64;
-            if last_offset > MAX_OFFSET {
-                return Err(StorageError::Full(
-                    "partition offset space exhausted".into(),
-                ));
-            }
-            let mut max_timestamp = header.max_timestamp;
-            let mut stamped;
-            let data: &[u8] = if log_append_time {
-                stamped = bytes.to_vec();
-                batch::set_log_append_time(&mut stamped, append_time);
-                max_timestamp = append_time;
-                &stamped
-            } else {
-                &bytes
-            };
+        }
+        let base_offset = log.next_offset;
+        let last_offset = base_offset + header.last_offset_delta as i64;
+        if last_offset > MAX_OFFSET {
+            return Err(StorageError::Full(
+                "partition offset space exhausted".into(),
+            ));
+        }
+        let mut max_timestamp = header.max_timestamp;
+        let mut stamped;
+        let data: &[u8] = if log_append_time {
+            stamped = bytes.to_vec();
+            batch::set_log_append_time(&mut stamped, append_time);
+            max_timestamp = append_time;
+            &stamped
+        } else {
+            &bytes
+        };
+        tx.prepare_cached(
+            "INSERT INTO batches (id, base_offset, max_timestamp, data) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            batch_key(partition.db_id, last_offset),
+            base_offset,
+            max_timestamp,
+            data
+        ])?;
+        if header.has_producer_id() {
+            let recent: RecentBatch = log.producers.record(&header, base_offset);
             tx.prepare_cached(
-                "INSERT INTO batches (id, base_offset, max_timestamp, data) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO producers (partition_id, producer_id, epoch, first_seq, last_seq, base_offset)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (partition_id, producer_id) DO UPDATE SET
+                   epoch = excluded.epoch, first_seq = excluded.first_seq,
+                   last_seq = excluded.last_seq, base_offset = excluded.base_offset",
             )?
             .execute(params![
-                batch_key(partition.db_id, last_offset),
-                base_offset,
-                max_timestamp,
-                data
+                partition.db_id,
+                header.producer_id,
+                header.producer_epoch,
+                recent.first_seq,
+                recent.last_seq,
+                base_offset
             ])?;
-            if header.has_producer_id() {
-                let recent: RecentBatch = log.producers.record(&header, base_offset);
-                tx.prepare_cached(
-                    "INSERT INTO producers (partition_id, producer_id, epoch, first_seq, last_seq, base_offset)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (partition_id, producer_id) DO UPDATE SET
-                       epoch = excluded.epoch, first_seq = excluded.first_seq,
-                       last_seq = excluded.last_seq, base_offset = excluded.base_offset",
-                )?
-                .execute(params![
-                    partition.db_id,
-                    header.producer_id,
-                    header.producer_epoch,
-                    recent.first_seq,
-                    recent.last_seq,
-                    base_offset
-                ])?;
-            }
-            log.next_offset = last_offset + 1;
-            first.get_or_insert(Appended {
-                base_offset,
-                log_append_time: append_time,
-                log_start: 0,
-            });
         }
-        Ok(first.ok_or(WriteError::UnknownTopicOrPartition))
+        log.next_offset = last_offset + 1;
+        Ok(Ok(Appended {
+            base_offset,
+            log_append_time: append_time,
+            log_start: 0,
+        }))
     }
 
     pub(super) fn create_topic(

@@ -114,12 +114,12 @@ fn dispatch(
     Ok(match cmd {
         Command::Append {
             partition,
-            batches,
+            batch,
             log_append_time,
             reply,
         } => answer(
             reply,
-            state.append(tx, room, partition, batches, log_append_time)?,
+            state.append(tx, room, partition, batch, log_append_time)?,
         ),
         Command::CreateTopic {
             name,
@@ -227,7 +227,7 @@ mod tests {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Append {
             partition: p.clone(),
-            batches: vec![(header, bytes)],
+            batch: (header, bytes),
             log_append_time: false,
             reply,
         };

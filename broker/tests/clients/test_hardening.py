@@ -207,3 +207,26 @@ def test_partition_ids_never_leave_the_batch_key_space(broker, topic_name):
     broker.start()
     for (topic, partition), n in counts.items():
         assert stored_batches(broker, topic, partition) == [(0, 0, n)], (topic, partition)
+
+
+def test_two_batches_for_one_partition_are_refused_whole(broker, topic_name):
+    """A record set [producer P seq 0, producer P seq 5] used to be answered
+    OUT_OF_ORDER_SEQUENCE_NUMBER with its first batch stored anyway. As Kafka
+    (Produce v3+), more than one batch per partition is INVALID_RECORD and
+    nothing of it is stored or counted in the producer's sequence."""
+    create_topic(broker, topic_name)
+    c = RawClient(broker)
+    err, pid, epoch = c.init_producer_id()
+    assert err == NONE
+    one = record_batch([(None, b"first", [])], producer_id=pid, producer_epoch=epoch, base_sequence=0)
+    gap = record_batch([(None, b"gap", [])], producer_id=pid, producer_epoch=epoch, base_sequence=5)
+    plain = record_batch([(None, b"plain", [])])
+    for records in (one + gap, one + one, plain + plain):
+        err, base = c.produce(topic_name, 0, records)
+        assert (err, base) == (INVALID_RECORD, -1)
+    assert c.high_watermark(topic_name, 0) == 0
+    # The producer's sequence did not move: seq 0 is taken as new, at offset 0.
+    assert c.produce(topic_name, 0, one) == (NONE, 0)
+    assert c.produce(topic_name, 0, one) == (NONE, 0)  # a retry: its offset again
+    assert stored_batches(broker, topic_name) == [(0, 0, 1)]
+    c.close()
