@@ -230,3 +230,51 @@ def test_two_batches_for_one_partition_are_refused_whole(broker, topic_name):
     assert c.produce(topic_name, 0, one) == (NONE, 0)  # a retry: its offset again
     assert stored_batches(broker, topic_name) == [(0, 0, 1)]
     c.close()
+
+
+def raw_batch(records_section: bytes, count, attributes=0, base_ts=None, max_ts=None):
+    """A magic-2 batch around an already encoded (or compressed) records
+    section, with the header's count and timestamps as given."""
+    from helpers import crc32c
+
+    base_ts = int(time.time() * 1000) if base_ts is None else base_ts
+    max_ts = base_ts if max_ts is None else max_ts
+    after_crc = struct.pack(">hiqqqhii", attributes, count - 1, base_ts, max_ts, -1, -1, -1, count) + records_section
+    tail = struct.pack(">ibI", -1, 2, crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", 0, len(tail)) + tail
+
+
+def test_a_decompression_bomb_costs_a_timestamp_lookup_bounded_memory(broker, topic_name):
+    """A 65 KB gzip batch holding 64 MiB of minimal records (9.6 million)
+    used to cost +544 MB per ListOffsets-by-timestamp lookup (every record
+    kept, 16 bytes each, up to 32 MiB decompressed). Now the records stream
+    past: the broker's RSS grows by less than 16 MiB over repeated lookups,
+    each lookup stops at the first match or after 4 MiB decompressed, and
+    another client's produce is answered."""
+    import gzip
+
+    create_topic(broker, topic_name)
+    # attributes 0, timestamp delta 0, offset delta 0, null key, null value,
+    # no headers: 6 bytes, after its length (6 -> zigzag 12).
+    record = bytes([12, 0, 0, 0, 1, 1, 0])
+    n = (64 << 20) // len(record)
+    bomb = gzip.compress(record * n, compresslevel=9)
+    assert len(bomb) < 100_000, len(bomb)
+    base_ts = 1_700_000_000_000
+    # The header's max timestamp lies one past every record's, so a lookup
+    # for it reaches this batch and matches no record: the worst walk.
+    batch = raw_batch(bomb, n, attributes=1, base_ts=base_ts, max_ts=base_ts + 1)
+    c = RawClient(broker)
+    assert c.produce(topic_name, 0, batch) == (NONE, 0)
+    before = rss_kib(broker)
+    for _ in range(5):
+        t0 = time.monotonic()
+        err, _ts, offset = c.list_offset(topic_name, 0, base_ts + 1)
+        took = time.monotonic() - t0
+        assert (err, offset) == (NONE, 0)
+    assert c.list_offset(topic_name, 0, base_ts) == (NONE, base_ts, 0)
+    grown = rss_kib(broker) - before
+    assert grown < 16 * 1024, f"RSS grew by {grown} KiB"
+    assert produce_answered(broker, topic_name)
+    print(f"bomb lookup: {took * 1000:.0f} ms, RSS +{grown} KiB")
+    c.close()
