@@ -226,6 +226,34 @@ fn count_records(records: &[u8]) -> Option<i64> {
     (at == records.len()).then_some(n)
 }
 
+/// The max timestamp a batch is stored (and kept, and found) under. A
+/// well-formed header (max timestamp at least the first, not negative) is
+/// taken as is, with no per-record work. Some clients leave max timestamp
+/// -1 while the records carry real timestamps, which would make retention
+/// delete the batch at once and timestamp lookups skip it: then an
+/// uncompressed batch's record deltas are read (no decompression) for the
+/// real maximum; a compressed one (not opened on the produce path) is taken
+/// as no older than its first timestamp nor its `append_time`, so retention
+/// keeps it at least retention.ms from its arrival and a timestamp lookup
+/// up to its arrival lands on it or earlier (a consumer re-reads a few
+/// records rather than skipping any).
+pub fn stored_max_timestamp(header: &BatchHeader, batch: &[u8], append_time: i64) -> i64 {
+    if header.max_timestamp >= header.base_timestamp && header.max_timestamp >= 0 {
+        return header.max_timestamp;
+    }
+    let mut max = header.max_timestamp.max(header.base_timestamp);
+    if header.compression() == 0 && header.attributes & LOG_APPEND_TIME_BIT == 0 {
+        find_record(batch, |_, ts| {
+            max = max.max(ts);
+            false
+        });
+        if max >= 0 {
+            return max;
+        }
+    }
+    max.max(append_time)
+}
+
 /// Reads one varlong from a stream; `None` at the end or on a malformed one.
 fn read_varlong_from(r: &mut impl Read, used: &mut usize) -> Option<i64> {
     let mut value: u64 = 0;
@@ -424,6 +452,27 @@ pub(crate) mod tests {
             false
         });
         out
+    }
+
+    #[test]
+    fn a_missing_max_timestamp_is_recovered() {
+        let mut owned = make_batch(&[b"a", b"b", b"c"], 1000, None).to_vec();
+        let h = BatchHeader::parse(&owned).unwrap();
+        assert_eq!(stored_max_timestamp(&h, &owned, 7), 1020);
+        owned[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&(-1i64).to_be_bytes());
+        let h = BatchHeader::parse(&owned).unwrap();
+        assert_eq!(h.max_timestamp, -1);
+        assert_eq!(stored_max_timestamp(&h, &owned, 7), 1020);
+        // Compressed (not opened): the first timestamp or the append time.
+        owned[ATTRIBUTES_AT + 1] |= 1;
+        let h = BatchHeader::parse(&owned).unwrap();
+        assert_eq!(stored_max_timestamp(&h, &owned, 7), 1000);
+        assert_eq!(stored_max_timestamp(&h, &owned, 5000), 5000);
+        // No timestamp at all: the append time.
+        owned[27..35] // base timestamp
+            .copy_from_slice(&(-1i64).to_be_bytes());
+        let h = BatchHeader::parse(&owned).unwrap();
+        assert_eq!(stored_max_timestamp(&h, &owned, 7), 7);
     }
 
     #[test]

@@ -17,14 +17,15 @@ use kafka_protocol::messages::{ApiKey, ProduceResponse, TopicName};
 use tracing::{error, warn};
 
 use super::{str, HandleError, Pending};
-use crate::batch::{self, BatchError};
+use crate::batch::{self, BatchError, BatchHeader};
 use crate::broker::Broker;
+use crate::clock::now_ms;
 use crate::metrics::TopicLabel;
 use crate::protocol::reader::{DecodeError, Reader, Result};
 use crate::protocol::response;
 use crate::refusals;
 use crate::storage::{Appended, Queued};
-use crate::topic_config::TimestampType;
+use crate::topic_config::{TimestampType, TopicConfig};
 
 /// A partition index and the record set produced to it.
 pub type PartitionRecords = (i32, Option<Bytes>);
@@ -119,7 +120,7 @@ fn start_partition(
     }
     let config = t.config();
     let limit = config.max_message_bytes.max(0) as usize;
-    let (header, data) = batches.pop().expect("one batch");
+    let (mut header, data) = batches.pop().expect("one batch");
     if data.len() > limit {
         return Slot::Now(
             ResponseError::MessageTooLarge.code(),
@@ -135,13 +136,55 @@ fn start_partition(
             Some("Skiff does not support transactions".into()),
         );
     }
+    let log_append_time = config.timestamp_type == TimestampType::LogAppendTime;
+    if !log_append_time {
+        let now = now_ms();
+        // The header field only (the stored bytes stay as produced): what
+        // retention and timestamp lookups see.
+        header.max_timestamp = batch::stored_max_timestamp(&header, &data, now);
+        if let Some((limit, message)) = timestamp_out_of_range(&header, &config, now) {
+            refusals::refused(limit, Some(peer), &message);
+            return Slot::Now(ResponseError::InvalidTimestamp.code(), Some(message));
+        }
+    }
     let bytes = data.len() as u64;
     let records = header.record_count.max(0) as u64;
-    let log_append_time = config.timestamp_type == TimestampType::LogAppendTime;
     let appended = broker
         .storage
         .append(partition, (header, data), log_append_time);
     Slot::Later(appended, bytes, records)
+}
+
+/// The topic's `message.timestamp.before.max.ms` / `after.max.ms` refusal
+/// of a CreateTime batch, checked on its first and its max timestamp (per
+/// batch, not per record: the records are not read), as
+/// (limit name, message). Batches without timestamps (-1) pass.
+fn timestamp_out_of_range(
+    header: &BatchHeader,
+    config: &TopicConfig,
+    now: i64,
+) -> Option<(&'static str, String)> {
+    let first = header.base_timestamp;
+    if first >= 0 && now.saturating_sub(first) > config.timestamp_before_max_ms {
+        return Some((
+            "message.timestamp.before.max.ms",
+            format!(
+                "timestamp {first} is more than message.timestamp.before.max.ms={} before the broker's time {now}",
+                config.timestamp_before_max_ms
+            ),
+        ));
+    }
+    let max = header.max_timestamp;
+    if max.saturating_sub(now) > config.timestamp_after_max_ms {
+        return Some((
+            "message.timestamp.after.max.ms",
+            format!(
+                "timestamp {max} is more than message.timestamp.after.max.ms={} after the broker's time {now}",
+                config.timestamp_after_max_ms
+            ),
+        ));
+    }
+    None
 }
 
 fn count_in(broker: &Broker, topic: &str, bytes: u64, records: u64) {

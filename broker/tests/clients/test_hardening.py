@@ -278,3 +278,67 @@ def test_a_decompression_bomb_costs_a_timestamp_lookup_bounded_memory(broker, to
     assert produce_answered(broker, topic_name)
     print(f"bomb lookup: {took * 1000:.0f} ms, RSS +{grown} KiB")
     c.close()
+
+
+INVALID_TIMESTAMP = 32
+
+
+def records_with_deltas(deltas):
+    """Encoded records (value b"v") with these timestamp deltas."""
+    from helpers import varint
+
+    out = b""
+    for i, d in enumerate(deltas):
+        r = b"\x00" + varint(d) + varint(i) + varint(-1) + varint(1) + b"v" + varint(0)
+        out += varint(len(r)) + r
+    return out
+
+
+def test_a_batch_without_max_timestamp_is_kept_and_found(tmp_path, topic_name):
+    """Some clients leave the batch header's max timestamp at -1 while the
+    records carry real timestamps: retention used to delete such batches at
+    once and ListOffsets by timestamp answered -1. Now they are kept for the
+    topic's retention.ms and found by their records' timestamps (uncompressed:
+    the real maximum; compressed: no older than its arrival, so a lookup
+    lands on it, never past it)."""
+    import gzip
+
+    b = Broker(tmp_path, env={"SKIFF_RETENTION_CHECK_INTERVAL_MS": "1000"})
+    b.start()
+    try:
+        create_topic(b, topic_name, config={"retention.ms": "86400000"})
+        c = RawClient(b)
+        now = int(time.time() * 1000) - 60_000
+        plain = raw_batch(records_with_deltas([0, 500, 1000]), 3, base_ts=now, max_ts=-1)
+        packed = raw_batch(gzip.compress(records_with_deltas([0, 500])), 2, attributes=1, base_ts=now + 2000, max_ts=-1)
+        assert c.produce(topic_name, 0, plain) == (NONE, 0)
+        assert c.produce(topic_name, 0, packed) == (NONE, 3)
+        time.sleep(2.5)  # two retention passes
+        assert stored_batches(b, topic_name) == [(0, 0, 3), (3, 1, 2)]
+        assert c.list_offset(topic_name, 0, now + 400) == (NONE, now + 500, 1)
+        assert c.list_offset(topic_name, 0, now + 1000) == (NONE, now + 1000, 2)
+        assert c.list_offset(topic_name, 0, now + 2100) == (NONE, now + 2500, 4)
+        # Past every record but before its arrival: the compressed batch's
+        # first offset (not -1, which would skip it).
+        assert c.list_offset(topic_name, 0, now + 30_000) == (NONE, now + 30_000, 3)
+        c.close()
+    finally:
+        b.cleanup()
+
+
+def test_timestamps_out_of_the_topics_bounds_are_refused(broker, topic_name):
+    """message.timestamp.after.max.ms (Kafka 4.0 default: one hour) and
+    message.timestamp.before.max.ms give INVALID_TIMESTAMP, nothing stored."""
+    create_topic(broker, topic_name)
+    strict = f"{topic_name}-strict"
+    create_topic(broker, strict, config={"message.timestamp.before.max.ms": "60000"})
+    c = RawClient(broker)
+    now = int(time.time() * 1000)
+    future = record_batch([(None, b"future", [])], base_timestamp=now + 2 * 3600 * 1000)
+    assert c.produce(topic_name, 0, future) == (INVALID_TIMESTAMP, -1)
+    old = record_batch([(None, b"old", [])], base_timestamp=now - 3600 * 1000)
+    assert c.produce(strict, 0, old) == (INVALID_TIMESTAMP, -1)
+    assert c.produce(topic_name, 0, old) == (NONE, 0)  # the default has no past bound
+    assert c.high_watermark(strict, 0) == 0
+    assert c.produce(strict, 0, record_batch([(None, b"now", [])])) == (NONE, 0)
+    c.close()
