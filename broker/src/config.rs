@@ -74,6 +74,16 @@ pub struct Settings {
     )]
     pub max_partitions: u32,
 
+    /// Test hook: the storage writer thread panics when asked to create a
+    /// topic of this name, so tests can prove the process then exits.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_TEST_WRITER_PANIC_TOPIC",
+        hide = true
+    )]
+    pub test_writer_panic_topic: Option<String>,
+
     /// The broker's node id, as reported in Metadata.
     #[arg(long, global = true, env = "SKIFF_NODE_ID", default_value_t = 0)]
     pub node_id: i32,
@@ -245,6 +255,8 @@ pub struct Config {
     pub num_partitions: i32,
     /// Partitions summed over all topics (`SKIFF_MAX_PARTITIONS`).
     pub max_partitions: u32,
+    /// Test hook (`SKIFF_TEST_WRITER_PANIC_TOPIC`).
+    pub test_writer_panic_topic: Option<String>,
     pub node_id: i32,
     pub cluster_id: String,
     pub max_request_bytes: u32,
@@ -413,6 +425,7 @@ impl Settings {
             auto_create_topics: self.auto_create_topics,
             num_partitions: self.num_partitions,
             max_partitions: self.max_partitions,
+            test_writer_panic_topic: self.test_writer_panic_topic.clone(),
             node_id: self.node_id,
             cluster_id: self.cluster_id.clone(),
             max_request_bytes: self.max_request_bytes,

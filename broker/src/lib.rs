@@ -109,6 +109,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         config.durability,
         limits,
         config.max_partitions,
+        config.test_writer_panic_topic.clone(),
     )
     .map_err(|e| match e {
         OpenError::Open(e) => StartError::Setting(SettingError {
@@ -180,6 +181,13 @@ impl Running {
     /// The shared state the broker serves from.
     pub fn broker(&self) -> &Arc<Broker> {
         &self.broker
+    }
+
+    /// Completes if the storage writer thread ends before `stop` (it
+    /// panicked): the broker can no longer store anything, and the binary
+    /// exits non-zero so that its supervisor restarts it.
+    pub async fn writer_stopped(&self) {
+        self.broker.storage.writer_stopped().await
     }
 
     /// Graceful stop: no new connections or requests are taken, long polls

@@ -257,7 +257,9 @@ pub async fn handle(
     let corr = header.correlation_id;
     let b = broker;
     match request {
-        Request::ApiVersions { supported } => api_versions::handle(supported, v, corr),
+        Request::ApiVersions { supported } => {
+            api_versions::handle(b, header.client_id.as_deref(), supported, v, corr).await
+        }
         Request::Produce(req) => Ok(produce::handle(b, conn.peer, v, corr, req)),
         Request::Fetch(req) => respond(api, v, corr, &fetch::handle(b, req).await),
         Request::ListOffsets(req) => respond(api, v, corr, &list_offsets::handle(b, req).await),

@@ -73,6 +73,10 @@ pub(super) enum Command {
         offset: i64,
         reply: Reply<i64>,
     },
+    /// Answered by the writer's next group: proves it is alive and not stuck.
+    Ping {
+        reply: Reply<()>,
+    },
     /// Finish what is queued, checkpoint, close the file.
     Shutdown,
 }

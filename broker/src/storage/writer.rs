@@ -30,6 +30,8 @@ pub(super) struct Writer {
     conn: Connection,
     limits: DiskLimits,
     state: WriterState,
+    /// Test hook: panic when asked to create a topic of this name.
+    panic_topic: Option<String>,
 }
 
 impl Writer {
@@ -38,7 +40,14 @@ impl Writer {
             conn,
             limits,
             state,
+            panic_topic: None,
         }
+    }
+
+    /// Sets the test hook `SKIFF_TEST_WRITER_PANIC_TOPIC`.
+    pub(super) fn panic_on_topic(mut self, name: Option<String>) -> Self {
+        self.panic_topic = name;
+        self
     }
 
     /// Runs until a Shutdown command arrives or every sender is gone, then
@@ -60,6 +69,14 @@ impl Writer {
             }
             if group.iter().any(|c| matches!(c, Command::Shutdown)) {
                 stop = true;
+            }
+            if let Some(hook) = &self.panic_topic {
+                if group
+                    .iter()
+                    .any(|c| matches!(c, Command::CreateTopic { name, .. } if name == hook))
+                {
+                    panic!("test hook SKIFF_TEST_WRITER_PANIC_TOPIC: writer panics on '{hook}'");
+                }
             }
             self.commit_group(group);
         }
@@ -158,6 +175,7 @@ fn dispatch(
             offset,
             reply,
         } => answer(reply, state.delete_records(tx, partition, offset)?),
+        Command::Ping { reply } => answer(reply, Staged::Written(Box::new(|| Ok(())))),
         Command::Shutdown => Box::new(|_| {}),
     })
 }

@@ -342,3 +342,38 @@ def test_timestamps_out_of_the_topics_bounds_are_refused(broker, topic_name):
     assert c.high_watermark(strict, 0) == 0
     assert c.produce(strict, 0, record_batch([(None, b"now", [])])) == (NONE, 0)
     c.close()
+
+
+def test_the_process_exits_non_zero_when_the_writer_dies(tmp_path, topic_name):
+    """A broker whose storage writer thread has died can store nothing but
+    used to keep answering ApiVersions (so its health check passed and Docker
+    never restarted it). Now the process exits non-zero at once, the health
+    check fails, and a restart on the same file serves what was
+    acknowledged. (The writer is killed by the SKIFF_TEST_WRITER_PANIC_TOPIC
+    test hook.)"""
+    import subprocess
+
+    from conftest import BROKER_BIN
+
+    b = Broker(tmp_path, env={"SKIFF_TEST_WRITER_PANIC_TOPIC": "boom"})
+    b.start()
+    try:
+        create_topic(b, topic_name)
+        c = RawClient(b)
+        assert c.produce(topic_name, 0, record_batch([(None, b"acked", [])])) == (NONE, 0)
+        c.send(19, 2, struct.pack(">i", 1) + kstr("boom") + struct.pack(">ihii", 1, -1, 0, 0) + struct.pack(">ib", 30000, 0))
+        proc = b.proc
+        rc = proc.wait(timeout=20)
+        assert rc != 0, rc
+        b.proc = None
+        b._log.close()
+        assert "the storage writer stopped unexpectedly" in b.log_text()
+        health = subprocess.run([BROKER_BIN, "--listener-url", b.url, "healthcheck", "--timeout", "2"], capture_output=True)
+        assert health.returncode != 0
+        c.close()
+        b.extra_env = {}
+        b.start()
+        assert stored_batches(b, topic_name) == [(0, 0, 1)]
+        b.stop()
+    finally:
+        b.cleanup()

@@ -41,6 +41,7 @@ pub fn settings(db: &std::path::Path) -> Settings {
         auto_create_topics: true,
         num_partitions: 1,
         max_partitions: 10_000,
+        test_writer_panic_topic: None,
         node_id: 0,
         cluster_id: "test".into(),
         max_request_bytes: 104_857_600,
