@@ -153,7 +153,9 @@ def test_creating_many_partitions_does_not_stall_other_producers(broker, topic_n
 
     t = threading.Thread(target=produce_loop)
     t.start()
-    time.sleep(0.2)
+    time.sleep(1.0)
+    baseline = worst[0]
+    worst[0] = 0.0
     c = RawClient(broker)
     t0 = time.monotonic()
     res = create_topics(c, [(f"{topic_name}-wide", 9_999)])
@@ -164,7 +166,10 @@ def test_creating_many_partitions_does_not_stall_other_producers(broker, topic_n
     c.close()
     assert res[f"{topic_name}-wide"][0] == NONE, res
     assert errors == []
-    print(f"9,999 partitions created in {took * 1000:.0f} ms; worst produce round trip {worst[0] * 1000:.0f} ms")
+    print(
+        f"9,999 partitions created in {took * 1000:.0f} ms; worst produce round trip "
+        f"{baseline * 1000:.0f} ms in the second before, {worst[0] * 1000:.0f} ms during and after"
+    )
 
 
 MAX_PARTITION_ID = (1 << 23) - 1  # the largest id whose batch keys (id << 40 | offset) stay positive
