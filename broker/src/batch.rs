@@ -10,6 +10,8 @@
 //! maxTimestamp i64 | producerId i64 | producerEpoch i16 | baseSequence i32 |
 //! recordCount i32
 
+use std::io::{BufReader, Read};
+
 use bytes::Bytes;
 
 pub const HEADER_LEN: usize = 61;
@@ -224,45 +226,91 @@ fn count_records(records: &[u8]) -> Option<i64> {
     (at == records.len()).then_some(n)
 }
 
-/// Per-record (offset, timestamp) pairs of a batch, for lookups by
-/// timestamp. Compressed batches are decompressed with a cap
-/// (`decompress::LIMIT`); records past the cap or past a malformed record are
-/// left out. `None` if nothing can be read.
-pub fn record_timestamps(batch: &[u8]) -> Option<Vec<(i64, i64)>> {
+/// The max timestamp a batch is stored (and kept, and found) under. A
+/// well-formed header (max timestamp at least the first, not negative) is
+/// taken as is, with no per-record work. Some clients leave max timestamp
+/// -1 while the records carry real timestamps, which would make retention
+/// delete the batch at once and timestamp lookups skip it: then an
+/// uncompressed batch's record deltas are read (no decompression) for the
+/// real maximum; a compressed one (not opened on the produce path) is taken
+/// as no older than its first timestamp nor its `append_time`, so retention
+/// keeps it at least retention.ms from its arrival and a timestamp lookup
+/// up to its arrival lands on it or earlier (a consumer re-reads a few
+/// records rather than skipping any).
+pub fn stored_max_timestamp(header: &BatchHeader, batch: &[u8], append_time: i64) -> i64 {
+    if header.max_timestamp >= header.base_timestamp && header.max_timestamp >= 0 {
+        return header.max_timestamp;
+    }
+    let mut max = header.max_timestamp.max(header.base_timestamp);
+    if header.compression() == 0 && header.attributes & LOG_APPEND_TIME_BIT == 0 {
+        find_record(batch, |_, ts| {
+            max = max.max(ts);
+            false
+        });
+        if max >= 0 {
+            return max;
+        }
+    }
+    max.max(append_time)
+}
+
+/// Reads one varlong from a stream; `None` at the end or on a malformed one.
+fn read_varlong_from(r: &mut impl Read, used: &mut usize) -> Option<i64> {
+    let mut value: u64 = 0;
+    for shift in (0..70).step_by(7) {
+        let mut byte = [0u8];
+        r.read_exact(&mut byte).ok()?;
+        *used += 1;
+        value |= ((byte[0] & 0x7f) as u64) << shift;
+        if byte[0] & 0x80 == 0 {
+            return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
+        }
+    }
+    None
+}
+
+/// Walks a batch's records in order, giving `visit` each one's (offset,
+/// timestamp) until it returns true; answers that record. Streaming: no
+/// record is kept, compressed batches are decompressed as they are read,
+/// and the walk stops after the header's record count, at a malformed
+/// record, or after `decompress::LIMIT` decompressed bytes (a 65 KB gzip
+/// batch can hold 64 MiB of tiny records). For ListOffsets only.
+pub fn find_record(batch: &[u8], mut visit: impl FnMut(i64, i64) -> bool) -> Option<(i64, i64)> {
     let header = BatchHeader::parse(batch).ok()?;
     let end = header.size().min(batch.len());
-    let decompressed;
-    let records: &[u8] = if header.compression() == 0 {
-        &batch[HEADER_LEN..end]
+    let section = batch.get(HEADER_LEN..end)?;
+    let reader: Box<dyn Read + '_> = if header.compression() == 0 {
+        Box::new(section)
     } else {
-        decompressed = crate::decompress::records(header.compression(), &batch[HEADER_LEN..end])?;
-        &decompressed
+        crate::decompress::reader(header.compression(), section)?
     };
+    let mut records = BufReader::with_capacity(8192, reader.take(crate::decompress::LIMIT));
     let log_append = header.attributes & LOG_APPEND_TIME_BIT != 0;
-    let mut out = Vec::with_capacity(header.record_count.clamp(0, 4096) as usize);
-    let mut at = 0;
-    let mut walk = || -> Option<()> {
-        while at < records.len() {
-            let len = read_varlong(records, &mut at)?;
-            let record_end = at.checked_add(usize::try_from(len).ok()?)?;
-            at += 1; // attributes
-            let ts_delta = read_varlong(records, &mut at)?;
-            let offset_delta = read_varlong(records, &mut at)?;
-            if record_end > records.len() {
-                return None;
-            }
-            let ts = if log_append {
-                header.max_timestamp
-            } else {
-                header.base_timestamp + ts_delta
-            };
-            out.push((header.base_offset + offset_delta, ts));
-            at = record_end;
+    for _ in 0..header.record_count.max(0) {
+        let mut used = 0;
+        let len = usize::try_from(read_varlong_from(&mut records, &mut used)?).ok()?;
+        used = 0;
+        let mut attributes = [0u8];
+        records.read_exact(&mut attributes).ok()?;
+        used += 1;
+        let ts_delta = read_varlong_from(&mut records, &mut used)?;
+        let offset_delta = read_varlong_from(&mut records, &mut used)?;
+        // The rest of the record (key, value, headers) is skipped unread.
+        let rest = len.checked_sub(used)? as u64;
+        if std::io::copy(&mut (&mut records).take(rest), &mut std::io::sink()).ok()? != rest {
+            return None;
         }
-        Some(())
-    };
-    let _ = walk();
-    (!out.is_empty()).then_some(out)
+        let ts = if log_append {
+            header.max_timestamp
+        } else {
+            header.base_timestamp.saturating_add(ts_delta)
+        };
+        let offset = header.base_offset.saturating_add(offset_delta);
+        if visit(offset, ts) {
+            return Some((offset, ts));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -382,10 +430,7 @@ pub(crate) mod tests {
         set_log_append_time(&mut owned, 5555);
         let parsed = split_and_validate(&Bytes::from(owned.clone())).unwrap();
         assert_eq!(parsed[0].0.max_timestamp, 5555);
-        assert_eq!(
-            record_timestamps(&owned).unwrap(),
-            vec![(0, 5555), (1, 5555)]
-        );
+        assert_eq!(all_records(&owned), vec![(0, 5555), (1, 5555)]);
     }
 
     #[test]
@@ -393,9 +438,55 @@ pub(crate) mod tests {
         let mut owned = make_batch(&[b"a", b"b", b"c"], 1000, None).to_vec();
         set_base_offset(&mut owned, 10);
         assert_eq!(
-            record_timestamps(&owned).unwrap(),
+            all_records(&owned),
             vec![(10, 1000), (11, 1010), (12, 1020)]
         );
+        assert_eq!(find_record(&owned, |_, ts| ts >= 1005), Some((11, 1010)));
+        assert_eq!(find_record(&owned, |_, ts| ts >= 9999), None);
+    }
+
+    fn all_records(batch: &[u8]) -> Vec<(i64, i64)> {
+        let mut out = Vec::new();
+        find_record(batch, |o, ts| {
+            out.push((o, ts));
+            false
+        });
+        out
+    }
+
+    #[test]
+    fn a_missing_max_timestamp_is_recovered() {
+        let mut owned = make_batch(&[b"a", b"b", b"c"], 1000, None).to_vec();
+        let h = BatchHeader::parse(&owned).unwrap();
+        assert_eq!(stored_max_timestamp(&h, &owned, 7), 1020);
+        owned[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&(-1i64).to_be_bytes());
+        let h = BatchHeader::parse(&owned).unwrap();
+        assert_eq!(h.max_timestamp, -1);
+        assert_eq!(stored_max_timestamp(&h, &owned, 7), 1020);
+        // Compressed (not opened): the first timestamp or the append time.
+        owned[ATTRIBUTES_AT + 1] |= 1;
+        let h = BatchHeader::parse(&owned).unwrap();
+        assert_eq!(stored_max_timestamp(&h, &owned, 7), 1000);
+        assert_eq!(stored_max_timestamp(&h, &owned, 5000), 5000);
+        // No timestamp at all: the append time.
+        owned[27..35] // base timestamp
+            .copy_from_slice(&(-1i64).to_be_bytes());
+        let h = BatchHeader::parse(&owned).unwrap();
+        assert_eq!(stored_max_timestamp(&h, &owned, 7), 7);
+    }
+
+    #[test]
+    fn the_record_walk_stops_at_the_header_count_and_malformed_records() {
+        // A header claiming fewer records than the batch holds: only those.
+        let mut owned = make_batch(&[b"a", b"b", b"c"], 1000, None).to_vec();
+        owned[57..61].copy_from_slice(&2i32.to_be_bytes());
+        assert_eq!(all_records(&owned).len(), 2);
+        // A record whose length is shorter than its own fields: the walk ends.
+        let mut zeros = make_batch(&[b"a"], 1000, None).to_vec();
+        zeros.truncate(HEADER_LEN);
+        zeros.extend_from_slice(&[0u8; 64]);
+        zeros[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert!(all_records(&zeros).is_empty());
     }
 
     #[test]

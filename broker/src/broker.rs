@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::{Catalog, Topic};
 use crate::config::Config;
 use crate::coordinator::Coordinator;
-use crate::storage::{Storage, WriteError};
+use crate::refusals;
+use crate::storage::{over_partition_limit, Storage, WriteError, PARTITION_LIMIT};
 use crate::topic_config::validate_name;
 
 pub struct Broker {
@@ -38,12 +39,24 @@ impl Broker {
         if !self.config.auto_create_topics || validate_name(name).is_err() {
             return Err(WriteError::UnknownTopicOrPartition);
         }
+        if let Some(message) = over_partition_limit(
+            self.catalog.partition_count(),
+            self.config.num_partitions as i64,
+            self.config.max_partitions,
+        ) {
+            refusals::refused(PARTITION_LIMIT, None, &message);
+            return Err(WriteError::PolicyViolation(message));
+        }
         match self
             .storage
             .create_topic(name, self.config.num_partitions, BTreeMap::new())
             .await
         {
             Ok(t) => Ok(t),
+            Err(WriteError::PolicyViolation(m)) => {
+                refusals::refused(PARTITION_LIMIT, None, &m);
+                Err(WriteError::PolicyViolation(m))
+            }
             Err(WriteError::TopicExists) => self
                 .catalog
                 .get(name)

@@ -146,6 +146,15 @@ impl Catalog {
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
+    /// Partitions summed over all topics.
+    pub fn partition_count(&self) -> usize {
+        self.topics
+            .read()
+            .expect("catalog lock")
+            .values()
+            .map(|t| t.partitions().len())
+            .sum()
+    }
     pub fn insert(&self, topic: Arc<Topic>) {
         self.topics
             .write()

@@ -62,6 +62,28 @@ pub struct Settings {
     #[arg(long, global = true, env = "SKIFF_NUM_PARTITIONS", default_value_t = 1)]
     pub num_partitions: i32,
 
+    /// Most partitions the broker holds, summed over all topics. A
+    /// CreateTopics, CreatePartitions or auto-creation that would go past it
+    /// is refused with POLICY_VIOLATION before anything is written (Kafka has
+    /// no such cap; KIP-578 proposed `max.broker.partitions`).
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_MAX_PARTITIONS",
+        default_value_t = 10_000
+    )]
+    pub max_partitions: u32,
+
+    /// Test hook: the storage writer thread panics when asked to create a
+    /// topic of this name, so tests can prove the process then exits.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_TEST_WRITER_PANIC_TOPIC",
+        hide = true
+    )]
+    pub test_writer_panic_topic: Option<String>,
+
     /// The broker's node id, as reported in Metadata.
     #[arg(long, global = true, env = "SKIFF_NODE_ID", default_value_t = 0)]
     pub node_id: i32,
@@ -184,6 +206,11 @@ pub struct Settings {
     pub group_empty_retention_ms: u64,
 }
 
+/// The largest `SKIFF_MAX_PARTITIONS` accepted: each partition costs about
+/// 300 bytes of catalog and writer state and a row, and creating a million
+/// takes the writer seconds.
+pub const MAX_PARTITIONS_CEILING: u32 = 1_000_000;
+
 /// A setting that cannot be used, with the setting's names and the fix.
 #[derive(Debug, thiserror::Error)]
 #[error("{setting}: {message}")]
@@ -226,6 +253,10 @@ pub struct Config {
     pub durability: Durability,
     pub auto_create_topics: bool,
     pub num_partitions: i32,
+    /// Partitions summed over all topics (`SKIFF_MAX_PARTITIONS`).
+    pub max_partitions: u32,
+    /// Test hook (`SKIFF_TEST_WRITER_PANIC_TOPIC`).
+    pub test_writer_panic_topic: Option<String>,
     pub node_id: i32,
     pub cluster_id: String,
     pub max_request_bytes: u32,
@@ -321,6 +352,24 @@ impl Settings {
                 ),
             ));
         }
+        if self.max_partitions < 1 || self.max_partitions > MAX_PARTITIONS_CEILING {
+            return Err(err(
+                "SKIFF_MAX_PARTITIONS (--max-partitions)",
+                format!(
+                    "{} is out of range; use 1 to {MAX_PARTITIONS_CEILING}",
+                    self.max_partitions
+                ),
+            ));
+        }
+        if self.num_partitions as u32 > self.max_partitions {
+            return Err(err(
+                "SKIFF_NUM_PARTITIONS (--num-partitions)",
+                format!(
+                    "{} is above SKIFF_MAX_PARTITIONS ({}); no topic could be auto-created",
+                    self.num_partitions, self.max_partitions
+                ),
+            ));
+        }
         if self.max_request_bytes < 1024 {
             return Err(err(
                 "SKIFF_MAX_REQUEST_BYTES (--max-request-bytes)",
@@ -375,6 +424,8 @@ impl Settings {
             durability: self.durability,
             auto_create_topics: self.auto_create_topics,
             num_partitions: self.num_partitions,
+            max_partitions: self.max_partitions,
+            test_writer_panic_topic: self.test_writer_panic_topic.clone(),
             node_id: self.node_id,
             cluster_id: self.cluster_id.clone(),
             max_request_bytes: self.max_request_bytes,

@@ -2,14 +2,16 @@
 //! must look inside compressed batches: finding an offset by timestamp
 //! (ListOffsets). The produce and fetch paths never decompress.
 //!
-//! Output is capped (a 1 MB batch can expand to gigabytes), and the cap is
-//! not an error: the records decompressed so far are returned, which is all a
-//! timestamp search needs when the target lies early in the batch.
+//! Decompression streams (`reader`): the record walk (`batch::find_record`)
+//! reads records as they come out and keeps none, and stops reading after
+//! `LIMIT` bytes per lookup, so a small batch expanding to gigabytes costs a
+//! bounded amount of CPU and no memory beyond the decoder's. Snappy has no
+//! streaming decoder here; its output is held, at most `LIMIT` bytes.
 
-use std::io::Read;
+use std::io::{Cursor, Read};
 
-/// Most bytes decompressed from one batch.
-pub const LIMIT: u64 = 32 * 1024 * 1024;
+/// Most bytes decompressed from one batch by one lookup.
+pub const LIMIT: u64 = 4 * 1024 * 1024;
 
 /// Kafka's compression codes (batch attributes, low 3 bits).
 const GZIP: i16 = 1;
@@ -20,16 +22,6 @@ const ZSTD: i16 = 4;
 /// The xerial framing that Kafka's Java client (and librdkafka) put around
 /// snappy blocks.
 const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
-
-fn read_capped(reader: impl Read) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    match reader.take(LIMIT).read_to_end(&mut out) {
-        Ok(_) => Some(out),
-        // A stream cut short still yields the records before the cut.
-        Err(_) if !out.is_empty() => Some(out),
-        Err(_) => None,
-    }
-}
 
 fn snappy(data: &[u8]) -> Option<Vec<u8>> {
     let mut decoder = snap::raw::Decoder::new();
@@ -57,14 +49,15 @@ fn snappy(data: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The uncompressed records section of a batch compressed with `codec`, at
-/// most `LIMIT` bytes; `None` if it cannot be decompressed.
-pub fn records(codec: i16, data: &[u8]) -> Option<Vec<u8>> {
-    match codec {
-        GZIP => read_capped(flate2::read::GzDecoder::new(data)),
-        SNAPPY => snappy(data),
-        LZ4 => read_capped(lz4_flex::frame::FrameDecoder::new(data)),
-        ZSTD => read_capped(ruzstd::decoding::StreamingDecoder::new(data).ok()?),
-        _ => None,
-    }
+/// A stream of the uncompressed records section of a batch compressed with
+/// `codec` (the caller caps how much it reads); `None` for an unknown codec
+/// or a stream that cannot start.
+pub fn reader(codec: i16, data: &[u8]) -> Option<Box<dyn Read + '_>> {
+    Some(match codec {
+        GZIP => Box::new(flate2::read::GzDecoder::new(data)),
+        SNAPPY => Box::new(Cursor::new(snappy(data)?)),
+        LZ4 => Box::new(lz4_flex::frame::FrameDecoder::new(data)),
+        ZSTD => Box::new(ruzstd::decoding::StreamingDecoder::new(data).ok()?),
+        _ => return None,
+    })
 }

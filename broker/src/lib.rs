@@ -25,6 +25,7 @@ pub mod healthcheck;
 pub mod memory;
 mod metrics;
 mod protocol;
+mod refusals;
 pub mod retention;
 /// Not wired into connections yet: public for its benchmark (examples/).
 pub mod security;
@@ -103,17 +104,23 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         config.max_db_bytes,
         config.min_free_disk_bytes,
     );
-    let (storage, catalog) =
-        Storage::open(&config.database, config.durability, limits).map_err(|e| match e {
-            OpenError::Open(e) => StartError::Setting(SettingError {
-                setting: STORAGE_SETTING,
-                message: format!("cannot open the database at '{path}': {e}"),
-            }),
-            OpenError::Load(source) => StartError::Load {
-                path: path.clone(),
-                source,
-            },
-        })?;
+    let (storage, catalog) = Storage::open(
+        &config.database,
+        config.durability,
+        limits,
+        config.max_partitions,
+        config.test_writer_panic_topic.clone(),
+    )
+    .map_err(|e| match e {
+        OpenError::Open(e) => StartError::Setting(SettingError {
+            setting: STORAGE_SETTING,
+            message: format!("cannot open the database at '{path}': {e}"),
+        }),
+        OpenError::Load(source) => StartError::Load {
+            path: path.clone(),
+            source,
+        },
+    })?;
     // Committed offsets are loaded before any connection is served, so no
     // client sees the coordinator without them (no COORDINATOR_LOAD_IN_PROGRESS).
     let committed = storage
@@ -174,6 +181,13 @@ impl Running {
     /// The shared state the broker serves from.
     pub fn broker(&self) -> &Arc<Broker> {
         &self.broker
+    }
+
+    /// Completes if the storage writer thread ends before `stop` (it
+    /// panicked): the broker can no longer store anything, and the binary
+    /// exits non-zero so that its supervisor restarts it.
+    pub async fn writer_stopped(&self) {
+        self.broker.storage.writer_stopped().await
     }
 
     /// Graceful stop: no new connections or requests are taken, long polls

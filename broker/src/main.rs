@@ -121,7 +121,17 @@ fn serve(config: Config) -> Result<ExitCode, Failure> {
         .map_err(Failure::Runtime)?;
     runtime.block_on(async move {
         let running = skiff_broker::start(config).await?;
-        shutdown_signal().await.map_err(Failure::Signal)?;
+        tokio::select! {
+            signal = shutdown_signal() => signal.map_err(Failure::Signal)?,
+            _ = running.writer_stopped() => {
+                // Nothing can be stored any more: exit non-zero, so that the
+                // supervisor (Docker's restart policy) starts a new broker,
+                // which reads its state back from the file.
+                tracing::error!("the storage writer stopped unexpectedly; exiting");
+                let _ = tokio::time::timeout(Duration::from_secs(10), running.stop()).await;
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         tracing::info!("shutting down");
         running.stop().await;
         tracing::info!("stopped cleanly");

@@ -66,6 +66,19 @@ pub const DEFS: &[ConfigDef] = &[
         kind: Kind::Int { min: 0 },
         no_effect: false,
     },
+    // Kafka 4.0's defaults (KIP-1030 made the future bound one hour).
+    ConfigDef {
+        name: "message.timestamp.after.max.ms",
+        default: "3600000",
+        kind: Kind::Long { min: 0 },
+        no_effect: false,
+    },
+    ConfigDef {
+        name: "message.timestamp.before.max.ms",
+        default: "9223372036854775807",
+        kind: Kind::Long { min: 0 },
+        no_effect: false,
+    },
     ConfigDef {
         name: "message.timestamp.type",
         default: "CreateTime",
@@ -166,6 +179,10 @@ pub struct TopicConfig {
     pub retention_bytes: i64,
     pub max_message_bytes: i32,
     pub timestamp_type: TimestampType,
+    /// How far in the future (CreateTime) a batch's timestamps may be.
+    pub timestamp_after_max_ms: i64,
+    /// How far in the past (CreateTime) a batch's first timestamp may be.
+    pub timestamp_before_max_ms: i64,
 }
 
 impl Default for TopicConfig {
@@ -194,6 +211,12 @@ impl TopicConfig {
             } else {
                 TimestampType::CreateTime
             },
+            timestamp_after_max_ms: get("message.timestamp.after.max.ms")
+                .parse()
+                .expect("validated"),
+            timestamp_before_max_ms: get("message.timestamp.before.max.ms")
+                .parse()
+                .expect("validated"),
             overrides,
         })
     }
@@ -221,6 +244,8 @@ mod tests {
         assert_eq!(c.retention_bytes, -1);
         assert_eq!(c.max_message_bytes, 1_048_588);
         assert_eq!(c.timestamp_type, TimestampType::CreateTime);
+        assert_eq!(c.timestamp_after_max_ms, 3_600_000);
+        assert_eq!(c.timestamp_before_max_ms, i64::MAX);
     }
 
     #[test]

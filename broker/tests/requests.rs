@@ -690,9 +690,9 @@ async fn retention_by_time_and_bytes_moves_the_log_start() {
     )
     .await;
     let removed = skiff_broker::retention::enforce(&b.broker).await.unwrap();
-    // The test encoder writes one batch per record: 6 old batches, and 3 of
-    // "capped" over its byte cap.
-    assert_eq!(removed, 6 + 3);
+    // 3 old batches (of 2 records each), and 3 of "capped" over its byte
+    // cap.
+    assert_eq!(removed, 3 + 3);
     // Everything in "old" is gone; the log starts at the high watermark.
     let p = fetch(&mut c, "old", 0).await;
     assert_eq!(p.error_code, 1, "OFFSET_OUT_OF_RANGE below the log start");
@@ -749,8 +749,8 @@ async fn delete_records_truncates_the_head() {
     assert_eq!((p.error_code, p.low_watermark), (0, 3));
     let f = fetch(&mut c, "trunc", 3).await;
     assert_eq!(f.log_start_offset, 3);
-    // (The test encoder writes one batch per record.)
-    assert_eq!(values(&f.records).first(), Some(&(3, b"y".to_vec())));
+    // Only whole batches go: offset 3's batch (2-3) is served whole.
+    assert_eq!(values(&f.records).first(), Some(&(2, b"x".to_vec())));
     assert_eq!(fetch(&mut c, "trunc", 1).await.error_code, 1);
     let r: DeleteRecordsResponse = c.call(ApiKey::DeleteRecords, 2, &req(99)).await;
     assert_eq!(

@@ -7,6 +7,7 @@ mod common;
 
 mod backup;
 mod groups;
+mod hardening;
 mod hostile_frames;
 mod metrics;
 mod requests;

@@ -9,7 +9,12 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 
+use std::time::Duration;
+
+use tracing::error;
+
 use super::{respond, HandleError, Pending};
+use crate::broker::Broker;
 use crate::protocol::versions::SUPPORTED;
 
 pub fn response(error_code: i16) -> ApiVersionsResponse {
@@ -28,10 +33,38 @@ pub fn response(error_code: i16) -> ApiVersionsResponse {
         )
 }
 
-pub fn handle(supported: bool, version: i16, correlation_id: i32) -> Result<Pending, HandleError> {
+/// The client id of `skiff-broker healthcheck` (kafka-probe's).
+const HEALTHCHECK_CLIENT: &str = "skiff-healthcheck";
+
+/// How long the health check's writer round trip may take.
+const WRITER_PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn handle(
+    broker: &Broker,
+    client_id: Option<&str>,
+    supported: bool,
+    version: i16,
+    correlation_id: i32,
+) -> Result<Pending, HandleError> {
     if !supported {
         let body = response(ResponseError::UnsupportedVersion.code());
         return respond(ApiKey::ApiVersions, 0, correlation_id, &body);
     }
-    respond(ApiKey::ApiVersions, version, correlation_id, &response(0))
+    // The health check proves more than a listening socket: the storage
+    // writer answers a ping (a group of its own, no write), else
+    // KAFKA_STORAGE_ERROR and the check fails. Other clients pay nothing.
+    let mut code = 0;
+    if client_id == Some(HEALTHCHECK_CLIENT) {
+        let ping = tokio::time::timeout(WRITER_PING_TIMEOUT, broker.storage.ping()).await;
+        if !matches!(ping, Ok(Ok(()))) {
+            error!("health check: the storage writer did not answer");
+            code = ResponseError::KafkaStorageError.code();
+        }
+    }
+    respond(
+        ApiKey::ApiVersions,
+        version,
+        correlation_id,
+        &response(code),
+    )
 }

@@ -5,9 +5,14 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsResponse, TopicName};
 
+use std::net::SocketAddr;
+
+use super::create_topics::partition_limit;
 use super::str;
 use crate::broker::Broker;
 use crate::protocol::reader::{Reader, Result};
+use crate::refusals;
+use crate::storage::{WriteError, PARTITION_LIMIT};
 
 pub struct CreatePartitionsRequest {
     pub topics: Vec<(String, i32)>,
@@ -37,8 +42,14 @@ impl CreatePartitionsRequest {
     }
 }
 
-pub async fn handle(broker: &Broker, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub async fn handle(
+    broker: &Broker,
+    peer: SocketAddr,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
+    // Partitions the validate_only topics before this one would add.
+    let mut validated = 0i64;
     for (name, count) in req.topics {
         let result = CreatePartitionsTopicResult::default().with_name(TopicName(str(&name)));
         let Some(topic) = broker.catalog.get(&name) else {
@@ -56,16 +67,31 @@ pub async fn handle(broker: &Broker, req: CreatePartitionsRequest) -> CreatePart
             );
             continue;
         }
+        let adding = count as i64 - existing as i64;
+        if let Some((code, message)) = partition_limit(broker, peer, adding + validated) {
+            results.push(
+                result
+                    .with_error_code(code)
+                    .with_error_message(Some(str(message))),
+            );
+            continue;
+        }
         if req.validate_only {
+            validated += adding;
             results.push(result);
             continue;
         }
         let created = broker.storage.create_partitions(&name, count).await;
         results.push(match created {
             Ok(()) => result,
-            Err(e) => result
-                .with_error_code(e.kafka_code())
-                .with_error_message(Some(str(e.to_string()))),
+            Err(e) => {
+                if let WriteError::PolicyViolation(m) = &e {
+                    refusals::refused(PARTITION_LIMIT, Some(peer), m);
+                }
+                result
+                    .with_error_code(e.kafka_code())
+                    .with_error_message(Some(str(e.to_string())))
+            }
         });
     }
     CreatePartitionsResponse::default().with_results(results)

@@ -3,6 +3,7 @@
 //! against the ones Skiff knows, and validate_only.
 
 use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_response::{
@@ -13,6 +14,8 @@ use kafka_protocol::messages::{CreateTopicsResponse, TopicName};
 use super::str;
 use crate::broker::Broker;
 use crate::protocol::reader::{Reader, Result};
+use crate::refusals;
+use crate::storage::{over_partition_limit, WriteError, PARTITION_LIMIT};
 use crate::topic_config::{validate_name, TopicConfig};
 
 /// Kafka's DescribeConfigs/CreateTopics config sources.
@@ -148,7 +151,27 @@ pub fn described_configs(config: &TopicConfig) -> Vec<CreatableTopicConfigs> {
         .collect()
 }
 
-pub async fn handle(broker: &Broker, req: CreateTopicsRequest) -> CreateTopicsResponse {
+/// The partition limit's refusal of `partitions` more, logged (rate
+/// limited) with the client's address.
+pub(super) fn partition_limit(
+    broker: &Broker,
+    peer: SocketAddr,
+    partitions: i64,
+) -> Option<(i16, String)> {
+    let message = over_partition_limit(
+        broker.catalog.partition_count(),
+        partitions,
+        broker.config.max_partitions,
+    )?;
+    refusals::refused(PARTITION_LIMIT, Some(peer), &message);
+    Some((ResponseError::PolicyViolation.code(), message))
+}
+
+pub async fn handle(
+    broker: &Broker,
+    peer: SocketAddr,
+    req: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     // Config details are part of the response from v5 on.
     let configs = |c: &TopicConfig| (req.version >= 5).then(|| described_configs(c));
     let mut seen = HashSet::new();
@@ -159,6 +182,7 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest) -> CreateTopicsRe
         .map(|t| t.name.clone())
         .collect();
     let mut results = Vec::with_capacity(req.topics.len());
+    let mut validated = 0i64;
     for t in &req.topics {
         let result = CreatableTopicResult::default()
             .with_name(TopicName(str(&t.name)))
@@ -175,18 +199,29 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest) -> CreateTopicsRe
             );
             continue;
         }
-        let (partitions, overrides) = match check(broker, t) {
-            Ok(ok) => ok,
-            Err((code, message)) => {
-                results.push(
-                    result
-                        .with_error_code(code)
-                        .with_error_message(Some(str(message))),
-                );
-                continue;
-            }
-        };
+        // Checked here, before the writer sees the request: an absurd count
+        // never reaches it. (The writer checks again, against concurrent
+        // creations.)
+        let (partitions, overrides) =
+            match check(broker, t).and_then(|(p, o)| {
+                match partition_limit(broker, peer, p as i64 + validated) {
+                    Some(refusal) => Err(refusal),
+                    None => Ok((p, o)),
+                }
+            }) {
+                Ok(ok) => ok,
+                Err((code, message)) => {
+                    results.push(
+                        result
+                            .with_error_code(code)
+                            .with_error_message(Some(str(message))),
+                    );
+                    continue;
+                }
+            };
         if req.validate_only {
+            // The topics before this one count as if they were created.
+            validated += partitions as i64;
             let config = TopicConfig::from_overrides(overrides).unwrap_or_default();
             results.push(
                 result
@@ -208,11 +243,16 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest) -> CreateTopicsRe
                     .with_replication_factor(1)
                     .with_configs(configs(&topic.config())),
             ),
-            Err(e) => results.push(
-                result
-                    .with_error_code(e.kafka_code())
-                    .with_error_message(Some(str(e.to_string()))),
-            ),
+            Err(e) => {
+                if let WriteError::PolicyViolation(m) = &e {
+                    refusals::refused(PARTITION_LIMIT, Some(peer), m);
+                }
+                results.push(
+                    result
+                        .with_error_code(e.kafka_code())
+                        .with_error_message(Some(str(e.to_string()))),
+                )
+            }
         }
     }
     CreateTopicsResponse::default().with_topics(results)

@@ -2,8 +2,10 @@
 //! max timestamp (-3), and the first offset at or after a timestamp.
 //!
 //! Timestamp lookups find the first batch whose max timestamp reaches the
-//! target, then walk that one batch's records; a compressed batch is never
-//! decompressed, so there the answer is the batch's first offset.
+//! target, then walk that one batch's records until the first match
+//! (`batch::find_record`): a compressed batch is decompressed as a stream,
+//! at most `decompress::LIMIT` bytes, the walk bounded by the batch's record
+//! count. If no record is reached, the answer is the batch's first offset.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{

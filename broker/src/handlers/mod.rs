@@ -257,12 +257,19 @@ pub async fn handle(
     let corr = header.correlation_id;
     let b = broker;
     match request {
-        Request::ApiVersions { supported } => api_versions::handle(supported, v, corr),
-        Request::Produce(req) => Ok(produce::handle(b, v, corr, req)),
+        Request::ApiVersions { supported } => {
+            api_versions::handle(b, header.client_id.as_deref(), supported, v, corr).await
+        }
+        Request::Produce(req) => Ok(produce::handle(b, conn.peer, v, corr, req)),
         Request::Fetch(req) => respond(api, v, corr, &fetch::handle(b, req).await),
         Request::ListOffsets(req) => respond(api, v, corr, &list_offsets::handle(b, req).await),
         Request::Metadata(req) => respond(api, v, corr, &metadata::handle(b, req).await),
-        Request::CreateTopics(req) => respond(api, v, corr, &create_topics::handle(b, req).await),
+        Request::CreateTopics(req) => respond(
+            api,
+            v,
+            corr,
+            &create_topics::handle(b, conn.peer, req).await,
+        ),
         Request::DeleteTopics(req) => respond(api, v, corr, &delete_topics::handle(b, req).await),
         Request::DeleteRecords(req) => respond(api, v, corr, &delete_records::handle(b, req).await),
         Request::InitProducerId(req) => {
@@ -276,9 +283,12 @@ pub async fn handle(
             corr,
             &alter_configs::handle_incremental(b, req).await,
         ),
-        Request::CreatePartitions(req) => {
-            respond(api, v, corr, &create_partitions::handle(b, req).await)
-        }
+        Request::CreatePartitions(req) => respond(
+            api,
+            v,
+            corr,
+            &create_partitions::handle(b, conn.peer, req).await,
+        ),
         Request::DescribeCluster => respond(api, v, corr, &describe_cluster::handle(b)),
         Request::FindCoordinator(req) => {
             respond(api, v, corr, &find_coordinator::handle(b, v, req))

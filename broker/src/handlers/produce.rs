@@ -1,11 +1,13 @@
 //! Produce (v3-10; v0-2 advertised for librdkafka's sake and refused).
 //!
-//! Each partition's record set is split into batches, each checked (magic 2,
-//! lengths, CRC32C, max.message.bytes) and queued to the storage writer as the
-//! bytes that arrived. Nothing is decoded per record. The response waits for
+//! Each partition's record set must be one batch (as Kafka from v3 on:
+//! INVALID_RECORD otherwise), checked (magic 2, lengths, CRC32C,
+//! max.message.bytes) and queued to the storage writer as the bytes that
+//! arrived. Nothing is decoded per record. The response waits for
 //! the commit: acks=1 and acks=all are acknowledged only once durable in the
 //! file; acks=0 gets no response at all.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,13 +17,15 @@ use kafka_protocol::messages::{ApiKey, ProduceResponse, TopicName};
 use tracing::{error, warn};
 
 use super::{str, HandleError, Pending};
-use crate::batch::{self, BatchError};
+use crate::batch::{self, BatchError, BatchHeader};
 use crate::broker::Broker;
+use crate::clock::now_ms;
 use crate::metrics::TopicLabel;
 use crate::protocol::reader::{DecodeError, Reader, Result};
 use crate::protocol::response;
+use crate::refusals;
 use crate::storage::{Appended, Queued};
-use crate::topic_config::TimestampType;
+use crate::topic_config::{TimestampType, TopicConfig};
 
 /// A partition index and the record set produced to it.
 pub type PartitionRecords = (i32, Option<Bytes>);
@@ -79,6 +83,7 @@ fn batch_error_code(e: &BatchError) -> i16 {
 /// Validates and queues one partition's record set.
 fn start_partition(
     broker: &Broker,
+    peer: SocketAddr,
     topic: &str,
     index: i32,
     records: Option<Bytes>,
@@ -96,38 +101,90 @@ fn start_partition(
             Some("null record set".into()),
         );
     };
-    let batches = match batch::split_and_validate(&records) {
+    let mut batches = match batch::split_and_validate(&records) {
         Ok(b) => b,
         Err(e) => {
             warn!(topic, partition = index, error = %e, "rejected produced batch");
             return Slot::Now(batch_error_code(&e), Some(e.to_string()));
         }
     };
+    // As Kafka (ProduceRequest.validateRecords): from v3 on, exactly one
+    // batch per partition, so a partition's append is all or nothing.
+    if batches.len() != 1 {
+        let message = format!(
+            "Produce v3+ takes exactly one record batch per partition; this one has {}",
+            batches.len()
+        );
+        refusals::refused("one batch per partition", Some(peer), &message);
+        return Slot::Now(ResponseError::InvalidRecord.code(), Some(message));
+    }
     let config = t.config();
     let limit = config.max_message_bytes.max(0) as usize;
-    if let Some((_, too_big)) = batches.iter().find(|(_, b)| b.len() > limit) {
+    let (mut header, data) = batches.pop().expect("one batch");
+    if data.len() > limit {
         return Slot::Now(
             ResponseError::MessageTooLarge.code(),
             Some(format!(
                 "batch of {} bytes exceeds max.message.bytes={limit}",
-                too_big.len()
+                data.len()
             )),
         );
     }
-    if transactional || batches.iter().any(|(h, _)| h.is_transactional()) {
+    if transactional || header.is_transactional() {
         return Slot::Now(
             ResponseError::InvalidTxnState.code(),
             Some("Skiff does not support transactions".into()),
         );
     }
-    let bytes: u64 = batches.iter().map(|(_, b)| b.len() as u64).sum();
-    let records: u64 = batches
-        .iter()
-        .map(|(h, _)| h.record_count.max(0) as u64)
-        .sum();
     let log_append_time = config.timestamp_type == TimestampType::LogAppendTime;
-    let appended = broker.storage.append(partition, batches, log_append_time);
+    if !log_append_time {
+        let now = now_ms();
+        // The header field only (the stored bytes stay as produced): what
+        // retention and timestamp lookups see.
+        header.max_timestamp = batch::stored_max_timestamp(&header, &data, now);
+        if let Some((limit, message)) = timestamp_out_of_range(&header, &config, now) {
+            refusals::refused(limit, Some(peer), &message);
+            return Slot::Now(ResponseError::InvalidTimestamp.code(), Some(message));
+        }
+    }
+    let bytes = data.len() as u64;
+    let records = header.record_count.max(0) as u64;
+    let appended = broker
+        .storage
+        .append(partition, (header, data), log_append_time);
     Slot::Later(appended, bytes, records)
+}
+
+/// The topic's `message.timestamp.before.max.ms` / `after.max.ms` refusal
+/// of a CreateTime batch, checked on its first and its max timestamp (per
+/// batch, not per record: the records are not read), as
+/// (limit name, message). Batches without timestamps (-1) pass.
+fn timestamp_out_of_range(
+    header: &BatchHeader,
+    config: &TopicConfig,
+    now: i64,
+) -> Option<(&'static str, String)> {
+    let first = header.base_timestamp;
+    if first >= 0 && now.saturating_sub(first) > config.timestamp_before_max_ms {
+        return Some((
+            "message.timestamp.before.max.ms",
+            format!(
+                "timestamp {first} is more than message.timestamp.before.max.ms={} before the broker's time {now}",
+                config.timestamp_before_max_ms
+            ),
+        ));
+    }
+    let max = header.max_timestamp;
+    if max.saturating_sub(now) > config.timestamp_after_max_ms {
+        return Some((
+            "message.timestamp.after.max.ms",
+            format!(
+                "timestamp {max} is more than message.timestamp.after.max.ms={} after the broker's time {now}",
+                config.timestamp_after_max_ms
+            ),
+        ));
+    }
+    None
 }
 
 fn count_in(broker: &Broker, topic: &str, bytes: u64, records: u64) {
@@ -144,6 +201,7 @@ fn count_in(broker: &Broker, topic: &str, bytes: u64, records: u64) {
 
 pub fn handle(
     broker: &Arc<Broker>,
+    peer: SocketAddr,
     version: i16,
     correlation_id: i32,
     req: ProduceRequest,
@@ -160,7 +218,7 @@ pub fn handle(
                 .into_iter()
                 .map(|(index, records)| {
                     let slot = if acks_valid {
-                        start_partition(broker, &name, index, records, transactional)
+                        start_partition(broker, peer, &name, index, records, transactional)
                     } else {
                         Slot::Now(ResponseError::InvalidRequiredAcks.code(), None)
                     };

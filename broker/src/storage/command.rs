@@ -21,7 +21,9 @@ pub(super) type Reply<T> = oneshot::Sender<WriteResult<T>>;
 pub(super) enum Command {
     Append {
         partition: Arc<Partition>,
-        batches: Vec<(BatchHeader, Bytes)>,
+        /// One batch: Produce v3+ carries exactly one per partition, so an
+        /// append is all or nothing.
+        batch: (BatchHeader, Bytes),
         log_append_time: bool,
         reply: Reply<Appended>,
     },
@@ -71,6 +73,10 @@ pub(super) enum Command {
         offset: i64,
         reply: Reply<i64>,
     },
+    /// Answered by the writer's next group: proves it is alive and not stuck.
+    Ping {
+        reply: Reply<()>,
+    },
     /// Finish what is queued, checkpoint, close the file.
     Shutdown,
 }
@@ -79,7 +85,7 @@ impl Command {
     /// The record bytes a command brings, which bound a commit group.
     pub(super) fn payload_bytes(&self) -> usize {
         match self {
-            Command::Append { batches, .. } => batches.iter().map(|(_, b)| b.len()).sum(),
+            Command::Append { batch, .. } => batch.1.len(),
             _ => 0,
         }
     }

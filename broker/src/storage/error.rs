@@ -51,6 +51,9 @@ pub enum WriteError {
     InvalidConfig(String),
     #[error("invalid partition count: {0}")]
     InvalidPartitions(String),
+    /// A broker limit (named in the message) refuses the request.
+    #[error("{0}")]
+    PolicyViolation(String),
     #[error("storage failure: {0}")]
     Storage(String),
 }
@@ -73,6 +76,7 @@ impl WriteError {
             WriteError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
             WriteError::InvalidConfig(_) => ResponseError::InvalidConfig,
             WriteError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+            WriteError::PolicyViolation(_) => ResponseError::PolicyViolation,
             WriteError::Storage(_) => ResponseError::KafkaStorageError,
         }
         .code()
@@ -89,4 +93,19 @@ impl From<StorageError> for WriteError {
     fn from(e: StorageError) -> Self {
         WriteError::Storage(e.to_string())
     }
+}
+
+/// The name under which partition-limit refusals are logged.
+pub const PARTITION_LIMIT: &str = "SKIFF_MAX_PARTITIONS";
+
+/// Why adding `adding` partitions to the `current` ones breaks the
+/// broker-wide limit `max`, if it does.
+pub fn over_partition_limit(current: usize, adding: i64, max: u32) -> Option<String> {
+    let total = current as i64 + adding.max(0);
+    (total > max as i64).then(|| {
+        format!(
+            "{adding} more partitions would bring the broker to {total}, over its limit of {max} \
+             partitions in all topics (SKIFF_MAX_PARTITIONS / --max-partitions)"
+        )
+    })
 }

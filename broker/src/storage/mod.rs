@@ -37,6 +37,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{oneshot, Semaphore};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::batch::BatchHeader;
@@ -44,7 +45,7 @@ use crate::catalog::{Catalog, Partition, Topic};
 pub use command::{Appended, ConfigChange};
 use command::{Command, Reply};
 pub use disk::{lock_database, DiskLimits};
-pub use error::{StorageError, WriteError, WriteResult};
+pub use error::{over_partition_limit, StorageError, WriteError, WriteResult, PARTITION_LIMIT};
 pub use offsets::OffsetRow;
 pub use reader::TimestampHit;
 pub use schema::Durability;
@@ -73,6 +74,8 @@ pub struct Storage {
     _lock: std::fs::File,
     writer: mpsc::Sender<Command>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Cancelled once the writer thread has ended (after `close`, or a panic).
+    writer_stopped: CancellationToken,
     readers: Arc<Mutex<Vec<Connection>>>,
     read_slots: Semaphore,
 }
@@ -101,6 +104,8 @@ impl Storage {
         path: &Path,
         durability: Durability,
         limits: DiskLimits,
+        max_partitions: u32,
+        panic_topic: Option<String>,
     ) -> Result<(Storage, Arc<Catalog>), OpenError> {
         let lock = lock_database(path).map_err(OpenError::Open)?;
         let conn = Connection::open(path).map_err(|e| OpenError::Open(e.into()))?;
@@ -108,11 +113,17 @@ impl Storage {
         let (logs, next_pid) = load::partition_logs(&conn).map_err(OpenError::Load)?;
         let catalog = Arc::new(load::catalog(&conn, &logs).map_err(OpenError::Load)?);
         let (tx, rx) = mpsc::channel();
-        let state = state::WriterState::new(catalog.clone(), logs, next_pid);
-        let w = writer::Writer::new(conn, limits, state);
+        let state = state::WriterState::new(catalog.clone(), logs, next_pid, max_partitions);
+        let w = writer::Writer::new(conn, limits, state).panic_on_topic(panic_topic);
+        let stopped = CancellationToken::new();
+        // Cancelled when the thread ends, returning or unwinding a panic.
+        let guard = stopped.clone().drop_guard();
         let handle = std::thread::Builder::new()
             .name("skiff-writer".into())
-            .spawn(move || w.run(rx))
+            .spawn(move || {
+                let _guard = guard;
+                w.run(rx)
+            })
             .map_err(|e| OpenError::Load(StorageError::Thread(e)))?;
         Ok((
             Storage {
@@ -120,6 +131,7 @@ impl Storage {
                 _lock: lock,
                 writer: tx,
                 writer_thread: Mutex::new(Some(handle)),
+                writer_stopped: stopped,
                 readers: Arc::new(Mutex::new(Vec::new())),
                 read_slots: Semaphore::new(READERS),
             },
@@ -131,6 +143,17 @@ impl Storage {
         &self.path
     }
 
+    /// Completes once the writer thread has ended.
+    pub async fn writer_stopped(&self) {
+        self.writer_stopped.cancelled().await
+    }
+
+    /// Answers once the writer has run a group after this call: proof that
+    /// it is alive and not stuck (WriterGone if it has stopped).
+    pub fn ping(&self) -> Queued<()> {
+        self.queue(|reply| Command::Ping { reply })
+    }
+
     /// Queues the command `make` builds around its reply channel.
     fn queue<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Queued<T> {
         let (reply, answer) = oneshot::channel();
@@ -140,17 +163,17 @@ impl Storage {
         Queued(answer)
     }
 
-    /// Appends a partition's batches (validated, in the order given); the
-    /// answer carries the first batch's offset.
+    /// Appends one validated batch to a partition; the answer carries its
+    /// base offset (or the stored one, for an idempotent producer's retry).
     pub fn append(
         &self,
         partition: Arc<Partition>,
-        batches: Vec<(BatchHeader, Bytes)>,
+        batch: (BatchHeader, Bytes),
         log_append_time: bool,
     ) -> Queued<Appended> {
         self.queue(|reply| Command::Append {
             partition,
-            batches,
+            batch,
             log_append_time,
             reply,
         })

@@ -70,19 +70,17 @@ pub fn offset_for_timestamp(
     let base_offset: i64 = row.get(0)?;
     let mut data = row.get_ref(1)?.as_blob()?.to_vec();
     batch::set_base_offset(&mut data, base_offset);
-    if let Some(records) = batch::record_timestamps(&data) {
-        if let Some(&(offset, ts)) = records
-            .iter()
-            .find(|(o, ts)| *ts >= timestamp && *o < high_watermark)
-        {
-            return Ok(Some(TimestampHit {
-                offset,
-                timestamp: ts,
-            }));
-        }
+    if let Some((offset, ts)) =
+        batch::find_record(&data, |o, ts| ts >= timestamp && o < high_watermark)
+    {
+        return Ok(Some(TimestampHit {
+            offset,
+            timestamp: ts,
+        }));
     }
-    // Records that could not be read (beyond the decompression cap):
-    // answer the batch's first offset, as close as Skiff can tell.
+    // Records that could not be read (beyond the decompression cap, or
+    // malformed): answer the batch's first offset, as close as Skiff can
+    // tell.
     let header = batch::BatchHeader::parse(&data)
         .map_err(|e| StorageError::Corrupt(format!("stored batch: {e}")))?;
     Ok(Some(TimestampHit {
@@ -108,8 +106,8 @@ pub fn max_timestamp(
     let max_ts: i64 = row.get(1)?;
     let mut data = row.get_ref(2)?.as_blob()?.to_vec();
     batch::set_base_offset(&mut data, base_offset);
-    let offset = batch::record_timestamps(&data)
-        .and_then(|r| r.iter().find(|(_, ts)| *ts == max_ts).map(|(o, _)| *o))
+    let offset = batch::find_record(&data, |_, ts| ts == max_ts)
+        .map(|(o, _)| o)
         .unwrap_or_else(|| {
             batch::BatchHeader::parse(&data)
                 .map(|h| base_offset + h.last_offset_delta as i64)

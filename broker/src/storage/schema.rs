@@ -11,9 +11,14 @@ use rusqlite::Connection;
 /// Bits of the row id that hold the last offset of a batch.
 pub const OFFSET_BITS: u32 = 40;
 pub const MAX_OFFSET: i64 = (1 << OFFSET_BITS) - 1;
+/// The largest partition row id: `MAX_PARTITION_ID << 40 | MAX_OFFSET` is
+/// still a positive i64, so no two partitions' keys overlap and key ranges
+/// keep their order. The writer never allocates a larger id.
+pub const MAX_PARTITION_ID: i64 = (1 << (63 - OFFSET_BITS)) - 1;
 
 /// The row id of the batch of `partition` whose last offset is `last_offset`.
 pub fn batch_key(partition: i64, last_offset: i64) -> i64 {
+    debug_assert!((0..=MAX_PARTITION_ID).contains(&partition));
     (partition << OFFSET_BITS) | last_offset
 }
 

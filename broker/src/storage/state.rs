@@ -16,8 +16,11 @@ use super::command::{Appended, ConfigChange};
 use super::partition_log::PartitionLog;
 use super::producers::{RecentBatch, Verdict};
 use super::retention::{retention_point, truncate_head};
+use super::schema::MAX_PARTITION_ID;
 use super::schema::{batch_key, MAX_OFFSET};
-use super::{load, offsets, OffsetRow, StorageError, WriteError, WriteResult};
+use super::{
+    load, offsets, over_partition_limit, OffsetRow, StorageError, WriteError, WriteResult,
+};
 use crate::batch::{self, BatchHeader};
 use crate::catalog::{Catalog, Partition, Topic};
 use crate::clock::now_ms;
@@ -53,6 +56,10 @@ pub(super) struct WriterState {
     catalog: Arc<Catalog>,
     logs: HashMap<i64, PartitionLog>,
     next_producer_id: i64,
+    /// Partitions summed over all topics (`SKIFF_MAX_PARTITIONS`), checked
+    /// against `logs`, which also holds the partitions of this group's
+    /// earlier commands.
+    max_partitions: u32,
 }
 
 impl WriterState {
@@ -60,12 +67,21 @@ impl WriterState {
         catalog: Arc<Catalog>,
         logs: HashMap<i64, PartitionLog>,
         next_producer_id: i64,
+        max_partitions: u32,
     ) -> Self {
         WriterState {
             catalog,
             logs,
             next_producer_id,
+            max_partitions,
         }
+    }
+
+    /// The refusal of `adding` more partitions, if the broker-wide limit
+    /// forbids them.
+    fn over_limit(&self, adding: i64) -> Option<WriteError> {
+        over_partition_limit(self.logs.len(), adding, self.max_partitions)
+            .map(WriteError::PolicyViolation)
     }
 
     /// After a failed commit: the offsets and producer state advanced for
@@ -78,27 +94,27 @@ impl WriterState {
         Ok(())
     }
 
-    /// Appends a partition's batches (offsets assigned here, in commit
-    /// order), unless the disk guard's `room` (bytes left for this group)
-    /// is too small.
+    /// Appends one batch to a partition (its offsets assigned here, in
+    /// commit order), unless the disk guard's `room` (bytes left for this
+    /// group) is too small. All or nothing: a refused batch writes nothing.
     pub(super) fn append(
         &mut self,
         tx: &Connection,
         room: &mut Option<u64>,
         partition: Arc<Partition>,
-        batches: Vec<(BatchHeader, Bytes)>,
+        batch: (BatchHeader, Bytes),
         log_append_time: bool,
     ) -> Applied<Appended> {
-        let bytes: u64 = batches.iter().map(|(_, b)| b.len() as u64).sum();
+        let bytes = batch.1.len() as u64;
         let outcome = match room {
             Some(left) if bytes > *left => Err(WriteError::StorageFull),
-            _ => self.write_batches(tx, &partition, batches, log_append_time)?,
+            _ => self.write_batch(tx, &partition, batch, log_append_time)?,
         };
         if let (Some(left), Ok(_)) = (room.as_mut(), &outcome) {
             *left -= bytes;
         }
-        // Batches written before a refused one stay in the transaction, so
-        // the high watermark is published whatever the outcome.
+        // Earlier appends of this group may have moved the high watermark:
+        // it is published whatever this one's outcome.
         let high_watermark = self.logs.get(&partition.db_id).map(|l| l.next_offset);
         Ok(written(move || {
             if let Some(hw) = high_watermark {
@@ -113,86 +129,81 @@ impl WriterState {
         }))
     }
 
-    fn write_batches(
+    fn write_batch(
         &mut self,
         tx: &Connection,
         partition: &Partition,
-        batches: Vec<(BatchHeader, Bytes)>,
+        (header, bytes): (BatchHeader, Bytes),
         log_append_time: bool,
     ) -> Outcome<Appended> {
         let Some(log) = self.logs.get_mut(&partition.db_id) else {
             return Ok(Err(WriteError::UnknownTopicOrPartition));
         };
-        let mut first: Option<Appended> = None;
         let append_time = if log_append_time { now_ms() } else { -1 };
-        for (header, bytes) in batches {
-            if header.has_producer_id() {
-                match log.producers.check(&header) {
-                    Verdict::Append => {}
-                    Verdict::Duplicate { base_offset } => {
-                        first.get_or_insert(Appended {
-                            base_offset,
-                            log_append_time: append_time,
-                            log_start: 0,
-                        });
-                        continue;
-                    }
-                    Verdict::OutOfOrder => return Ok(Err(WriteError::OutOfOrderSequence)),
-                    Verdict::Fenced => return Ok(Err(WriteError::InvalidProducerEpoch)),
+        if header.has_producer_id() {
+            match log.producers.check(&header) {
+                Verdict::Append => {}
+                Verdict::Duplicate { base_offset } => {
+                    return Ok(Ok(Appended {
+                        base_offset,
+                        log_append_time: append_time,
+                        log_start: 0,
+                    }))
                 }
+                Verdict::OutOfOrder => return Ok(Err(WriteError::OutOfOrderSequence)),
+                Verdict::Fenced => return Ok(Err(WriteError::InvalidProducerEpoch)),
             }
-            let base_offset = log.next_offset;
-            let last_offset = base_offset + header.last_offset_delta as i64;
-            if last_offset > MAX_OFFSET {
-                return Err(StorageError::Full(
-                    "partition offset space exhausted".into(),
-                ));
-            }
-            let mut max_timestamp = header.max_timestamp;
-            let mut stamped;
-            let data: &[u8] = if log_append_time {
-                stamped = bytes.to_vec();
-                batch::set_log_append_time(&mut stamped, append_time);
-                max_timestamp = append_time;
-                &stamped
-            } else {
-                &bytes
-            };
+        }
+        let base_offset = log.next_offset;
+        let last_offset = base_offset + header.last_offset_delta as i64;
+        if last_offset > MAX_OFFSET {
+            return Err(StorageError::Full(
+                "partition offset space exhausted".into(),
+            ));
+        }
+        let mut max_timestamp = header.max_timestamp;
+        let mut stamped;
+        let data: &[u8] = if log_append_time {
+            stamped = bytes.to_vec();
+            batch::set_log_append_time(&mut stamped, append_time);
+            max_timestamp = append_time;
+            &stamped
+        } else {
+            &bytes
+        };
+        tx.prepare_cached(
+            "INSERT INTO batches (id, base_offset, max_timestamp, data) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            batch_key(partition.db_id, last_offset),
+            base_offset,
+            max_timestamp,
+            data
+        ])?;
+        if header.has_producer_id() {
+            let recent: RecentBatch = log.producers.record(&header, base_offset);
             tx.prepare_cached(
-                "INSERT INTO batches (id, base_offset, max_timestamp, data) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO producers (partition_id, producer_id, epoch, first_seq, last_seq, base_offset)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (partition_id, producer_id) DO UPDATE SET
+                   epoch = excluded.epoch, first_seq = excluded.first_seq,
+                   last_seq = excluded.last_seq, base_offset = excluded.base_offset",
             )?
             .execute(params![
-                batch_key(partition.db_id, last_offset),
-                base_offset,
-                max_timestamp,
-                data
+                partition.db_id,
+                header.producer_id,
+                header.producer_epoch,
+                recent.first_seq,
+                recent.last_seq,
+                base_offset
             ])?;
-            if header.has_producer_id() {
-                let recent: RecentBatch = log.producers.record(&header, base_offset);
-                tx.prepare_cached(
-                    "INSERT INTO producers (partition_id, producer_id, epoch, first_seq, last_seq, base_offset)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (partition_id, producer_id) DO UPDATE SET
-                       epoch = excluded.epoch, first_seq = excluded.first_seq,
-                       last_seq = excluded.last_seq, base_offset = excluded.base_offset",
-                )?
-                .execute(params![
-                    partition.db_id,
-                    header.producer_id,
-                    header.producer_epoch,
-                    recent.first_seq,
-                    recent.last_seq,
-                    base_offset
-                ])?;
-            }
-            log.next_offset = last_offset + 1;
-            first.get_or_insert(Appended {
-                base_offset,
-                log_append_time: append_time,
-                log_start: 0,
-            });
         }
-        Ok(first.ok_or(WriteError::UnknownTopicOrPartition))
+        log.next_offset = last_offset + 1;
+        Ok(Ok(Appended {
+            base_offset,
+            log_append_time: append_time,
+            log_start: 0,
+        }))
     }
 
     pub(super) fn create_topic(
@@ -227,9 +238,15 @@ impl WriterState {
                 "{partitions} (must be at least 1)"
             ))));
         }
+        if let Some(e) = self.over_limit(partitions as i64) {
+            return Ok(Staged::Refused(e));
+        }
         let config = match TopicConfig::from_overrides(overrides) {
             Ok(c) => c,
             Err(e) => return Ok(Staged::Refused(e.into())),
+        };
+        let Some(ids) = free_partition_ids(tx, partitions as usize)? else {
+            return Ok(Staged::Refused(id_space_exhausted()));
         };
         let id = Uuid::new_v4();
         tx.execute(
@@ -243,7 +260,7 @@ impl WriterState {
                 params![topic_db_id, k, v],
             )?;
         }
-        let parts = self.insert_partitions(tx, name, topic_db_id, 0, partitions)?;
+        let parts = self.insert_partitions(tx, name, topic_db_id, 0, &ids)?;
         let topic = Arc::new(Topic::new(topic_db_id, name.to_string(), id, config, parts));
         let catalog = self.catalog.clone();
         Ok(written(move || {
@@ -303,7 +320,13 @@ impl WriterState {
                 "topic '{name}' has {existing} partitions; the new count must be larger"
             ))));
         }
-        let added = self.insert_partitions(tx, &topic.name, topic.db_id, existing, count)?;
+        if let Some(e) = self.over_limit(count as i64 - existing as i64) {
+            return Ok(Staged::Refused(e));
+        }
+        let Some(ids) = free_partition_ids(tx, (count - existing) as usize)? else {
+            return Ok(Staged::Refused(id_space_exhausted()));
+        };
+        let added = self.insert_partitions(tx, &topic.name, topic.db_id, existing, &ids)?;
         Ok(written(move || {
             topic.add_partitions(added);
             Ok(())
@@ -438,26 +461,75 @@ impl WriterState {
         }))
     }
 
+    /// Inserts partitions `from..` of a topic under the row ids `ids`
+    /// (from `free_partition_ids`, whose length the caller has checked
+    /// against the partition limit).
     fn insert_partitions(
         &mut self,
         tx: &Connection,
         topic: &str,
         topic_db_id: i64,
         from: i32,
-        to: i32,
+        ids: &[i64],
     ) -> Result<Vec<Arc<Partition>>, StorageError> {
-        let mut out = Vec::with_capacity((to - from) as usize);
-        for idx in from..to {
-            tx.execute(
-                "INSERT INTO partitions (topic_id, idx, log_start) VALUES (?1, ?2, 0)",
-                params![topic_db_id, idx],
-            )?;
-            let db_id = tx.last_insert_rowid();
+        let mut out = Vec::with_capacity(ids.len());
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO partitions (id, topic_id, idx, log_start) VALUES (?1, ?2, ?3, 0)",
+        )?;
+        for (idx, &db_id) in (from..).zip(ids) {
+            insert.execute(params![db_id, topic_db_id, idx])?;
             self.logs.insert(db_id, PartitionLog::default());
             out.push(Arc::new(Partition::new(topic, idx, db_id, 0, 0)));
         }
         Ok(out)
     }
+}
+
+/// Row ids for `n` new partitions, all at most `MAX_PARTITION_ID` (so
+/// `batch_key` never overflows into another partition's keys): the ids after
+/// the largest one in use, or, once those run out, the lowest free ones
+/// (ids freed by deleted topics, whose batches and producer state were
+/// deleted with them). None if fewer than `n` ids are free.
+fn free_partition_ids(tx: &Connection, n: usize) -> Result<Option<Vec<i64>>, StorageError> {
+    let max: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) FROM partitions", [], |r| {
+        r.get(0)
+    })?;
+    if max + (n as i64) <= MAX_PARTITION_ID {
+        return Ok(Some((max + 1..=max + n as i64).collect()));
+    }
+    // Rare (after millions of topics created and deleted): walk the ids in
+    // use, at most the partition limit of them, for the gaps.
+    let mut stmt = tx.prepare("SELECT id FROM partitions WHERE id >= 1 ORDER BY id")?;
+    let used = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+    let mut out = Vec::with_capacity(n);
+    let mut candidate = 1;
+    for id in used {
+        let id = id?;
+        while candidate < id && out.len() < n {
+            out.push(candidate);
+            candidate += 1;
+        }
+        if out.len() == n {
+            break;
+        }
+        candidate = id + 1;
+    }
+    while out.len() < n && candidate <= MAX_PARTITION_ID {
+        out.push(candidate);
+        candidate += 1;
+    }
+    Ok((out.len() == n && out.iter().all(|&id| id <= MAX_PARTITION_ID)).then_some(out))
+}
+
+// The partition limit's ceiling is far below the id space, so while the
+// limit holds there is always a free id.
+const _: () = assert!((crate::config::MAX_PARTITIONS_CEILING as i64) < MAX_PARTITION_ID);
+
+fn id_space_exhausted() -> WriteError {
+    WriteError::PolicyViolation(format!(
+        "no partition id is free: ids stop at {MAX_PARTITION_ID} (2^23-1), the largest whose \
+         batch keys fit the row id"
+    ))
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ pub(super) struct Writer {
     conn: Connection,
     limits: DiskLimits,
     state: WriterState,
+    /// Test hook: panic when asked to create a topic of this name.
+    panic_topic: Option<String>,
 }
 
 impl Writer {
@@ -38,7 +40,14 @@ impl Writer {
             conn,
             limits,
             state,
+            panic_topic: None,
         }
+    }
+
+    /// Sets the test hook `SKIFF_TEST_WRITER_PANIC_TOPIC`.
+    pub(super) fn panic_on_topic(mut self, name: Option<String>) -> Self {
+        self.panic_topic = name;
+        self
     }
 
     /// Runs until a Shutdown command arrives or every sender is gone, then
@@ -60,6 +69,14 @@ impl Writer {
             }
             if group.iter().any(|c| matches!(c, Command::Shutdown)) {
                 stop = true;
+            }
+            if let Some(hook) = &self.panic_topic {
+                if group
+                    .iter()
+                    .any(|c| matches!(c, Command::CreateTopic { name, .. } if name == hook))
+                {
+                    panic!("test hook SKIFF_TEST_WRITER_PANIC_TOPIC: writer panics on '{hook}'");
+                }
             }
             self.commit_group(group);
         }
@@ -114,12 +131,12 @@ fn dispatch(
     Ok(match cmd {
         Command::Append {
             partition,
-            batches,
+            batch,
             log_append_time,
             reply,
         } => answer(
             reply,
-            state.append(tx, room, partition, batches, log_append_time)?,
+            state.append(tx, room, partition, batch, log_append_time)?,
         ),
         Command::CreateTopic {
             name,
@@ -158,6 +175,7 @@ fn dispatch(
             offset,
             reply,
         } => answer(reply, state.delete_records(tx, partition, offset)?),
+        Command::Ping { reply } => answer(reply, Staged::Written(Box::new(|| Ok(())))),
         Command::Shutdown => Box::new(|_| {}),
     })
 }
@@ -197,7 +215,7 @@ mod tests {
         schema::configure_writer(&conn, Durability::Normal).unwrap();
         let (logs, next_pid) = load::partition_logs(&conn).unwrap();
         let catalog = Arc::new(load::catalog(&conn, &logs).unwrap());
-        let state = WriterState::new(catalog.clone(), logs, next_pid);
+        let state = WriterState::new(catalog.clone(), logs, next_pid, 10_000);
         (
             Writer::new(conn, DiskLimits::new(path, 0, 0), state),
             catalog,
@@ -227,7 +245,7 @@ mod tests {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Append {
             partition: p.clone(),
-            batches: vec![(header, bytes)],
+            batch: (header, bytes),
             log_append_time: false,
             reply,
         };
@@ -311,6 +329,48 @@ mod tests {
         drop(w);
         let (reopened, _) = open(&path);
         assert_eq!(memory_and_disk(&reopened).0, memory);
+    }
+
+    fn create(
+        name: &str,
+        partitions: i32,
+    ) -> (
+        Command,
+        oneshot::Receiver<WriteResult<Arc<crate::catalog::Topic>>>,
+    ) {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::CreateTopic {
+            name: name.into(),
+            partitions,
+            overrides: BTreeMap::new(),
+            reply,
+        };
+        (cmd, rx)
+    }
+
+    #[test]
+    fn the_partition_limit_counts_creations_earlier_in_the_same_group() {
+        // Two connections' creations, each within the limit (10 000 in
+        // `open`) on its own, arrive in one group: the second is refused
+        // before any of its rows is written, and no huge count reaches
+        // an allocation.
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, catalog, _) = with_topic(&dir.path().join("skiff.db"));
+        let (a, mut a_rx) = create("a", 6_000);
+        let (b, mut b_rx) = create("b", 4_000);
+        let (c, mut c_rx) = create("c", i32::MAX);
+        w.commit_group(vec![a, b, c]);
+        assert_eq!(a_rx.try_recv().unwrap().unwrap().partitions().len(), 6_000);
+        for rx in [&mut b_rx, &mut c_rx] {
+            match rx.try_recv().unwrap() {
+                Err(WriteError::PolicyViolation(m)) => {
+                    assert!(m.contains("SKIFF_MAX_PARTITIONS"), "{m}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(catalog.get("b").is_none() && catalog.get("c").is_none());
+        assert_eq!(catalog.partition_count(), 6_002);
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub fn settings(db: &std::path::Path) -> Settings {
         durability: Durability::Normal,
         auto_create_topics: true,
         num_partitions: 1,
+        max_partitions: 10_000,
+        test_writer_panic_topic: None,
         node_id: 0,
         cluster_id: "test".into(),
         max_request_bytes: 104_857_600,
@@ -180,7 +182,7 @@ impl Client {
     }
 }
 
-/// An uncompressed (or compressed) v2 batch of records with these values.
+/// One uncompressed (or compressed) v2 batch of records with these values.
 pub fn batch(
     values: &[&[u8]],
     compression: Compression,
@@ -199,7 +201,14 @@ pub fn batch(
             producer_epoch: epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: if seq < 0 { -1 } else { seq + i as i32 },
+            // The encoder starts a new batch wherever offset - sequence
+            // changes; without a producer the batch's base sequence is the
+            // first record's -1, and the records must stay one batch.
+            sequence: if seq < 0 {
+                i as i32 - 1
+            } else {
+                seq + i as i32
+            },
             timestamp: 1_700_000_000_000 + i as i64,
             key: Some(Bytes::from(format!("k{i}"))),
             value: Some(Bytes::copy_from_slice(v)),
