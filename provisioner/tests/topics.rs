@@ -76,9 +76,9 @@ fn create_list_describe_alter_delete_on_a_real_broker() {
         "topic:       orders",
         "partitions:  3",
         "records:     90",
-        "* retention.ms            3600000",
-        "* max.message.bytes       500000",
-        "  cleanup.policy          delete",
+        "* retention.ms                     3600000",
+        "* max.message.bytes                500000",
+        "  cleanup.policy                   delete",
     ]);
     // Batches go to the partitions in turn: all three have records.
     let v = json(&skiff(&["topics", "describe", "orders", "--json"]).ok());
@@ -121,8 +121,8 @@ fn create_list_describe_alter_delete_on_a_real_broker() {
     ]);
     skiff(&["topics", "describe", "orders"]).ok().stdout_has(&[
         "partitions:  5",
-        "* retention.ms            60000",
-        "  max.message.bytes       1048588",
+        "* retention.ms                     60000",
+        "  max.message.bytes                1048588",
     ]);
 
     // The broker's refusals, named, with the fix.
