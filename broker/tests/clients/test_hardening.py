@@ -189,7 +189,10 @@ def test_partition_ids_never_leave_the_batch_key_space(broker, topic_name):
     db = sqlite3.connect(broker.db_path)
     db.execute("INSERT INTO topics (name, uuid, created_ms) VALUES (?, randomblob(16), 0)", (f"{topic_name}-edge",))
     (topic_id,) = db.execute("SELECT id FROM topics WHERE name = ?", (f"{topic_name}-edge",)).fetchone()
-    db.execute("INSERT INTO partitions (id, topic_id, idx, log_start) VALUES (?, ?, 0, 0)", (MAX_PARTITION_ID, topic_id))
+    db.execute(
+        "INSERT INTO partitions (id, topic_id, idx, log_start) VALUES (?, ?, 0, 0)",
+        (MAX_PARTITION_ID, topic_id),
+    )
     db.commit()
     db.close()
     broker.start()
@@ -366,14 +369,21 @@ def test_the_process_exits_non_zero_when_the_writer_dies(tmp_path, topic_name):
         create_topic(b, topic_name)
         c = RawClient(b)
         assert c.produce(topic_name, 0, record_batch([(None, b"acked", [])])) == (NONE, 0)
-        c.send(19, 2, struct.pack(">i", 1) + kstr("boom") + struct.pack(">ihii", 1, -1, 0, 0) + struct.pack(">ib", 30000, 0))
+        c.send(
+            19,
+            2,
+            struct.pack(">i", 1) + kstr("boom") + struct.pack(">ihii", 1, -1, 0, 0) + struct.pack(">ib", 30000, 0),
+        )
         proc = b.proc
         rc = proc.wait(timeout=20)
         assert rc != 0, rc
         b.proc = None
         b._log.close()
         assert "the storage writer stopped unexpectedly" in b.log_text()
-        health = subprocess.run([BROKER_BIN, "--listener-url", b.url, "healthcheck", "--timeout", "2"], capture_output=True)
+        health = subprocess.run(
+            [BROKER_BIN, "--listener-url", b.url, "healthcheck", "--timeout", "2"],
+            capture_output=True,
+        )
         assert health.returncode != 0
         c.close()
         b.extra_env = {}
