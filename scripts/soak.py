@@ -1,6 +1,10 @@
 """Soak: 100 producers and 100 consumers (200 connections) on one broker for
 a bounded time; prints the broker's peak RSS (target <= 64 MiB), its RSS
-after the load, and what went through. Usage: scripts/soak [SECONDS]"""
+after the load, and what went through. With --hostile, the soak runs twice
+on fresh brokers, the second time while `hostile.py` cycles through its
+attacks, and prints the legitimate throughput under attack as a share of
+the unattacked run (target >= 80%).
+Usage: scripts/soak [--hostile] [SECONDS]"""
 
 import os
 import sys
@@ -9,6 +13,7 @@ import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from hostile import Hostile
 
 from launcher import Broker, status_kb
 
@@ -18,12 +23,30 @@ PARTITIONS = 10
 
 
 def main():
-    binary = sys.argv[1]
-    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 30
+    args = sys.argv[1:]
+    hostile = "--hostile" in args
+    args = [a for a in args if a != "--hostile"]
+    binary = args[0]
+    seconds = float(args[1]) if len(args) > 1 else 30
+    if not hostile:
+        soak(binary, seconds, attacked=False)
+        return
+    quiet = soak(binary, seconds, attacked=False)
+    attacked = soak(binary, seconds, attacked=True)
+    for what, i in (("produced", 0), ("consumed", 1)):
+        share = attacked[i] / quiet[i] * 100 if quiet[i] else 0.0
+        print(f"under attack: {share:.0f}% of the unattacked records {what} (target >= 80%)")
+    print(f"under attack: broker peak RSS {attacked[2] / 1024:.1f} MiB (target <= 64)")
+
+
+def soak(binary, seconds, attacked):
+    """One soak on a fresh broker: (produced, consumed, peak RSS KiB)."""
     with Broker(binary, prefix="skiff-soak-") as broker:
         bootstrap = broker.bootstrap
         admin = AdminClient({"bootstrap.servers": bootstrap})
-        admin.create_topics([NewTopic("soak", PARTITIONS, 1)])["soak"].result()
+        for name in ("soak", "soak-idle"):
+            admin.create_topics([NewTopic(name, PARTITIONS, 1)])[name].result()
+        attacker = Hostile(broker, "soak") if attacked else None
         stop = threading.Event()
         produced = [0]
         consumed = [0]
@@ -65,19 +88,27 @@ def main():
         threads += [threading.Thread(target=consume, args=(i,)) for i in range(CONSUMERS)]
         for t in threads:
             t.start()
+        if attacker:
+            attacker.start()
         time.sleep(seconds)
         stop.set()
+        if attacker:
+            attacker.stop()
         for t in threads:
             t.join()
         peak = status_kb(broker.pid, "VmHWM")
         time.sleep(11)
         after = status_kb(broker.pid, "VmRSS")
+        label = "soak under attack" if attacked else "soak"
         print(
-            f"soak: {PRODUCERS} producers + {CONSUMERS} consumers for {seconds:.0f} s: "
+            f"{label}: {PRODUCERS} producers + {CONSUMERS} consumers for {seconds:.0f} s: "
             f"{produced[0]:,} records produced, {consumed[0]:,} consumed"
         )
         print(f"broker RSS: peak {peak / 1024:.1f} MiB (target <= 64), {after / 1024:.1f} MiB 11 s after the load")
+        if attacker:
+            print(f"attacks sent: {attacker.summary()}")
         broker.stop()
+        return produced[0], consumed[0], peak
 
 
 if __name__ == "__main__":

@@ -439,6 +439,28 @@ mod tests {
     }
 
     #[test]
+    fn the_hint_stays_in_the_family_and_architecture() {
+        // 20 credits/h: t4g.micro earns 12, t4g.small 24 (never a t3).
+        let needs = Needs {
+            cpu_credits_per_hour: 20.0,
+            ..Default::default()
+        };
+        assert_eq!(
+            resize_hint(lookup("t4g.micro").unwrap(), &needs, &[]),
+            Hint::Resize(lookup("t4g.small").unwrap())
+        );
+        // 36 credits/h: t3.small and t3.medium earn 24, t3.large 36.
+        let needs = Needs {
+            cpu_credits_per_hour: 36.0,
+            ..Default::default()
+        };
+        assert_eq!(
+            resize_hint(lookup("t3.micro").unwrap(), &needs, &t3_baselines()),
+            Hint::Resize(lookup("t3.large").unwrap())
+        );
+    }
+
+    #[test]
     fn quiet_instance_needs_nothing() {
         let t = lookup("t3.micro").unwrap();
         let s = Series {

@@ -14,7 +14,7 @@
 //!   usage points it is derived from CPUUtilization;
 //! - projection: balance / (burn - earn) when burning faster than earning.
 
-use crate::instance_types::{self, InstanceType};
+use crate::instance_types::InstanceType;
 
 /// CloudWatch period of the credit metrics (they exist at 5 minutes only).
 pub const PERIOD_SECS: i64 = 300;
@@ -134,24 +134,6 @@ impl Projection {
             Projection::Full => "full",
         }
     }
-
-    /// Empty now or within [`HINT_HORIZON_HOURS`].
-    pub fn empty_within_a_day(&self) -> bool {
-        match self {
-            Projection::Empty => true,
-            Projection::Draining { hours_to_empty } => *hours_to_empty <= HINT_HORIZON_HOURS,
-            _ => false,
-        }
-    }
-}
-
-/// Which size would carry the observed use on its baseline.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Hint {
-    /// The cheapest type of the same family whose earn rate covers the burn.
-    Resize(&'static InstanceType),
-    /// Not even the largest size of the family covers it.
-    NoneBigEnough(&'static InstanceType),
 }
 
 /// Everything `skiff credits` reports.
@@ -172,7 +154,6 @@ pub struct Analysis {
     pub surplus_charged: f64,
     /// Average CPUUtilization over the whole series, in percent.
     pub cpu_avg_pct: Option<f64>,
-    pub hint: Option<Hint>,
 }
 
 impl Analysis {
@@ -238,9 +219,6 @@ pub fn analyze(t: &'static InstanceType, s: &Series) -> Option<Analysis> {
     } else {
         Projection::Accruing
     };
-    let hint = projection
-        .empty_within_a_day()
-        .then(|| resize_hint(t, burn));
 
     Some(Analysis {
         latest: last.t,
@@ -252,34 +230,12 @@ pub fn analyze(t: &'static InstanceType, s: &Series) -> Option<Analysis> {
         surplus_balance: s.surplus_balance.last().map(|p| p.v),
         surplus_charged: s.surplus_charged.iter().map(|p| p.v).sum(),
         cpu_avg_pct: mean(&s.utilization),
-        hint,
     })
 }
 
 /// The family of a type name: `t3` of `t3.micro`.
 pub fn family(name: &str) -> &str {
     name.split('.').next().unwrap_or(name)
-}
-
-/// The cheapest larger type of the same family (same architecture) whose
-/// baseline earns at least `burn_per_hour`.
-pub fn resize_hint(t: &InstanceType, burn_per_hour: f64) -> Hint {
-    let mut same: Vec<&'static InstanceType> = instance_types::TABLE
-        .iter()
-        .filter(|c| family(c.name) == family(t.name) && c.arch == t.arch)
-        .collect();
-    same.sort_by(|a, b| a.usd_per_hour.total_cmp(&b.usd_per_hour));
-    same.iter()
-        .copied()
-        .find(|c| c.credits_per_hour > t.credits_per_hour && c.credits_per_hour >= burn_per_hour)
-        .map(Hint::Resize)
-        .unwrap_or_else(|| {
-            Hint::NoneBigEnough(
-                same.last()
-                    .copied()
-                    .unwrap_or_else(|| instance_types::lookup(t.name).expect("table type")),
-            )
-        })
 }
 
 /// "3 h 20 min", "45 min", "2.5 days".
@@ -397,8 +353,6 @@ mod tests {
             Projection::Draining { hours_to_empty } => assert!((hours_to_empty - 5.0).abs() < 1e-9),
             p => panic!("{p:?}"),
         }
-        // 36/h: t3.small and t3.medium earn 24, t3.large 36.
-        assert_eq!(a.hint, Some(Hint::Resize(lookup("t3.large").unwrap())));
         assert_eq!(format_hours(5.0), "5 h 0 min");
     }
 
@@ -414,7 +368,6 @@ mod tests {
         assert!(
             matches!(a.projection, Projection::Draining { hours_to_empty } if (hours_to_empty - 200.0).abs() < 1e-6)
         );
-        assert_eq!(a.hint, None);
     }
 
     #[test]
@@ -427,7 +380,6 @@ mod tests {
         let a = analyze(micro(), &s).unwrap();
         assert_eq!(a.projection, Projection::Accruing);
         assert_eq!(a.projection.state(), "accruing");
-        assert_eq!(a.hint, None);
         let s = Series {
             balance: line(12, 288.0, 0.0),
             usage: line(12, 0.2, 0.0),
@@ -446,7 +398,6 @@ mod tests {
         };
         let a = analyze(micro(), &s).unwrap();
         assert_eq!(a.projection, Projection::Empty);
-        assert!(a.hint.is_some());
     }
 
     #[test]
@@ -481,20 +432,6 @@ mod tests {
         let a = analyze(micro(), &s).unwrap();
         assert!((a.burn_per_hour - 36.0).abs() < 1e-9);
         assert_eq!(a.cpu_avg_pct, Some(30.0));
-    }
-
-    #[test]
-    fn hint_stays_in_family_and_says_when_nothing_fits() {
-        let t4g = lookup("t4g.micro").unwrap();
-        assert_eq!(
-            resize_hint(t4g, 20.0),
-            Hint::Resize(lookup("t4g.small").unwrap())
-        );
-        let big = lookup("t3.xlarge").unwrap();
-        assert_eq!(
-            resize_hint(big, 500.0),
-            Hint::NoneBigEnough(lookup("t3.2xlarge").unwrap())
-        );
     }
 
     #[test]
