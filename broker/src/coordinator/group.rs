@@ -553,19 +553,32 @@ impl Group {
                 self.members[i].sync = Some(tx);
                 if self.leader.as_deref() == Some(member_id) {
                     // One pass over the leader's list (the first entry of a
-                    // member counts), not one per member.
-                    let mut by_member: HashMap<&str, &Bytes> =
-                        HashMap::with_capacity(assignments.len().min(self.members.len()));
+                    // member counts; ids of no member are skipped), not one
+                    // per member, and a map no larger than the group.
+                    let mut given: HashMap<&str, Option<&Bytes>> =
+                        self.members.iter().map(|m| (m.id.as_str(), None)).collect();
                     for (id, a) in &assignments {
-                        by_member.entry(id.as_str()).or_insert(a);
+                        if let Some(slot @ None) = given.get_mut(id.as_str()) {
+                            *slot = Some(a);
+                        }
                     }
-                    for m in &mut self.members {
-                        // Copied out: a slice would pin the leader's whole
-                        // SyncGroup frame.
-                        m.assignment = by_member
-                            .get(m.id.as_str())
-                            .map(|a| Bytes::copy_from_slice(a))
-                            .unwrap_or_default();
+                    // Copied out: a slice would pin the leader's whole
+                    // SyncGroup frame.
+                    let copies: Vec<Bytes> = self
+                        .members
+                        .iter()
+                        .map(|m| {
+                            given
+                                .get(m.id.as_str())
+                                .copied()
+                                .flatten()
+                                .map(|a| Bytes::copy_from_slice(a))
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    drop(given);
+                    for (m, a) in self.members.iter_mut().zip(copies) {
+                        m.assignment = a;
                     }
                     self.state = State::Stable;
                     let results: Vec<SyncResult> = (0..self.members.len())
