@@ -204,7 +204,63 @@ pub struct Settings {
         default_value_t = 600_000
     )]
     pub group_empty_retention_ms: u64,
+
+    /// Most consumer groups the broker holds (with members or committed
+    /// offsets). A JoinGroup or OffsetCommit that would add a group past it
+    /// gets POLICY_VIOLATION, which clients report instead of retrying
+    /// (Kafka has no such cap).
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_MAX_GROUPS",
+        default_value_t = 10_000
+    )]
+    pub max_groups: usize,
+
+    /// How long the committed offsets of a group are kept once it has had
+    /// no member and no commit (Kafka's offsets.retention.minutes, 7 days).
+    /// Checked every SKIFF_RETENTION_CHECK_INTERVAL_MS.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_OFFSETS_RETENTION_MS",
+        default_value_t = 604_800_000
+    )]
+    pub offsets_retention_ms: u64,
+
+    /// How long an idempotent producer's state (epoch, last sequence
+    /// numbers) is kept after its last write (Kafka's
+    /// producer.id.expiration.ms). Checked every
+    /// SKIFF_RETENTION_CHECK_INTERVAL_MS and at start-up.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_PRODUCER_ID_EXPIRATION_MS",
+        default_value_t = 86_400_000
+    )]
+    pub producer_id_expiration_ms: u64,
+
+    /// Most idempotent-producer states held, counted per (partition,
+    /// producer id); each costs about 150 bytes of memory and a row. Past
+    /// it the least recently written tenth is forgotten (those producers'
+    /// next batches are accepted as from new producers). Kafka has no such
+    /// cap; it only expires them (producer.id.expiration.ms).
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_MAX_PRODUCER_IDS",
+        default_value_t = 100_000
+    )]
+    pub max_producer_ids: usize,
 }
+
+/// The largest `SKIFF_MAX_GROUPS` accepted.
+pub const MAX_GROUPS_CEILING: usize = 1_000_000;
+/// The largest `SKIFF_MAX_PRODUCER_IDS` accepted (about 1.5 GB of state).
+pub const MAX_PRODUCER_IDS_CEILING: usize = 10_000_000;
+/// The largest retention or expiration accepted, in ms (about 10 years):
+/// larger values would overflow timestamp arithmetic.
+pub const MAX_RETENTION_MS: u64 = 315_360_000_000;
 
 /// The largest `SKIFF_MAX_PARTITIONS` accepted: each partition costs about
 /// 300 bytes of catalog and writer state and a row, and creating a million
@@ -242,6 +298,11 @@ pub struct GroupConfig {
     pub max_size: usize,
     /// How long an empty group without committed offsets is kept.
     pub empty_retention: Duration,
+    /// Most groups held (`SKIFF_MAX_GROUPS`).
+    pub max_groups: usize,
+    /// How long an empty group's offsets are kept after its last commit
+    /// (`SKIFF_OFFSETS_RETENTION_MS`).
+    pub offsets_retention: Duration,
 }
 
 /// Validated settings.
@@ -263,6 +324,10 @@ pub struct Config {
     pub max_connections: usize,
     pub groups: GroupConfig,
     pub retention_check_interval: Duration,
+    /// `SKIFF_PRODUCER_ID_EXPIRATION_MS`.
+    pub producer_id_expiration: Duration,
+    /// `SKIFF_MAX_PRODUCER_IDS`.
+    pub max_producer_ids: usize,
     pub max_db_bytes: u64,
     pub min_free_disk_bytes: u64,
     pub max_inflight_bytes: usize,
@@ -396,6 +461,41 @@ impl Settings {
                 "must be at least 1000 ms",
             ));
         }
+        if self.max_groups < 1 || self.max_groups > MAX_GROUPS_CEILING {
+            return Err(err(
+                "SKIFF_MAX_GROUPS (--max-groups)",
+                format!(
+                    "{} is out of range; use 1 to {MAX_GROUPS_CEILING}",
+                    self.max_groups
+                ),
+            ));
+        }
+        if self.max_producer_ids < 10 || self.max_producer_ids > MAX_PRODUCER_IDS_CEILING {
+            return Err(err(
+                "SKIFF_MAX_PRODUCER_IDS (--max-producer-ids)",
+                format!(
+                    "{} is out of range; use 10 to {MAX_PRODUCER_IDS_CEILING}",
+                    self.max_producer_ids
+                ),
+            ));
+        }
+        for (setting, value) in [
+            (
+                "SKIFF_OFFSETS_RETENTION_MS (--offsets-retention-ms)",
+                self.offsets_retention_ms,
+            ),
+            (
+                "SKIFF_PRODUCER_ID_EXPIRATION_MS (--producer-id-expiration-ms)",
+                self.producer_id_expiration_ms,
+            ),
+        ] {
+            if !(1000..=MAX_RETENTION_MS).contains(&value) {
+                return Err(err(
+                    setting,
+                    format!("{value} is out of range; use 1000 to {MAX_RETENTION_MS} ms"),
+                ));
+            }
+        }
         let metrics_listen = match &self.metrics_listener_url {
             Some(url) => Some(parse_endpoint(
                 "SKIFF_METRICS_LISTENER_URL (--metrics-listener-url)",
@@ -409,6 +509,8 @@ impl Settings {
             max_db_bytes: self.max_db_bytes,
             min_free_disk_bytes: self.min_free_disk_bytes,
             retention_check_interval: Duration::from_millis(self.retention_check_interval_ms),
+            producer_id_expiration: Duration::from_millis(self.producer_id_expiration_ms),
+            max_producer_ids: self.max_producer_ids,
             groups: GroupConfig {
                 initial_rebalance_delay: Duration::from_millis(
                     self.group_initial_rebalance_delay_ms,
@@ -417,6 +519,8 @@ impl Settings {
                 max_session_timeout_ms: self.group_max_session_timeout_ms,
                 max_size: self.group_max_size,
                 empty_retention: Duration::from_millis(self.group_empty_retention_ms),
+                max_groups: self.max_groups,
+                offsets_retention: Duration::from_millis(self.offsets_retention_ms),
             },
             listen,
             advertised,

@@ -109,6 +109,8 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         config.durability,
         limits,
         config.max_partitions,
+        config.producer_id_expiration,
+        config.max_producer_ids,
         config.test_writer_panic_topic.clone(),
     )
     .map_err(|e| match e {

@@ -120,9 +120,12 @@ fn serve(config: Config) -> Result<ExitCode, Failure> {
         .build()
         .map_err(Failure::Runtime)?;
     runtime.block_on(async move {
+        // Listening for the signals before the broker answers anyone: a
+        // SIGTERM right after start-up is a clean stop, not a kill.
+        let signal = shutdown_signal().map_err(Failure::Signal)?;
         let running = skiff_broker::start(config).await?;
         tokio::select! {
-            signal = shutdown_signal() => signal.map_err(Failure::Signal)?,
+            signal = signal => signal.map_err(Failure::Signal)?,
             _ = running.writer_stopped() => {
                 // Nothing can be stored any more: exit non-zero, so that the
                 // supervisor (Docker's restart policy) starts a new broker,
@@ -139,14 +142,18 @@ fn serve(config: Config) -> Result<ExitCode, Failure> {
     })
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() -> std::io::Result<()> {
+/// Installs the SIGTERM and SIGINT handlers at once; the future completes
+/// on either signal.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = std::io::Result<()>>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => Ok(()),
-        _ = tokio::signal::ctrl_c() => Ok(()),
-    }
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => Ok(()),
+            _ = int.recv() => Ok(()),
+        }
+    })
 }
 
 fn check_health(config: &Config, timeout: u64) -> Result<ExitCode, Failure> {

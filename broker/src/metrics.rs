@@ -118,6 +118,22 @@ impl Metrics {
         out
     }
 
+    /// Drops a deleted topic's series, so topics that come and go leave
+    /// no label behind.
+    pub fn remove_topic(&self, topic: &str) {
+        let label = TopicLabel {
+            topic: topic.to_string(),
+        };
+        for family in [
+            &self.bytes_in,
+            &self.records_in,
+            &self.bytes_out,
+            &self.records_out,
+        ] {
+            family.remove(&label);
+        }
+    }
+
     pub fn observe_request(&self, api: &str, elapsed: Duration) {
         let label = ApiLabel {
             api: api.to_string(),

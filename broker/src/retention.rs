@@ -5,6 +5,11 @@
 //! `storage/retention.rs`). Consumers asking for an offset below it get
 //! OFFSET_OUT_OF_RANGE and their reset policy applies, as with Kafka.
 //!
+//! The same pass expires idle idempotent producers
+//! (`SKIFF_PRODUCER_ID_EXPIRATION_MS`, inside the writer's retention command)
+//! and the committed offsets of groups empty and silent for
+//! `SKIFF_OFFSETS_RETENTION_MS`.
+//!
 //! SQLite reuses the freed pages for new batches, so the file stops growing
 //! once retention and traffic balance; it does not shrink by itself
 //! (`skiff-broker backup` writes a compacted copy).
@@ -42,6 +47,15 @@ pub(crate) async fn run(broker: Arc<Broker>) {
                 info!(batches = n, "retention removed old batches")
             }
             Err(e) => warn!(error = %e, "retention pass failed"),
+        }
+        match broker
+            .coordinator
+            .expire_offsets(&broker.storage, now_ms())
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => info!(groups = n, "offsets retention removed idle groups' offsets"),
+            Err(e) => warn!(error = %e, "offsets retention pass failed"),
         }
     }
 }

@@ -134,6 +134,19 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
     c.put_u8(1); // no assignments
     c.put_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
     v.push(("giant compact configs count", flexible_frame(19, 5, &c)));
+    // JoinGroup v5 whose protocols array claims 2^31-1 entries.
+    let mut j = BytesMut::new();
+    j.put_i16(1);
+    j.put_slice(b"g"); // group id
+    j.put_i32(10_000); // session timeout
+    j.put_i32(10_000); // rebalance timeout
+    j.put_i16(0); // member id ""
+    j.put_i16(-1); // no instance id
+    j.put_i16(8);
+    j.put_slice(b"consumer");
+    j.put_i32(i32::MAX);
+    j.put_slice(&[0; 16]);
+    v.push(("giant join group protocol count", frame(11, 5, &j)));
     // Tagged field claiming more bytes than present.
     v.push((
         "tagged field larger than the frame",

@@ -9,7 +9,7 @@
 //! all at once, so nothing polls. The broker never computes assignments: the
 //! leader's are stored and handed out as opaque bytes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -62,6 +62,10 @@ pub struct Group {
     pub protocol_name: Option<String>,
     pub leader: Option<String>,
     pub members: Vec<Member>,
+    /// When the group last had no member (its creation, or its last
+    /// member's leaving): committed offsets expire
+    /// `SKIFF_OFFSETS_RETENTION_MS` after it.
+    pub empty_since: Instant,
     /// instance id → member id (KIP-345).
     statics: HashMap<String, String>,
     /// Member ids handed out with MEMBER_ID_REQUIRED, until they rejoin or
@@ -89,6 +93,7 @@ impl Group {
             protocol_name: None,
             leader: None,
             members: Vec::new(),
+            empty_since: Instant::now(),
             statics: HashMap::new(),
             pending: HashMap::new(),
             rebalance_deadline: None,
@@ -109,42 +114,57 @@ impl Group {
         self.members.iter().find(|m| m.id == member_id)
     }
 
-    /// Protocols every member supports (with the group's type).
+    /// Protocols every member supports, in the first member's order of
+    /// preference. Linear in the protocols offered: each member's names are
+    /// counted once in a hash map (the decoder caps a member's protocols).
     fn candidates(&self) -> Vec<String> {
         let Some(first) = self.members.first() else {
             return Vec::new();
         };
+        let mut support: HashMap<&str, usize> = HashMap::new();
+        for m in &self.members {
+            let mut seen: HashSet<&str> = HashSet::with_capacity(m.protocols.len());
+            for (n, _) in &m.protocols {
+                if seen.insert(n.as_str()) {
+                    *support.entry(n.as_str()).or_default() += 1;
+                }
+            }
+        }
+        let mut seen: HashSet<&str> = HashSet::new();
         first
             .protocols
             .iter()
-            .map(|(n, _)| n.clone())
-            .filter(|n| {
-                self.members
-                    .iter()
-                    .all(|m| m.protocols.iter().any(|(p, _)| p == n))
-            })
+            .map(|(n, _)| n.as_str())
+            .filter(|n| support.get(n) == Some(&self.members.len()) && seen.insert(n))
+            .map(str::to_string)
             .collect()
     }
 
     /// Kafka's selection: each member votes for its most preferred candidate;
-    /// the most votes win (ties to the first member's preference).
+    /// the most votes win (ties to the first member's preference). Linear,
+    /// as `candidates`.
     fn select_protocol(&self) -> Option<String> {
         let candidates = self.candidates();
-        let mut votes: Vec<(String, usize)> = candidates.iter().map(|c| (c.clone(), 0)).collect();
+        let mut votes: HashMap<&str, usize> = candidates.iter().map(|c| (c.as_str(), 0)).collect();
         for m in &self.members {
-            if let Some((name, _)) = m.protocols.iter().find(|(n, _)| candidates.contains(n)) {
-                if let Some(v) = votes.iter_mut().find(|(c, _)| c == name) {
-                    v.1 += 1;
+            if let Some((name, _)) = m
+                .protocols
+                .iter()
+                .find(|(n, _)| votes.contains_key(n.as_str()))
+            {
+                if let Some(v) = votes.get_mut(name.as_str()) {
+                    *v += 1;
                 }
             }
         }
-        let mut best: Option<(String, usize)> = None;
-        for (c, n) in votes {
-            if best.as_ref().is_none_or(|(_, b)| n > *b) {
-                best = Some((c, n));
+        let mut best: Option<(&str, usize)> = None;
+        for c in &candidates {
+            let n = votes.get(c.as_str()).copied().unwrap_or(0);
+            if best.is_none_or(|(_, b)| n > b) {
+                best = Some((c.as_str(), n));
             }
         }
-        best.map(|(c, _)| c)
+        best.map(|(c, _)| c.to_string())
     }
 
     /// Kafka's order: a static member whose instance id now belongs to
@@ -194,7 +214,7 @@ impl Group {
             return fail(ResponseError::InconsistentGroupProtocol.code());
         }
         if !self.members.is_empty() {
-            let candidates = self.candidates();
+            let candidates: HashSet<String> = self.candidates().into_iter().collect();
             if self.protocol_type.as_deref() != Some(req.protocol_type.as_str())
                 || !req.protocols.iter().any(|(n, _)| candidates.contains(n))
             {
@@ -438,7 +458,7 @@ impl Group {
             .map(|m| m.id.clone())
             .collect();
         for id in gone {
-            self.drop_member(&id);
+            self.drop_member(&id, now);
         }
         self.rebalance_deadline = None;
         self.initial_until = None;
@@ -472,9 +492,12 @@ impl Group {
         }
     }
 
-    fn drop_member(&mut self, id: &str) {
+    fn drop_member(&mut self, id: &str, now: Instant) {
         if let Some(i) = self.index(id) {
             let m = self.members.remove(i);
+            if self.members.is_empty() {
+                self.empty_since = now;
+            }
             if let Some(inst) = &m.instance_id {
                 if self.statics.get(inst).map(String::as_str) == Some(id) {
                     self.statics.remove(inst);
@@ -485,7 +508,7 @@ impl Group {
 
     /// A member left or expired: the others rebalance at once.
     fn remove_member(&mut self, id: &str, now: Instant) {
-        self.drop_member(id);
+        self.drop_member(id, now);
         match self.state {
             State::Stable | State::CompletingRebalance => self.prepare_rebalance(now),
             State::PreparingRebalance => self.try_complete_join(now),
@@ -529,12 +552,33 @@ impl Group {
                 let (tx, rx) = oneshot::channel();
                 self.members[i].sync = Some(tx);
                 if self.leader.as_deref() == Some(member_id) {
-                    for m in &mut self.members {
-                        m.assignment = assignments
-                            .iter()
-                            .find(|(id, _)| *id == m.id)
-                            .map(|(_, a)| a.clone())
-                            .unwrap_or_default();
+                    // One pass over the leader's list (the first entry of a
+                    // member counts; ids of no member are skipped), not one
+                    // per member, and a map no larger than the group.
+                    let mut given: HashMap<&str, Option<&Bytes>> =
+                        self.members.iter().map(|m| (m.id.as_str(), None)).collect();
+                    for (id, a) in &assignments {
+                        if let Some(slot @ None) = given.get_mut(id.as_str()) {
+                            *slot = Some(a);
+                        }
+                    }
+                    // Copied out: a slice would pin the leader's whole
+                    // SyncGroup frame.
+                    let copies: Vec<Bytes> = self
+                        .members
+                        .iter()
+                        .map(|m| {
+                            given
+                                .get(m.id.as_str())
+                                .copied()
+                                .flatten()
+                                .map(|a| Bytes::copy_from_slice(a))
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    drop(given);
+                    for (m, a) in self.members.iter_mut().zip(copies) {
+                        m.assignment = a;
                     }
                     self.state = State::Stable;
                     let results: Vec<SyncResult> = (0..self.members.len())
@@ -716,6 +760,8 @@ mod tests {
             max_session_timeout_ms: 100_000,
             max_size: 3,
             empty_retention: Duration::from_secs(600),
+            max_groups: 10,
+            offsets_retention: Duration::from_secs(600),
         }
     }
 
@@ -771,6 +817,39 @@ mod tests {
             now_result(g.join(req("x", &["sticky"]), t)).error,
             ResponseError::InconsistentGroupProtocol.code()
         );
+    }
+
+    #[test]
+    fn selection_among_many_members_and_protocols_is_a_vote() {
+        // 1000 members of 64 protocols each: a few hundred thousand hash
+        // operations, where the quadratic search made billions of compares.
+        let t = Instant::now();
+        let mut g = Group::new(
+            "g".into(),
+            GroupConfig {
+                max_size: 1000,
+                ..config()
+            },
+        );
+        let names: Vec<String> = (0..64).map(|i| format!("p{i}")).collect();
+        let mut waiting = Vec::new();
+        for i in 0..1000 {
+            // Every member supports all 64; 600 prefer p1, 400 prefer p0.
+            let mut order: Vec<&str> = names.iter().map(String::as_str).collect();
+            if i % 5 < 3 {
+                order.swap(0, 1);
+            }
+            let mut r = req("", &order);
+            // The last member also offers one nobody else has.
+            if i == 999 {
+                r.protocols.push(("only-mine".into(), Bytes::new()));
+            }
+            waiting.push(g.join(r, t));
+        }
+        let members: Vec<String> = g.members.iter().map(|m| m.id.clone()).collect();
+        assert_eq!(members.len(), 1000);
+        assert_eq!(g.candidates().len(), 64);
+        assert_eq!(g.select_protocol().as_deref(), Some("p1"));
     }
 
     #[test]

@@ -23,8 +23,11 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use tokio::sync::Notify;
 
+use std::net::SocketAddr;
+
 use crate::config::GroupConfig;
 use crate::protocol::{Reader, NONE};
+use crate::refusals;
 use crate::storage::{OffsetRow, Storage, WriteError};
 pub use group::Group;
 use offsets::OffsetCache;
@@ -33,6 +36,9 @@ pub use types::{JoinRequest, JoinResult, Reply, State, SyncRequest, SyncResult};
 /// Largest metadata string stored with a committed offset (Kafka's
 /// offset.metadata.max.bytes).
 pub const MAX_OFFSET_METADATA: usize = 4096;
+
+/// The limit's name in refusal logs.
+pub const GROUP_LIMIT: &str = "SKIFF_MAX_GROUPS";
 
 /// One group behind its lock, with its timer's wake-up.
 pub struct GroupHandle {
@@ -93,17 +99,51 @@ impl Coordinator {
         self.registry().get(id).cloned()
     }
 
-    pub fn get_or_create(&self, id: &str) -> Arc<GroupHandle> {
-        self.registry()
-            .entry(id.to_string())
-            .or_insert_with(|| {
-                Arc::new(GroupHandle {
-                    group: Mutex::new(Group::new(id.to_string(), self.config)),
-                    wake: Notify::new(),
-                    timer_running: AtomicBool::new(false),
-                })
-            })
-            .clone()
+    /// The group, created if it is new and `SKIFF_MAX_GROUPS` leaves room
+    /// for it; `None` when the limit refuses a new group.
+    pub fn get_or_create(&self, id: &str) -> Option<Arc<GroupHandle>> {
+        let mut registry = self.registry();
+        if let Some(h) = registry.get(id) {
+            return Some(h.clone());
+        }
+        if !self.offsets.has_group(id) && self.group_count(&registry) >= self.config.max_groups {
+            return None;
+        }
+        let handle = Arc::new(GroupHandle {
+            group: Mutex::new(Group::new(id.to_string(), self.config)),
+            wake: Notify::new(),
+            timer_running: AtomicBool::new(false),
+        });
+        registry.insert(id.to_string(), handle.clone());
+        Some(handle)
+    }
+
+    /// Groups known: in the registry or with committed offsets, each
+    /// counted once. The sum of both is an upper bound, so the exact count
+    /// (one pass over the offsets' groups) is only taken near the limit.
+    fn group_count(&self, registry: &HashMap<String, Arc<GroupHandle>>) -> usize {
+        let with_offsets = self.offsets.group_count();
+        if registry.len() + with_offsets < self.config.max_groups {
+            return registry.len() + with_offsets;
+        }
+        registry.len()
+            + self
+                .offsets
+                .count_groups_where(|g| !registry.contains_key(g))
+    }
+
+    /// The refusal of a new group by `SKIFF_MAX_GROUPS`, logged.
+    fn refuse_new_group(&self, group_id: &str, peer: Option<SocketAddr>) -> i16 {
+        let shown: String = group_id.chars().take(64).collect();
+        refusals::refused(
+            GROUP_LIMIT,
+            peer,
+            &format!(
+                "new group '{shown}' refused: the broker holds {} groups (SKIFF_MAX_GROUPS)",
+                self.config.max_groups
+            ),
+        );
+        ResponseError::PolicyViolation.code()
     }
 
     /// Makes sure the group's timer looks at its (possibly earlier) next
@@ -121,14 +161,22 @@ impl Coordinator {
         }
     }
 
-    pub fn join(&self, group_id: &str, req: JoinRequest) -> Reply<JoinResult> {
+    pub fn join(
+        &self,
+        group_id: &str,
+        req: JoinRequest,
+        peer: Option<SocketAddr>,
+    ) -> Reply<JoinResult> {
         if group_id.is_empty() {
             return Reply::Now(JoinResult::error(
                 ResponseError::InvalidGroupId.code(),
                 &req.member_id,
             ));
         }
-        let handle = self.get_or_create(group_id);
+        let Some(handle) = self.get_or_create(group_id) else {
+            let code = self.refuse_new_group(group_id, peer);
+            return Reply::Now(JoinResult::error(code, &req.member_id));
+        };
         let reply = handle.lock().join(req, Instant::now());
         self.kick(&handle);
         reply
@@ -182,17 +230,69 @@ impl Coordinator {
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
+        peer: Option<SocketAddr>,
     ) -> i16 {
         if group_id.is_empty() {
             return ResponseError::InvalidGroupId.code();
         }
-        match self.get(group_id) {
-            Some(h) => h.lock().check_commit(member_id, instance_id, generation),
-            // Offsets of groups that do not use group management (or that
-            // have not rejoined since a restart with generation -1).
-            None if generation < 0 => NONE,
-            None => ResponseError::UnknownMemberId.code(),
+        if let Some(h) = self.get(group_id) {
+            return h.lock().check_commit(member_id, instance_id, generation);
         }
+        if generation >= 0 {
+            return ResponseError::UnknownMemberId.code();
+        }
+        // Offsets of groups that do not use group management (or that have
+        // not rejoined since a restart) with generation -1: the group is
+        // registered, so SKIFF_MAX_GROUPS counts it from now on, and its
+        // timer forgets it if no offset is stored.
+        match self.get_or_create(group_id) {
+            Some(h) => {
+                let code = h.lock().check_commit(member_id, instance_id, generation);
+                self.kick(&h);
+                code
+            }
+            None => self.refuse_new_group(group_id, peer),
+        }
+    }
+
+    /// Deletes the committed offsets of every group that has had no member
+    /// and no commit for `SKIFF_OFFSETS_RETENTION_MS` (Kafka's
+    /// offsets.retention.minutes), and forgets those groups. Run by the
+    /// periodic retention pass; answers how many groups' offsets went.
+    pub async fn expire_offsets(
+        &self,
+        storage: &Storage,
+        now_ms: i64,
+    ) -> Result<usize, WriteError> {
+        let retention = self.config.offsets_retention;
+        let cutoff = now_ms.saturating_sub(retention.as_millis().min(i64::MAX as u128) as i64);
+        let now = Instant::now();
+        let idle: Vec<String> = self
+            .offsets
+            .groups_committed_before(cutoff)
+            .into_iter()
+            .filter(|id| {
+                self.get(id).is_none_or(|h| {
+                    let g = h.lock();
+                    g.is_empty() && now.saturating_duration_since(g.empty_since) >= retention
+                })
+            })
+            .collect();
+        if idle.is_empty() {
+            return Ok(0);
+        }
+        storage.expire_offsets(idle.clone(), cutoff).await?;
+        let mut expired = 0;
+        for id in &idle {
+            // Only if no commit came in meanwhile (the file kept it too).
+            if self.offsets.remove_group_if_committed_before(id, cutoff) {
+                expired += 1;
+                if let Some(h) = self.get(id) {
+                    forget_if_unused(&self.groups, &self.offsets, id, &h);
+                }
+            }
+        }
+        Ok(expired)
     }
 
     /// Writes committed offsets and, once they are durable, mirrors them.

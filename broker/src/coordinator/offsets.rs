@@ -85,6 +85,45 @@ impl OffsetCache {
             .collect()
     }
 
+    /// Groups with committed offsets.
+    pub fn group_count(&self) -> usize {
+        self.groups.lock().expect("offset cache lock").len()
+    }
+
+    /// Groups with committed offsets for which `keep` holds.
+    pub fn count_groups_where(&self, mut keep: impl FnMut(&str) -> bool) -> usize {
+        self.groups
+            .lock()
+            .expect("offset cache lock")
+            .keys()
+            .filter(|g| keep(g))
+            .count()
+    }
+
+    /// Groups whose every offset was committed before `cutoff_ms`.
+    pub fn groups_committed_before(&self, cutoff_ms: i64) -> Vec<String> {
+        self.groups
+            .lock()
+            .expect("offset cache lock")
+            .iter()
+            .filter(|(_, g)| g.values().all(|c| c.commit_ms < cutoff_ms))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Removes a group's offsets if every one was committed before
+    /// `cutoff_ms` (a later commit keeps the group); says whether it did.
+    pub fn remove_group_if_committed_before(&self, group: &str, cutoff_ms: i64) -> bool {
+        let mut groups = self.groups.lock().expect("offset cache lock");
+        let idle = groups
+            .get(group)
+            .is_some_and(|g| g.values().all(|c| c.commit_ms < cutoff_ms));
+        if idle {
+            groups.remove(group);
+        }
+        idle
+    }
+
     pub fn remove_group(&self, group: &str) {
         self.groups.lock().expect("offset cache lock").remove(group);
     }

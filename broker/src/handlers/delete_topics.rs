@@ -50,6 +50,7 @@ pub async fn handle(broker: &Broker, req: DeleteTopicsRequest) -> DeleteTopicsRe
             Ok(id) => {
                 // The writer deleted the topic's committed offsets with it.
                 broker.coordinator.offsets.remove_topic(&name);
+                broker.metrics.remove_topic(&name);
                 result.with_topic_id(id)
             }
             Err(e) => result

@@ -12,9 +12,22 @@ use crate::broker::Broker;
 use crate::connection::ConnectionState;
 use crate::coordinator::{JoinRequest, JoinResult, Reply};
 use crate::protocol::reader::{Reader, Result};
+use crate::refusals;
+
+/// Most protocols one member may offer. Kafka's clients send one per
+/// configured assignor (a handful); the cap bounds protocol selection and
+/// the member's memory.
+pub const MAX_PROTOCOLS: usize = 64;
+/// Most bytes of protocol names one member may offer, summed.
+pub const MAX_PROTOCOL_NAME_BYTES: usize = 16 * 1024;
+/// The limit's name in refusal logs.
+pub const PROTOCOL_LIMIT: &str = "JoinGroup protocols per member";
 
 pub struct JoinGroupRequest {
     pub group_id: String,
+    /// Set when the member offered more protocols (or longer names) than
+    /// the caps allow: the join is refused with INVALID_REQUEST.
+    pub over_limit: Option<String>,
     pub join: JoinRequest,
 }
 
@@ -34,18 +47,39 @@ impl JoinGroupRequest {
             None
         };
         let protocol_type = r.string("protocol type")?;
-        let protocols = r.array("protocols", |r| {
+        // Kept only while within the caps: past them the rest is read (to
+        // check the frame) but neither stored nor counted further.
+        let mut protocols = Vec::new();
+        let mut count = 0usize;
+        let mut name_bytes = 0usize;
+        r.array("protocols", |r| {
             let name = r.string("protocol name")?;
             let metadata = r.bytes("protocol metadata")?;
             r.tagged_fields()?;
-            Ok((name, metadata))
+            count += 1;
+            name_bytes = name_bytes.saturating_add(name.len());
+            if count <= MAX_PROTOCOLS && name_bytes <= MAX_PROTOCOL_NAME_BYTES {
+                // Copied out: a slice would pin the whole request frame for
+                // as long as the member stays in the group.
+                protocols.push((name, Bytes::copy_from_slice(&metadata)));
+            }
+            Ok(())
         })?;
+        let over_limit = (count > MAX_PROTOCOLS || name_bytes > MAX_PROTOCOL_NAME_BYTES)
+            .then(|| {
+                format!(
+                    "JoinGroup with {count} protocols ({name_bytes} bytes of names) refused: \
+                     at most {MAX_PROTOCOLS} protocols and {MAX_PROTOCOL_NAME_BYTES} bytes of names \
+                     per member"
+                )
+            });
         if version >= 8 {
             r.nullable_string()?; // reason
         }
         r.tagged_fields()?;
         Ok(JoinGroupRequest {
             group_id,
+            over_limit,
             join: JoinRequest {
                 member_id,
                 instance_id,
@@ -93,9 +127,19 @@ pub async fn handle(
     version: i16,
     mut req: JoinGroupRequest,
 ) -> JoinGroupResponse {
-    req.join.client_host = conn.client_host();
     let member_id = req.join.member_id.clone();
-    let result = match broker.coordinator.join(&req.group_id, req.join) {
+    if let Some(message) = &req.over_limit {
+        refusals::refused(PROTOCOL_LIMIT, Some(conn.peer), message);
+        return response(
+            version,
+            JoinResult::error(ResponseError::InvalidRequest.code(), &member_id),
+        );
+    }
+    req.join.client_host = conn.client_host();
+    let result = match broker
+        .coordinator
+        .join(&req.group_id, req.join, Some(conn.peer))
+    {
         Reply::Now(r) => r,
         Reply::Wait(rx) => {
             tokio::select! {

@@ -299,7 +299,12 @@ pub async fn handle(
         Request::SyncGroup(req) => respond(api, v, corr, &sync_group::handle(b, v, req).await),
         Request::Heartbeat(req) => respond(api, v, corr, &heartbeat::handle(b, req)),
         Request::LeaveGroup(req) => respond(api, v, corr, &leave_group::handle(b, v, req)),
-        Request::OffsetCommit(req) => respond(api, v, corr, &offset_commit::handle(b, req).await),
+        Request::OffsetCommit(req) => respond(
+            api,
+            v,
+            corr,
+            &offset_commit::handle(b, conn.peer, req).await,
+        ),
         Request::OffsetFetch(req) => respond(api, v, corr, &offset_fetch::handle(b, v, req)),
         Request::ListGroups(req) => respond(api, v, corr, &list_groups::handle(b, v, req)),
         Request::DescribeGroups(req) => respond(api, v, corr, &describe_groups::handle(b, v, req)),

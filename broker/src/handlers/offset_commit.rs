@@ -2,6 +2,8 @@
 //! classic groups, then stores the offsets (with leader epoch and metadata)
 //! through the writer; the response leaves after the commit.
 
+use std::net::SocketAddr;
+
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -76,12 +78,17 @@ impl OffsetCommitRequest {
 /// A partition's row to write, or the error code it gets.
 type Checked = std::result::Result<OffsetRow, i16>;
 
-pub async fn handle(broker: &Broker, req: OffsetCommitRequest) -> OffsetCommitResponse {
+pub async fn handle(
+    broker: &Broker,
+    peer: SocketAddr,
+    req: OffsetCommitRequest,
+) -> OffsetCommitResponse {
     let group_error = broker.coordinator.check_commit(
         &req.group_id,
         &req.member_id,
         req.instance_id.as_deref(),
         req.generation,
+        Some(peer),
     );
     let now = now_ms();
     // Per partition: Ok(row) to write, or an error code.

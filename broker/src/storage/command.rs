@@ -64,6 +64,12 @@ pub(super) enum Command {
         partitions: Vec<(String, i32)>,
         reply: Reply<()>,
     },
+    /// Offsets retention: the groups' offsets go unless one is recent.
+    ExpireOffsets {
+        groups: Vec<String>,
+        cutoff_ms: i64,
+        reply: Reply<()>,
+    },
     EnforceRetention {
         now_ms: i64,
         reply: Reply<usize>,

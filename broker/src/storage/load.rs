@@ -38,9 +38,11 @@ fn high_watermark(conn: &Connection, partition: i64, log_start: i64) -> rusqlite
         .max(log_start))
 }
 
-/// The writer's per-partition state and the next producer id.
+/// The writer's per-partition state and the next producer id. Producers
+/// that last wrote before `producer_cutoff_ms` are expired and not loaded.
 pub fn partition_logs(
     conn: &Connection,
+    producer_cutoff_ms: i64,
 ) -> Result<(HashMap<i64, PartitionLog>, i64), StorageError> {
     let mut logs = HashMap::new();
     let mut stmt = conn.prepare("SELECT id, log_start FROM partitions")?;
@@ -58,10 +60,11 @@ pub fn partition_logs(
     }
     // The last batch of every idempotent producer, from its table...
     let mut stmt = conn.prepare(
-        "SELECT partition_id, producer_id, epoch, first_seq, last_seq, base_offset FROM producers",
+        "SELECT partition_id, producer_id, epoch, first_seq, last_seq, base_offset, last_ms
+         FROM producers WHERE last_ms >= ?1",
     )?;
-    let mut rows = stmt.query([])?;
-    let mut last: HashMap<i64, Vec<(i64, i16, RecentBatch)>> = HashMap::new();
+    let mut rows = stmt.query(params![producer_cutoff_ms])?;
+    let mut last: HashMap<i64, Vec<(i64, i16, RecentBatch, i64)>> = HashMap::new();
     while let Some(r) = rows.next()? {
         last.entry(r.get(0)?).or_default().push((
             r.get(1)?,
@@ -71,6 +74,7 @@ pub fn partition_logs(
                 last_seq: r.get(4)?,
                 base_offset: r.get(5)?,
             },
+            r.get(6)?,
         ));
     }
     // ...and the few before it from the batch headers at the end of each
@@ -108,14 +112,14 @@ pub fn partition_logs(
                 }
             }
         }
-        for (producer_id, epoch, batch) in producers {
+        for (producer_id, epoch, batch, last_ms) in producers {
             match recent.remove(&producer_id) {
                 Some(list) if list.first().map(|(_, b)| *b) == Some(batch) => {
                     for (epoch, b) in list.into_iter().rev() {
-                        log.producers.restore(producer_id, epoch, b);
+                        log.producers.restore(producer_id, epoch, b, last_ms);
                     }
                 }
-                _ => log.producers.restore(producer_id, epoch, batch),
+                _ => log.producers.restore(producer_id, epoch, batch, last_ms),
             }
         }
     }

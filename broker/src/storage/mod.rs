@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{mpsc, Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use rusqlite::{Connection, OpenFlags};
@@ -105,15 +106,29 @@ impl Storage {
         durability: Durability,
         limits: DiskLimits,
         max_partitions: u32,
+        producer_expiration: Duration,
+        max_producers: usize,
         panic_topic: Option<String>,
     ) -> Result<(Storage, Arc<Catalog>), OpenError> {
         let lock = lock_database(path).map_err(OpenError::Open)?;
         let conn = Connection::open(path).map_err(|e| OpenError::Open(e.into()))?;
         schema::configure_writer(&conn, durability).map_err(|e| OpenError::Open(e.into()))?;
-        let (logs, next_pid) = load::partition_logs(&conn).map_err(OpenError::Load)?;
+        let expiration_ms = producer_expiration.as_millis().min(i64::MAX as u128) as i64;
+        let cutoff = crate::clock::now_ms().saturating_sub(expiration_ms);
+        // Expired producers are neither loaded nor kept in the file.
+        conn.execute("DELETE FROM producers WHERE last_ms < ?1", [cutoff])
+            .map_err(|e| OpenError::Load(e.into()))?;
+        let (logs, next_pid) = load::partition_logs(&conn, cutoff).map_err(OpenError::Load)?;
         let catalog = Arc::new(load::catalog(&conn, &logs).map_err(OpenError::Load)?);
         let (tx, rx) = mpsc::channel();
-        let state = state::WriterState::new(catalog.clone(), logs, next_pid, max_partitions);
+        let state = state::WriterState::new(
+            catalog.clone(),
+            logs,
+            next_pid,
+            max_partitions,
+            expiration_ms,
+            max_producers,
+        );
         let w = writer::Writer::new(conn, limits, state).panic_on_topic(panic_topic);
         let stopped = CancellationToken::new();
         // Cancelled when the thread ends, returning or unwinding a panic.
@@ -246,6 +261,16 @@ impl Storage {
         self.queue(|reply| Command::DeleteOffsets {
             group,
             partitions,
+            reply,
+        })
+    }
+
+    /// Deletes the offsets of each of `groups` none of whose offsets was
+    /// committed at or after `cutoff_ms` (offsets retention).
+    pub fn expire_offsets(&self, groups: Vec<String>, cutoff_ms: i64) -> Queued<()> {
+        self.queue(|reply| Command::ExpireOffsets {
+            groups,
+            cutoff_ms,
             reply,
         })
     }

@@ -63,6 +63,17 @@ pub fn delete_group(tx: &Connection, group: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Deletes a group's offsets if none was committed at or after
+/// `cutoff_ms` (offsets retention).
+pub fn expire_group(tx: &Connection, group: &str, cutoff_ms: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "DELETE FROM committed_offsets WHERE group_id = ?1 AND NOT EXISTS
+           (SELECT 1 FROM committed_offsets WHERE group_id = ?1 AND commit_ms >= ?2)",
+    )?
+    .execute(params![group, cutoff_ms])?;
+    Ok(())
+}
+
 pub fn delete_partitions(
     tx: &Connection,
     group: &str,

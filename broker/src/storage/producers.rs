@@ -10,6 +10,10 @@
 //!   (INVALID_PRODUCER_EPOCH);
 //! - a producer Skiff knows nothing about (new, or its state was lost) may
 //!   start at any sequence, as Kafka allows.
+//!
+//! A producer's state is dropped once it has not written for
+//! `SKIFF_PRODUCER_ID_EXPIRATION_MS` (Kafka's producer.id.expiration.ms), so
+//! producer ids taken from batch headers cannot accumulate.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -29,6 +33,8 @@ pub struct RecentBatch {
 #[derive(Debug, Clone, Default)]
 pub struct ProducerEntry {
     pub epoch: i16,
+    /// When it last wrote (ms since the epoch).
+    pub last_ms: i64,
     pub recent: VecDeque<RecentBatch>,
 }
 
@@ -56,9 +62,10 @@ pub struct Producers {
 }
 
 impl Producers {
-    pub fn restore(&mut self, producer_id: i64, epoch: i16, last: RecentBatch) {
+    pub fn restore(&mut self, producer_id: i64, epoch: i16, last: RecentBatch, last_ms: i64) {
         let entry = self.entries.entry(producer_id).or_default();
         entry.epoch = epoch;
+        entry.last_ms = entry.last_ms.max(last_ms);
         entry.recent.push_back(last);
         while entry.recent.len() > RECENT {
             entry.recent.pop_front();
@@ -96,8 +103,9 @@ impl Producers {
     }
 
     /// Records an appended batch (call only after `check` said `Append`).
-    pub fn record(&mut self, b: &BatchHeader, base_offset: i64) -> RecentBatch {
+    pub fn record(&mut self, b: &BatchHeader, base_offset: i64, now_ms: i64) -> RecentBatch {
         let entry = self.entries.entry(b.producer_id).or_default();
+        entry.last_ms = now_ms;
         if entry.epoch != b.producer_epoch {
             entry.recent.clear();
             entry.epoch = b.producer_epoch;
@@ -112,6 +120,28 @@ impl Producers {
             entry.recent.pop_front();
         }
         recent
+    }
+}
+
+impl Producers {
+    /// Drops the producers that last wrote before `cutoff_ms`; answers how
+    /// many went.
+    pub fn expire(&mut self, cutoff_ms: i64) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|_, e| e.last_ms >= cutoff_ms);
+        if self.entries.len() < before / 2 {
+            self.entries.shrink_to_fit();
+        }
+        before - self.entries.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Every producer's last write time, appended to `out`.
+    pub fn last_writes(&self, out: &mut Vec<i64>) {
+        out.extend(self.entries.values().map(|e| e.last_ms));
     }
 }
 
@@ -130,11 +160,11 @@ mod tests {
         let mut p = Producers::default();
         let b0 = header(7, 0, 0, 3);
         assert_eq!(p.check(&b0), Verdict::Append);
-        p.record(&b0, 100);
+        p.record(&b0, 100, 0);
         assert_eq!(p.check(&b0), Verdict::Duplicate { base_offset: 100 });
         let b1 = header(7, 0, 3, 2);
         assert_eq!(p.check(&b1), Verdict::Append);
-        p.record(&b1, 103);
+        p.record(&b1, 103, 0);
         assert_eq!(p.check(&header(7, 0, 9, 1)), Verdict::OutOfOrder);
         assert_eq!(
             p.check(&header(7, 0, 3, 2)),
@@ -145,10 +175,22 @@ mod tests {
     #[test]
     fn epochs() {
         let mut p = Producers::default();
-        p.record(&header(7, 1, 0, 1), 0);
+        p.record(&header(7, 1, 0, 1), 0, 0);
         assert_eq!(p.check(&header(7, 0, 1, 1)), Verdict::Fenced);
         assert_eq!(p.check(&header(7, 2, 5, 1)), Verdict::OutOfOrder);
         assert_eq!(p.check(&header(7, 2, 0, 1)), Verdict::Append);
+    }
+
+    #[test]
+    fn producers_silent_past_the_expiration_are_forgotten() {
+        let mut p = Producers::default();
+        p.record(&header(7, 0, 0, 1), 0, 1_000);
+        p.record(&header(8, 0, 0, 1), 1, 5_000);
+        assert_eq!(p.expire(2_000), 1);
+        assert_eq!(p.len(), 1);
+        // Forgotten: producer 7 may start anywhere again, 8 may not.
+        assert_eq!(p.check(&header(7, 0, 42, 1)), Verdict::Append);
+        assert_eq!(p.check(&header(8, 0, 42, 1)), Verdict::OutOfOrder);
     }
 
     #[test]

@@ -105,11 +105,133 @@ pub fn configure_writer(conn: &Connection, durability: Durability) -> rusqlite::
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.execute_batch(SCHEMA)?;
     conn.execute_batch(super::offsets::SCHEMA)?;
+    migrate(conn)?;
     Ok(())
+}
+
+/// A topic name with '.' and '_' made one: Kafka refuses a topic whose
+/// normalised name another topic already has (their metric names would
+/// collide). Stored in `topics.norm_name` under a UNIQUE index, so the check
+/// is an index lookup, not a scan of every name.
+pub fn normalised_name(name: &str) -> String {
+    name.replace('.', "_")
+}
+
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    for n in names {
+        if n? == column {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Additive changes to files written by earlier versions, each applied once
+/// (guarded by the column it adds) in one transaction; a new file goes
+/// through the same steps.
+///
+/// - `topics.norm_name` (UNIQUE): filled from the names; if an older file
+///   holds two colliding names, only the older topic gets the value (NULLs
+///   do not collide), so the file still opens.
+/// - `producers.last_ms`: when each producer last wrote, for
+///   `SKIFF_PRODUCER_ID_EXPIRATION_MS`; existing rows count from the
+///   migration.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let norm = has_column(conn, "topics", "norm_name")?;
+    let last = has_column(conn, "producers", "last_ms")?;
+    if norm && last {
+        return Ok(());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let mut sql = String::from("BEGIN IMMEDIATE;");
+    if !norm {
+        sql.push_str(
+            "ALTER TABLE topics ADD COLUMN norm_name TEXT;
+             UPDATE topics SET norm_name = replace(name, '.', '_')
+               WHERE id IN (SELECT MIN(id) FROM topics GROUP BY replace(name, '.', '_'));
+             CREATE UNIQUE INDEX topics_norm_name ON topics (norm_name);",
+        );
+    }
+    if !last {
+        sql.push_str(&format!(
+            "ALTER TABLE producers ADD COLUMN last_ms INTEGER NOT NULL DEFAULT 0;
+             UPDATE producers SET last_ms = {now};"
+        ));
+    }
+    sql.push_str("COMMIT;");
+    conn.execute_batch(&sql)
 }
 
 /// Pragmas for read-only connections.
 pub fn configure_reader(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "cache_size", -1024)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file as earlier versions wrote it: no `norm_name`, no `last_ms`,
+    /// and (from before the collision check) two colliding names.
+    fn old_file() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE topics (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+                                  uuid BLOB NOT NULL, created_ms INTEGER NOT NULL);
+             CREATE TABLE producers (partition_id INTEGER NOT NULL, producer_id INTEGER NOT NULL,
+                                     epoch INTEGER NOT NULL, first_seq INTEGER NOT NULL,
+                                     last_seq INTEGER NOT NULL, base_offset INTEGER NOT NULL,
+                                     PRIMARY KEY (partition_id, producer_id)) WITHOUT ROWID;
+             INSERT INTO topics VALUES (1, 'a.b', x'00', 0), (2, 'a_b', x'00', 0), (3, 'c', x'00', 0);
+             INSERT INTO producers VALUES (1, 7, 0, 0, 0, 0);",
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn an_older_file_gains_the_new_columns_once() {
+        let conn = old_file();
+        configure_writer(&conn, Durability::Normal).unwrap();
+        let norms: Vec<(String, Option<String>)> = conn
+            .prepare("SELECT name, norm_name FROM topics ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            norms,
+            vec![
+                ("a.b".into(), Some("a_b".into())),
+                ("a_b".into(), None),
+                ("c".into(), Some("c".into())),
+            ]
+        );
+        let last_ms: i64 = conn
+            .query_row("SELECT last_ms FROM producers", [], |r| r.get(0))
+            .unwrap();
+        assert!(last_ms > 1_700_000_000_000, "{last_ms}");
+        // The index refuses a colliding name; a second start changes nothing.
+        let dup = conn.execute(
+            "INSERT INTO topics (name, norm_name, uuid, created_ms) VALUES ('a-b', 'c', x'00', 0)",
+            [],
+        );
+        assert!(dup.is_err());
+        configure_writer(&conn, Durability::Normal).unwrap();
+        let count: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM topics WHERE norm_name IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(count, 2);
+    }
 }

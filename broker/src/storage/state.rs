@@ -16,8 +16,8 @@ use super::command::{Appended, ConfigChange};
 use super::partition_log::PartitionLog;
 use super::producers::{RecentBatch, Verdict};
 use super::retention::{retention_point, truncate_head};
-use super::schema::MAX_PARTITION_ID;
 use super::schema::{batch_key, MAX_OFFSET};
+use super::schema::{normalised_name, MAX_PARTITION_ID};
 use super::{
     load, offsets, over_partition_limit, OffsetRow, StorageError, WriteError, WriteResult,
 };
@@ -48,6 +48,13 @@ pub(super) type Applied<T> = Result<Staged<T>, StorageError>;
 /// refuses this one command.
 type Outcome<T> = Result<WriteResult<T>, StorageError>;
 
+/// The limit's name in logs.
+pub const PRODUCER_LIMIT: &str = "SKIFF_MAX_PRODUCER_IDS";
+
+fn count_producers(logs: &HashMap<i64, PartitionLog>) -> usize {
+    logs.values().map(|l| l.producers.len()).sum()
+}
+
 fn written<T>(publish: impl FnOnce() -> WriteResult<T> + Send + 'static) -> Staged<T> {
     Staged::Written(Box::new(publish))
 }
@@ -60,6 +67,12 @@ pub(super) struct WriterState {
     /// against `logs`, which also holds the partitions of this group's
     /// earlier commands.
     max_partitions: u32,
+    /// `SKIFF_PRODUCER_ID_EXPIRATION_MS`.
+    producer_expiration_ms: i64,
+    /// `SKIFF_MAX_PRODUCER_IDS`: most (partition, producer id) states held.
+    max_producers: usize,
+    /// (partition, producer id) states held, summed over `logs`.
+    producers: usize,
 }
 
 impl WriterState {
@@ -68,13 +81,24 @@ impl WriterState {
         logs: HashMap<i64, PartitionLog>,
         next_producer_id: i64,
         max_partitions: u32,
+        producer_expiration_ms: i64,
+        max_producers: usize,
     ) -> Self {
+        let producers = count_producers(&logs);
         WriterState {
             catalog,
             logs,
             next_producer_id,
             max_partitions,
+            producer_expiration_ms,
+            max_producers,
+            producers,
         }
+    }
+
+    /// Producers that last wrote before this are expired.
+    pub(super) fn producer_cutoff(&self, now_ms: i64) -> i64 {
+        now_ms.saturating_sub(self.producer_expiration_ms)
     }
 
     /// The refusal of `adding` more partitions, if the broker-wide limit
@@ -88,7 +112,8 @@ impl WriterState {
     /// writes that did not happen are taken back from the file, the source
     /// of truth. (The catalog changes only after a commit, so it is right.)
     pub(super) fn reload(&mut self, conn: &Connection) -> Result<(), StorageError> {
-        let (logs, next_producer_id) = load::partition_logs(conn)?;
+        let (logs, next_producer_id) = load::partition_logs(conn, self.producer_cutoff(now_ms()))?;
+        self.producers = count_producers(&logs);
         self.logs = logs;
         self.next_producer_id = next_producer_id;
         Ok(())
@@ -181,13 +206,18 @@ impl WriterState {
             data
         ])?;
         if header.has_producer_id() {
-            let recent: RecentBatch = log.producers.record(&header, base_offset);
+            let now = now_ms();
+            let held = log.producers.len();
+            let recent: RecentBatch = log.producers.record(&header, base_offset, now);
+            self.producers += log.producers.len() - held;
             tx.prepare_cached(
-                "INSERT INTO producers (partition_id, producer_id, epoch, first_seq, last_seq, base_offset)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO producers
+                   (partition_id, producer_id, epoch, first_seq, last_seq, base_offset, last_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (partition_id, producer_id) DO UPDATE SET
                    epoch = excluded.epoch, first_seq = excluded.first_seq,
-                   last_seq = excluded.last_seq, base_offset = excluded.base_offset",
+                   last_seq = excluded.last_seq, base_offset = excluded.base_offset,
+                   last_ms = excluded.last_ms",
             )?
             .execute(params![
                 partition.db_id,
@@ -195,10 +225,14 @@ impl WriterState {
                 header.producer_epoch,
                 recent.first_seq,
                 recent.last_seq,
-                base_offset
+                base_offset,
+                now
             ])?;
         }
         log.next_offset = last_offset + 1;
+        if self.producers > self.max_producers {
+            self.evict_producers(tx)?;
+        }
         Ok(Ok(Appended {
             base_offset,
             log_append_time: append_time,
@@ -221,12 +255,11 @@ impl WriterState {
             return Ok(Staged::Refused(WriteError::TopicExists));
         }
         // Kafka refuses names that differ only by '.' versus '_' (they map to
-        // the same metric names).
+        // the same metric names): one lookup in the UNIQUE index.
+        let norm = normalised_name(name);
         let colliding: Option<String> = tx
-            .prepare_cached(
-                "SELECT name FROM topics WHERE replace(name, '.', '_') = replace(?1, '.', '_') LIMIT 1",
-            )?
-            .query_row(params![name], |r| r.get(0))
+            .prepare_cached("SELECT name FROM topics WHERE norm_name = ?1")?
+            .query_row(params![norm], |r| r.get(0))
             .optional()?;
         if let Some(other) = colliding {
             return Ok(Staged::Refused(WriteError::InvalidTopic(format!(
@@ -250,8 +283,8 @@ impl WriterState {
         };
         let id = Uuid::new_v4();
         tx.execute(
-            "INSERT INTO topics (name, uuid, created_ms) VALUES (?1, ?2, ?3)",
-            params![name, id.as_bytes().as_slice(), now_ms()],
+            "INSERT INTO topics (name, norm_name, uuid, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![name, norm, id.as_bytes().as_slice(), now_ms()],
         )?;
         let topic_db_id = tx.last_insert_rowid();
         for (k, v) in &config.overrides {
@@ -284,7 +317,9 @@ impl WriterState {
                 "DELETE FROM producers WHERE partition_id = ?1",
                 params![p.db_id],
             )?;
-            self.logs.remove(&p.db_id);
+            if let Some(log) = self.logs.remove(&p.db_id) {
+                self.producers -= log.producers.len();
+            }
         }
         tx.execute("DELETE FROM topics WHERE id = ?1", params![topic.db_id])?;
         offsets::delete_topic(tx, &topic.name)?;
@@ -411,6 +446,7 @@ impl WriterState {
     /// retention.ms or retention.bytes they exceed; answers the number of
     /// batches removed.
     pub(super) fn enforce_retention(&mut self, tx: &Connection, now_ms: i64) -> Applied<usize> {
+        self.expire_producers(tx, now_ms)?;
         let mut moved = Vec::new();
         let mut removed = 0;
         for topic in self.catalog.all() {
@@ -433,6 +469,77 @@ impl WriterState {
             }
             Ok(removed)
         }))
+    }
+
+    /// Forgets, in memory and in the file, the producers that have not
+    /// written for `SKIFF_PRODUCER_ID_EXPIRATION_MS`. (If the transaction
+    /// fails, `reload` reads them back from the file.)
+    fn expire_producers(&mut self, tx: &Connection, now_ms: i64) -> Result<usize, StorageError> {
+        let cutoff = self.producer_cutoff(now_ms);
+        let expired = self.drop_producers_before(tx, cutoff)?;
+        if expired > 0 {
+            tracing::info!(producers = expired, "idle producer ids expired");
+        }
+        Ok(expired)
+    }
+
+    /// Forgets, in memory and in the file, every producer that last wrote
+    /// before `cutoff`; answers how many went.
+    fn drop_producers_before(
+        &mut self,
+        tx: &Connection,
+        cutoff: i64,
+    ) -> Result<usize, StorageError> {
+        let mut dropped = 0;
+        for log in self.logs.values_mut() {
+            dropped += log.producers.expire(cutoff);
+        }
+        if dropped > 0 {
+            tx.prepare_cached("DELETE FROM producers WHERE last_ms < ?1")?
+                .execute(params![cutoff])?;
+        }
+        self.producers -= dropped;
+        Ok(dropped)
+    }
+
+    /// Past `SKIFF_MAX_PRODUCER_IDS`: the least recently written tenth of
+    /// the producers is forgotten at once (so the pass, linear in the
+    /// producers held, runs once per tenth of the limit of new ids). A
+    /// forgotten producer is treated as new again: its next batch is
+    /// accepted at any sequence, as after Kafka's expiration.
+    fn evict_producers(&mut self, tx: &Connection) -> Result<(), StorageError> {
+        let mut times = Vec::with_capacity(self.producers);
+        for log in self.logs.values() {
+            log.producers.last_writes(&mut times);
+        }
+        let nth = (self.max_producers / 10).min(times.len().saturating_sub(1));
+        let (_, &mut at, _) = times.select_nth_unstable(nth);
+        let dropped = self.drop_producers_before(tx, at.saturating_add(1))?;
+        crate::refusals::refused(
+            PRODUCER_LIMIT,
+            None,
+            &format!(
+                "{dropped} least recently written producer ids forgotten: more than {} held \
+                 (SKIFF_MAX_PRODUCER_IDS)",
+                self.max_producers
+            ),
+        );
+        Ok(())
+    }
+
+    /// Deletes the committed offsets of each of `groups` whose every offset
+    /// was committed before `cutoff_ms` (a group that committed since
+    /// keeps all of its offsets).
+    pub(super) fn expire_offsets(
+        &mut self,
+        tx: &Connection,
+        groups: &[String],
+        cutoff_ms: i64,
+    ) -> Applied<()> {
+        for g in groups {
+            offsets::expire_group(tx, g, cutoff_ms)?;
+        }
+        Ok(written(|| Ok(())))
     }
 
     /// DeleteRecords: the partition's log starts at `offset` (-1: the high

@@ -167,6 +167,11 @@ fn dispatch(
             partitions,
             reply,
         } => answer(reply, state.delete_offsets(tx, &group, &partitions)?),
+        Command::ExpireOffsets {
+            groups,
+            cutoff_ms,
+            reply,
+        } => answer(reply, state.expire_offsets(tx, &groups, cutoff_ms)?),
         Command::EnforceRetention { now_ms, reply } => {
             answer(reply, state.enforce_retention(tx, now_ms)?)
         }
@@ -213,9 +218,9 @@ mod tests {
     fn open(path: &Path) -> (Writer, Arc<Catalog>) {
         let conn = Connection::open(path).unwrap();
         schema::configure_writer(&conn, Durability::Normal).unwrap();
-        let (logs, next_pid) = load::partition_logs(&conn).unwrap();
+        let (logs, next_pid) = load::partition_logs(&conn, 0).unwrap();
         let catalog = Arc::new(load::catalog(&conn, &logs).unwrap());
-        let state = WriterState::new(catalog.clone(), logs, next_pid, 10_000);
+        let state = WriterState::new(catalog.clone(), logs, next_pid, 10_000, 86_400_000, 100_000);
         (
             Writer::new(conn, DiskLimits::new(path, 0, 0), state),
             catalog,
@@ -225,7 +230,7 @@ mod tests {
     /// The writer's next offsets and next producer id, from memory and as
     /// the file has them.
     fn memory_and_disk(w: &Writer) -> (BTreeMap<i64, i64>, BTreeMap<i64, i64>) {
-        let (logs, next_pid) = load::partition_logs(&w.conn).unwrap();
+        let (logs, next_pid) = load::partition_logs(&w.conn, 0).unwrap();
         let mut disk: BTreeMap<i64, i64> = logs.iter().map(|(p, l)| (*p, l.next_offset)).collect();
         disk.insert(-1, next_pid);
         (w.state.next_offsets(), disk)

@@ -56,6 +56,10 @@ pub fn settings(db: &std::path::Path) -> Settings {
         metrics_listener_url: None,
         min_free_disk_bytes: 0,
         group_empty_retention_ms: 600_000,
+        max_groups: 10_000,
+        offsets_retention_ms: 604_800_000,
+        producer_id_expiration_ms: 86_400_000,
+        max_producer_ids: 100_000,
     }
 }
 
