@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
 use super::command::{Appended, ConfigChange};
+use super::disk::{disk_refusal, Room, METADATA_RESERVE};
 use super::partition_log::PartitionLog;
 use super::producers::{RecentBatch, Verdict};
 use super::retention::{retention_point, truncate_head};
@@ -100,18 +101,21 @@ impl WriterState {
     pub(super) fn append(
         &mut self,
         tx: &Connection,
-        room: &mut Option<u64>,
+        room: &mut Option<Room>,
         partition: Arc<Partition>,
         batch: (BatchHeader, Bytes),
         log_append_time: bool,
     ) -> Applied<Appended> {
         let bytes = batch.1.len() as u64;
         let outcome = match room {
-            Some(left) if bytes > *left => Err(WriteError::StorageFull),
+            Some(r) if bytes.saturating_add(METADATA_RESERVE) > r.bytes => {
+                disk_refusal(r, "a produced batch", bytes);
+                Err(WriteError::StorageFull)
+            }
             _ => self.write_batch(tx, &partition, batch, log_append_time)?,
         };
-        if let (Some(left), Ok(_)) = (room.as_mut(), &outcome) {
-            *left -= bytes;
+        if let (Some(r), Ok(_)) = (room.as_mut(), &outcome) {
+            r.bytes = r.bytes.saturating_sub(bytes);
         }
         // Earlier appends of this group may have moved the high watermark:
         // it is published whatever this one's outcome.
