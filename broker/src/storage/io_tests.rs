@@ -377,3 +377,55 @@ fn the_disk_guard_refuses_growing_writes_and_recovers_once_pages_are_freed() {
     let q = create_topic(&mut w, &catalog, "u")[0].clone();
     assert_eq!(append_group(&mut w, &q, &big, 8), 8);
 }
+
+#[test]
+fn reads_under_saturated_commits_wait_at_most_a_commit_and_never_see_busy() {
+    // The writer commits 4 MiB groups back to back on its own thread while
+    // this thread reads, as Fetch does, on a read-only connection: the
+    // newest batch (a consumer at the tail) and 1 MiB from the start (one
+    // catching up). Every read must succeed (the busy handlers wait instead
+    // of returning SQLITE_BUSY) and none may wait longer than the stated
+    // bound, 2 s: a commit here takes milliseconds, so the bound leaves
+    // room for a loaded machine and still catches a reader starved for
+    // the whole run.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("skiff.db");
+    let (mut w, catalog) = open(&path);
+    let p = create_topic(&mut w, &catalog, "t")[0].clone();
+    let bytes = batch(512, KIB);
+    assert_eq!(append_group(&mut w, &p, &bytes, 8), 8);
+    let writer = {
+        let p = p.clone();
+        std::thread::spawn(move || {
+            let end = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            let mut groups = 0;
+            while std::time::Instant::now() < end {
+                assert_eq!(append_group(&mut w, &p, &bytes, 8), 8);
+                groups += 1;
+            }
+            groups
+        })
+    };
+    let conn = Connection::open_with_flags(
+        &path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .unwrap();
+    schema::configure_reader(&conn).unwrap();
+    let mut longest = std::time::Duration::ZERO;
+    let mut reads = 0;
+    while !writer.is_finished() {
+        let hw = p.high_watermark();
+        for from in [hw - 1, 0] {
+            let t0 = std::time::Instant::now();
+            let data = reader::read_batches(&conn, p.db_id, from, hw, 1 << 20, true).unwrap();
+            longest = longest.max(t0.elapsed());
+            assert!(!data.is_empty());
+            reads += 1;
+        }
+    }
+    let groups = writer.join().unwrap();
+    eprintln!("{groups} groups committed, {reads} reads, longest read {longest:?}");
+    assert!(groups >= 5, "the writer was starved: {groups} groups");
+    assert!(longest < std::time::Duration::from_secs(2), "{longest:?}");
+}
