@@ -107,6 +107,8 @@ impl WriterState {
         log_append_time: bool,
     ) -> Applied<Appended> {
         let bytes = batch.1.len() as u64;
+        let next_before = self.logs.get(&partition.db_id).map(|l| l.next_offset);
+        let arrived = batch.1.clone();
         let outcome = match room {
             Some(r) if bytes.saturating_add(METADATA_RESERVE) > r.bytes => {
                 disk_refusal(r, "a produced batch", bytes);
@@ -120,7 +122,18 @@ impl WriterState {
         // Earlier appends of this group may have moved the high watermark:
         // it is published whatever this one's outcome.
         let high_watermark = self.logs.get(&partition.db_id).map(|l| l.next_offset);
+        // Stored (not a duplicate): the batch joins the in-memory tail.
+        let stored = match (&outcome, next_before, high_watermark) {
+            (Ok(a), Some(before), Some(after)) if after > before && a.base_offset == before => {
+                Some((before, after, a.log_append_time))
+            }
+            _ => None,
+        };
         Ok(written(move || {
+            if let Some((base, end, append_time)) = stored {
+                let served = batch::served_form(&arrived, base, append_time);
+                partition.tail.push(base, end, served);
+            }
             if let Some(hw) = high_watermark {
                 if hw != partition.high_watermark() {
                     partition.advance(hw);
