@@ -33,6 +33,23 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK  # utime + stime
 
 
+def io_counts(pid):
+    """(bytes written, write calls) of a process so far, from /proc/PID/io:
+    write_bytes (pages it dirtied, counted once each until written back)
+    less cancelled_write_bytes (dirty pages truncated before writeback)."""
+    with open(f"/proc/{pid}/io") as f:
+        fields = dict(line.split(": ") for line in f.read().splitlines())
+    return int(fields["write_bytes"]) - int(fields["cancelled_write_bytes"]), int(fields["syscw"])
+
+
+def device_writes(path):
+    """Write I/Os completed so far by the block device holding `path` (all
+    processes on the machine), from /sys/dev/block/MAJ:MIN/stat."""
+    dev = os.stat(path).st_dev
+    with open(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}/stat") as f:
+        return int(f.read().split()[4])
+
+
 def status_kb(pid, key):
     """A kB field of /proc/PID/status (VmRSS, VmHWM, ...)."""
     with open(f"/proc/{pid}/status") as f:
@@ -53,6 +70,7 @@ class Broker:
         self.port = free_port()
         self.url = f"tcp://127.0.0.1:{self.port}"
         self.bootstrap = f"127.0.0.1:{self.port}"
+        self.final_io = None
         self.proc = subprocess.Popen(
             [binary, "--listener-url", self.url, "--storage-engine", f"sqlite://{self.db}"],
             env=dict(os.environ, RUST_LOG=log_level),
@@ -84,13 +102,25 @@ class Broker:
             time.sleep(0.05)
 
     def stop(self):
-        """SIGTERM and wait for the clean exit (the WAL is checkpointed);
-        killed if it takes longer than STOP_TIMEOUT_S."""
+        """SIGTERM and wait for the clean exit; killed if it takes longer
+        than STOP_TIMEOUT_S. The process's I/O counts at its exit (read from
+        the zombie, before it is reaped) are left in `final_io`."""
         if self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{self.pid}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                if state == "Z":
+                    self.final_io = io_counts(self.pid)
+                    break
+            except OSError:
+                break
+            time.sleep(0.01)
         try:
-            self.proc.wait(STOP_TIMEOUT_S)
+            self.proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

@@ -2,14 +2,20 @@
 //! the broker keeps serving.
 //!
 //! SQLite's `VACUUM INTO` reads the whole database inside one read
-//! transaction (WAL lets it run beside the writer) and writes a compact,
-//! self-contained file: every topic, record and committed offset as of one
-//! moment. Restore by starting a broker on the copy (with the broker stopped,
-//! move the copy into place of the old file and delete the old `-wal`/`-shm`).
+//! transaction and writes a compact, self-contained file: every topic,
+//! record and committed offset as of one moment. With the rollback journal a
+//! read transaction keeps the writer from committing, so produce, offset
+//! commits and topic changes wait (their commits retry in short steps, see
+//! `storage/busy.rs`) until the copy is written, about the database's size
+//! divided by the disk's write speed; past 30 s a waiting group fails with
+//! KAFKA_STORAGE_ERROR and its clients retry. Restore by starting a broker
+//! on the copy (with the broker stopped, move the copy into place of the old
+//! file and delete the old `-journal`, if any).
 //!
 //! `skiff-broker compact` shrinks the file in place (`VACUUM`) with the
-//! broker stopped: deleted records leave free pages that SQLite reuses but
-//! never returns to the file system by itself.
+//! broker stopped: deleted records leave free pages that SQLite reuses (the
+//! disk guard counts them as room) but never returns to the file system by
+//! itself. It converts a database in the format of an earlier Skiff first.
 
 use std::path::Path;
 
@@ -51,11 +57,18 @@ pub fn compact(database: &Path) -> Result<(u64, u64), BackupError> {
         path: shown.clone(),
         source,
     })?;
-    conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
-        .map_err(|source| BackupError::Copy {
+    let converted =
+        crate::storage::convert_format(&conn, &shown).map_err(|source| BackupError::Copy {
             path: shown.clone(),
             source,
         })?;
+    if !converted {
+        conn.execute_batch("VACUUM")
+            .map_err(|source| BackupError::Copy {
+                path: shown.clone(),
+                source,
+            })?;
+    }
     drop(conn);
     Ok((before, size(database)))
 }

@@ -193,6 +193,19 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
 /// Marks a batch as LogAppendTime with `now_ms` as its timestamp, as Kafka
 /// does for topics with `message.timestamp.type=LogAppendTime`. These fields
 /// are inside the CRC, so it is recomputed.
+/// A stored batch as Fetch serves it: the LogAppendTime stamp it was stored
+/// with (`append_time` ≥ 0), its base offset, partition leader epoch 0.
+pub fn served_form(batch: &[u8], base_offset: i64, append_time: i64) -> bytes::Bytes {
+    let mut out = bytes::BytesMut::from(batch);
+    if append_time >= 0 {
+        set_log_append_time(&mut out, append_time);
+    }
+    set_base_offset(&mut out, base_offset);
+    // Partition leader epoch: Skiff's single broker is always epoch 0.
+    out[12..16].copy_from_slice(&0i32.to_be_bytes());
+    out.freeze()
+}
+
 pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
     let attrs = be_i16(batch, ATTRIBUTES_AT) | LOG_APPEND_TIME_BIT;
     batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attrs.to_be_bytes());

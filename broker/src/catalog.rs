@@ -28,6 +28,8 @@ pub struct Partition {
     deleted: AtomicBool,
     /// Woken when the high watermark moves, for long-polling fetches.
     pub appended: Notify,
+    /// The newest committed batches, served to fetches without SQLite.
+    pub tail: crate::tail::Tail,
 }
 
 impl Partition {
@@ -40,6 +42,7 @@ impl Partition {
             log_start: AtomicI64::new(log_start),
             deleted: AtomicBool::new(false),
             appended: Notify::new(),
+            tail: crate::tail::Tail::default(),
         }
     }
     /// One past the last committed offset.
@@ -58,6 +61,7 @@ impl Partition {
     /// wakes its long polls.
     pub fn mark_deleted(&self) {
         self.deleted.store(true, Ordering::Release);
+        self.tail.clear();
         self.appended.notify_waiters();
     }
     pub fn is_deleted(&self) -> bool {

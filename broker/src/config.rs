@@ -41,9 +41,13 @@ pub struct Settings {
     )]
     pub storage_engine: String,
 
-    /// What an acknowledged write survives: `normal` (SQLite synchronous=NORMAL:
-    /// a broker crash or kill loses nothing acknowledged; a power loss may lose
-    /// the last moments) or `full` (fsync per group commit: power loss too).
+    /// What an acknowledged write survives. Both modes fsync the rollback
+    /// journal and the database file in every group commit, so an
+    /// acknowledged write survives a broker crash or kill and a power loss.
+    /// `normal` (SQLite synchronous=NORMAL) syncs the journal once per commit;
+    /// `full` (synchronous=FULL) twice, ordering its pages before its header,
+    /// which guards against corruption by a power loss during a commit on
+    /// file systems that reorder writes.
     #[arg(
         long,
         global = true,
@@ -138,14 +142,18 @@ pub struct Settings {
     )]
     pub max_inflight_bytes: usize,
 
-    /// Largest size, in bytes, the database may grow to with new records;
-    /// beyond it produce requests get KAFKA_STORAGE_ERROR (clients retry)
-    /// while fetches go on, until retention frees space. 0: no cap.
+    /// Largest footprint, in bytes, of the database: its pages in use plus
+    /// 4 MiB for its journal. Beyond it produce, and past a 1 MiB reserve
+    /// offset commits and topic changes, get KAFKA_STORAGE_ERROR (clients
+    /// retry) while fetches and deletions go on; writes resume by themselves
+    /// once retention, DeleteRecords or DeleteTopics frees pages. 0: no cap.
     #[arg(long, global = true, env = "SKIFF_MAX_DB_BYTES", default_value_t = 0)]
     pub max_db_bytes: u64,
 
-    /// Free space, in bytes, always left on the database's volume: produce
-    /// requests are refused (KAFKA_STORAGE_ERROR) rather than fill it.
+    /// Free space, in bytes, always left on the database's volume (the
+    /// file's free pages count as usable): growing writes are refused
+    /// (KAFKA_STORAGE_ERROR) rather than fill it, and resume once space is
+    /// freed.
     #[arg(
         long,
         global = true,

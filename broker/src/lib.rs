@@ -31,6 +31,7 @@ pub mod retention;
 pub mod security;
 mod server;
 mod storage;
+mod tail;
 mod topic_config;
 
 pub use broker::Broker;

@@ -1,4 +1,5 @@
-//! Fetch (v4-12): stored batches served as they were produced.
+//! Fetch (v4-12): stored batches served as they were produced, the newest
+//! from the partition's in-memory tail (`tail.rs`), older ones from SQLite.
 //!
 //! Long poll: when less than `min_bytes` is available the request waits, up
 //! to `max_wait_ms`, for an append to any of its partitions; it wakes on the
@@ -207,11 +208,17 @@ async fn collect(
                 continue;
             }
             let limit = (r.max_bytes.max(0) as usize).min(remaining);
-            match broker
-                .storage
-                .read_batches(p.db_id, r.fetch_offset, hw, limit, !any_records)
-                .await
-            {
+            // The newest batches come from memory; older ones from SQLite.
+            let read = match p.tail.read(r.fetch_offset, hw, limit, !any_records) {
+                Some(records) => Ok(records),
+                None => {
+                    broker
+                        .storage
+                        .read_batches(p.db_id, r.fetch_offset, hw, limit, !any_records)
+                        .await
+                }
+            };
+            match read {
                 Ok(records) => {
                     if !records.is_empty() {
                         let label = TopicLabel {

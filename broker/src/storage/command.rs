@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::{OffsetRow, WriteResult};
 use crate::batch::BatchHeader;
 use crate::catalog::{Partition, Topic};
+use crate::config::MAX_PARTITIONS_CEILING;
 
 /// Where a command's answer goes.
 pub(super) type Reply<T> = oneshot::Sender<WriteResult<T>>;
@@ -83,7 +84,7 @@ pub(super) enum Command {
     Ping {
         reply: Reply<()>,
     },
-    /// Finish what is queued, checkpoint, close the file.
+    /// Finish what is queued, close the file.
     Shutdown,
 }
 
@@ -93,6 +94,72 @@ impl Command {
         match self {
             Command::Append { batch, .. } => batch.1.len(),
             _ => 0,
+        }
+    }
+
+    /// An upper estimate of the bytes a command other than an append adds
+    /// to the file (rows, index entries), for the disk guard; 0 for the
+    /// commands that only delete. Appends are checked by their batch size.
+    pub(super) fn growth_bytes(&self) -> u64 {
+        /// A row's key, header and share of its B-tree pages.
+        const ROW: u64 = 128;
+        let len = |s: &str| s.len() as u64;
+        match self {
+            Command::CreateTopic {
+                name,
+                partitions,
+                overrides,
+                ..
+            } => {
+                let parts = (*partitions).clamp(0, MAX_PARTITIONS_CEILING as i32) as u64;
+                let configs: u64 = overrides.iter().map(|(k, v)| ROW + len(k) + len(v)).sum();
+                ROW + 2 * len(name) + parts * ROW + configs
+            }
+            Command::CreatePartitions { count, .. } => {
+                (*count).clamp(0, MAX_PARTITIONS_CEILING as i32) as u64 * ROW
+            }
+            Command::AlterConfig { change, .. } => match change {
+                ConfigChange::Replace(all) => all.iter().map(|(k, v)| ROW + len(k) + len(v)).sum(),
+                ConfigChange::Incremental(ops) => ops
+                    .iter()
+                    .map(|(k, v)| ROW + len(k) + v.as_deref().map_or(0, len))
+                    .sum(),
+            },
+            Command::AllocateProducerId { .. } => ROW,
+            Command::CommitOffsets { group, offsets, .. } => offsets
+                .iter()
+                .map(|r| ROW + len(group) + len(&r.topic) + len(&r.metadata))
+                .sum(),
+            Command::Append { .. }
+            | Command::DeleteTopic { .. }
+            | Command::DeleteGroupOffsets { .. }
+            | Command::DeleteOffsets { .. }
+            | Command::ExpireOffsets { .. }
+            | Command::EnforceRetention { .. }
+            | Command::DeleteRecords { .. }
+            | Command::Ping { .. }
+            | Command::Shutdown => 0,
+        }
+    }
+
+    /// What the command is, for log lines.
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            Command::Append { .. } => "a produced batch",
+            Command::CreateTopic { .. } => "a topic creation",
+            Command::DeleteTopic { .. } => "a topic deletion",
+            Command::CreatePartitions { .. } => "a partition creation",
+            Command::AlterConfig { .. } => "a config change",
+            Command::AllocateProducerId { .. } => "a producer id",
+            Command::CommitOffsets { .. } => "an offset commit",
+            Command::DeleteGroupOffsets { .. } | Command::DeleteOffsets { .. } => {
+                "an offset deletion"
+            }
+            Command::ExpireOffsets { .. } => "offsets retention",
+            Command::EnforceRetention { .. } => "retention",
+            Command::DeleteRecords { .. } => "a record deletion",
+            Command::Ping { .. } => "a ping",
+            Command::Shutdown => "shutdown",
         }
     }
 }

@@ -1,11 +1,13 @@
 //! The database's place on disk: the lock file that keeps a second broker
 //! off the same database, and the disk guard's limits (a cap on the
-//! database's size, a free-space margin on its volume, read with `statvfs`).
+//! database's footprint, a free-space margin on its volume, read with
+//! `statvfs`).
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+use super::schema::JOURNAL_SIZE_LIMIT;
 use super::StorageError;
 
 /// Takes the exclusive lock that says a broker is using `path`. A separate
@@ -34,16 +36,40 @@ pub fn lock_database(path: &Path) -> Result<std::fs::File, StorageError> {
     Ok(file)
 }
 
-/// How much room appends have on disk.
+/// The disk guard: how many more bytes the database may take.
+///
+/// The database's footprint is its pages in use (`page_count` minus the
+/// free pages SQLite keeps in the file and reuses before the file grows)
+/// plus the rollback journal, which between commits is at most
+/// `JOURNAL_SIZE_LIMIT` and during a commit holds the pages the commit
+/// changes that existed before it (appended pages are not journaled). The
+/// guard reserves the journal's limit, or its size if larger. Pages freed by
+/// retention, DeleteRecords or DeleteTopics count as room again at the next
+/// group commit, with no restart and no VACUUM.
 #[derive(Debug, Clone)]
 pub struct DiskLimits {
-    /// Largest database (pages in use) appends may grow to; 0: no cap.
+    /// Largest footprint (pages in use plus the journal) writes may grow
+    /// the database to; 0: no cap.
     pub max_db_bytes: u64,
     /// Free space to leave on the database's file system.
     pub min_free_bytes: u64,
     /// The database's directory, whose file system is watched.
     pub dir: PathBuf,
+    /// The rollback journal beside the database.
+    journal: PathBuf,
 }
+
+/// Room for the writes of one group, and the setting that bounds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    pub bytes: u64,
+    pub limit: &'static str,
+}
+
+/// Appends leave this much of the room to the small writes (offset commits,
+/// producer ids, topic changes), so consumers keep committing offsets while
+/// produce is refused.
+pub const METADATA_RESERVE: u64 = 1024 * 1024;
 
 impl DiskLimits {
     /// The limits for the database at `database`.
@@ -52,35 +78,71 @@ impl DiskLimits {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        let mut journal = database.as_os_str().to_owned();
+        journal.push("-journal");
         DiskLimits {
             max_db_bytes,
             min_free_bytes,
             dir,
+            journal: PathBuf::from(journal),
         }
     }
 
-    /// Bytes of batches that may still be appended, or None without limit.
-    pub(super) fn room(&self, conn: &Connection) -> Result<Option<u64>, StorageError> {
-        let mut room: Option<u64> = None;
+    /// Bytes the next group may add, or None without limit.
+    pub(super) fn room(&self, conn: &Connection) -> Result<Option<Room>, StorageError> {
+        if self.max_db_bytes == 0 && self.min_free_bytes == 0 {
+            return Ok(None);
+        }
+        let (pages, free, size): (i64, i64, i64) = conn.query_row(
+            "SELECT (SELECT page_count FROM pragma_page_count()),
+                    (SELECT freelist_count FROM pragma_freelist_count()),
+                    (SELECT page_size FROM pragma_page_size())",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let journal = std::fs::metadata(&self.journal).map_or(0, |m| m.len());
+        let journal_reserve = journal.max(JOURNAL_SIZE_LIMIT as u64);
+        let free_pages = (free.max(0) * size) as u64;
+        let mut room: Option<Room> = None;
         if self.max_db_bytes > 0 {
-            let (pages, free, size): (i64, i64, i64) = conn.query_row(
-                "SELECT (SELECT page_count FROM pragma_page_count()),
-                        (SELECT freelist_count FROM pragma_freelist_count()),
-                        (SELECT page_size FROM pragma_page_size())",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
-            let used = ((pages - free).max(0) * size) as u64;
-            room = Some(self.max_db_bytes.saturating_sub(used));
+            let used = ((pages - free).max(0) * size) as u64 + journal_reserve;
+            room = Some(Room {
+                bytes: self.max_db_bytes.saturating_sub(used),
+                limit: "SKIFF_MAX_DB_BYTES",
+            });
         }
         if self.min_free_bytes > 0 {
-            if let Some(free) = free_disk_bytes(&self.dir) {
-                let left = free.saturating_sub(self.min_free_bytes);
-                room = Some(room.map_or(left, |r| r.min(left)));
+            if let Some(avail) = free_disk_bytes(&self.dir) {
+                // Free pages are filled before the file grows; the journal
+                // may still grow to its reserve.
+                let left = (avail + free_pages)
+                    .saturating_sub(journal_reserve - journal)
+                    .saturating_sub(self.min_free_bytes);
+                if room.is_none_or(|r| left < r.bytes) {
+                    room = Some(Room {
+                        bytes: left,
+                        limit: "SKIFF_MIN_FREE_DISK_BYTES",
+                    });
+                }
             }
         }
         Ok(room)
     }
+}
+
+/// Logs (rate limited, at WARN) that the disk guard refused `what` of
+/// `bytes` bytes.
+pub(super) fn disk_refusal(room: &Room, what: &str, bytes: u64) {
+    crate::refusals::refused(
+        room.limit,
+        None,
+        &format!(
+            "disk guard: {what} ({bytes} bytes) refused with KAFKA_STORAGE_ERROR: {} bytes of \
+             room left under {}; writes resume once retention, DeleteRecords or DeleteTopics \
+             frees pages, or the limit is raised",
+            room.bytes, room.limit
+        ),
+    );
 }
 
 /// Free bytes for unprivileged writers on the file system holding `dir`.

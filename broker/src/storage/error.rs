@@ -24,6 +24,8 @@ pub enum StorageError {
     Lock { path: String, error: std::io::Error },
     #[error("cannot start the writer thread: {0}")]
     Thread(std::io::Error),
+    #[error("converting the database to the current format failed (it is left in its old format, whole; the conversion needs free space for up to twice the database's size): {0}")]
+    Convert(rusqlite::Error),
     #[error("the storage writer has stopped")]
     WriterGone,
     #[error("read task failed: {0}")]

@@ -6,17 +6,21 @@
 //! order, and return a future of the answer, which arrives once the group
 //! commit holding the write has committed (see docs/durability.md). Reads
 //! run on a small pool of read-only connections on tokio's blocking threads;
-//! WAL mode lets them proceed while the writer commits.
+//! with the rollback journal a read and a commit exclude each other, and
+//! each waits for the other in short steps (`busy`).
 //!
 //! Files: `writer` (the thread: group commit and dispatch), `state` (what the
 //! writer owns, one method per command), `command` (the private messages),
 //! `load` (state from the file), `retention`, `offsets` and `producers`
 //! (their tables and rules), `reader` (queries), `schema` (layout, pragmas),
+//! `format` (the one-time conversion of older files), `busy` (lock waits),
 //! `disk` (lock file, disk guard), `error`.
 
+mod busy;
 mod command;
 mod disk;
 mod error;
+mod format;
 mod load;
 mod offsets;
 mod partition_log;
@@ -47,6 +51,7 @@ pub use command::{Appended, ConfigChange};
 use command::{Command, Reply};
 pub use disk::{lock_database, DiskLimits};
 pub use error::{over_partition_limit, StorageError, WriteError, WriteResult, PARTITION_LIMIT};
+pub use format::convert as convert_format;
 pub use offsets::OffsetRow;
 pub use reader::TimestampHit;
 pub use schema::Durability;
@@ -112,6 +117,9 @@ impl Storage {
     ) -> Result<(Storage, Arc<Catalog>), OpenError> {
         let lock = lock_database(path).map_err(OpenError::Open)?;
         let conn = Connection::open(path).map_err(|e| OpenError::Open(e.into()))?;
+        busy::install(&conn).map_err(|e| OpenError::Open(e.into()))?;
+        format::convert(&conn, &path.display().to_string())
+            .map_err(|e| OpenError::Open(StorageError::Convert(e)))?;
         schema::configure_writer(&conn, durability).map_err(|e| OpenError::Open(e.into()))?;
         let expiration_ms = producer_expiration.as_millis().min(i64::MAX as u128) as i64;
         let cutoff = crate::clock::now_ms().saturating_sub(expiration_ms);

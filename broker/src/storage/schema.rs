@@ -73,23 +73,40 @@ CREATE TABLE IF NOT EXISTS producers (
 ) WITHOUT ROWID;
 ";
 
-/// How much a commit survives; maps to SQLite's `synchronous` in WAL mode.
+/// How much a commit survives; maps to SQLite's `synchronous` with the
+/// rollback journal (`journal_mode=PERSIST`, see docs/durability.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Durability {
-    /// `synchronous=NORMAL`: a committed write survives the broker process
-    /// crashing or being killed; after a power loss or kernel crash the last
-    /// transactions before it may be missing (the file stays consistent).
+    /// `synchronous=NORMAL`: a commit returns after the journal and the
+    /// database file are fsynced and the journal's header is zeroed and
+    /// fsynced, so an acknowledged write survives the process being killed
+    /// and a power loss. One fsync of the journal per commit.
     Normal,
-    /// `synchronous=FULL`: every group commit is fsynced before producers are
-    /// acknowledged, so acknowledged writes survive power loss too.
+    /// `synchronous=FULL`: as `normal`, plus a second fsync of the journal
+    /// before its header is written, which SQLite uses to order the journal's
+    /// pages before the header that makes them count, on file systems that
+    /// may reorder writes within a file.
     Full,
 }
 
-/// Pragmas for the single writing connection. `page_size` only takes effect
-/// on a new file; 16 KiB pages cut per-page work for batch-sized blobs.
+/// Bytes per page. 4 KiB: each commit rewrites page 1 and the rightmost
+/// leaf (journaled first), so small pages keep the fixed cost per commit
+/// small; batches appended past the end of the file are written once.
+pub const PAGE_SIZE: i64 = 4096;
+
+/// The rollback journal is kept (`PERSIST`: only its header is zeroed at a
+/// commit) and cut back to this size after a commit that made it larger.
+/// Must be positive: 0 would truncate it at every commit.
+pub const JOURNAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
+
+/// Pragmas for the single writing connection. The file must already be in
+/// the current format (`format::convert` runs first); `page_size` only
+/// takes effect on a new, empty file.
 pub fn configure_writer(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "page_size", 16384)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    super::busy::install(conn)?;
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+    conn.pragma_update(None, "journal_mode", "PERSIST")?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
     conn.pragma_update(
         None,
         "synchronous",
@@ -102,7 +119,6 @@ pub fn configure_writer(conn: &Connection, durability: Durability) -> rusqlite::
     // A small page cache: batches are written once and read back through the
     // OS page cache, so a large SQLite cache would only add RSS.
     conn.pragma_update(None, "cache_size", -2048)?;
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.execute_batch(SCHEMA)?;
     conn.execute_batch(super::offsets::SCHEMA)?;
     migrate(conn)?;
@@ -138,7 +154,7 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
 /// - `producers.last_ms`: when each producer last wrote, for
 ///   `SKIFF_PRODUCER_ID_EXPIRATION_MS`; existing rows count from the
 ///   migration.
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let norm = has_column(conn, "topics", "norm_name")?;
     let last = has_column(conn, "producers", "last_ms")?;
     if norm && last {
@@ -169,6 +185,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Pragmas for read-only connections.
 pub fn configure_reader(conn: &Connection) -> rusqlite::Result<()> {
+    super::busy::install(conn)?;
     conn.pragma_update(None, "cache_size", -1024)?;
     Ok(())
 }

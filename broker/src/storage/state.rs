@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
 use super::command::{Appended, ConfigChange};
+use super::disk::{disk_refusal, Room, METADATA_RESERVE};
 use super::partition_log::PartitionLog;
 use super::producers::{RecentBatch, Verdict};
 use super::retention::{retention_point, truncate_head};
@@ -125,23 +126,39 @@ impl WriterState {
     pub(super) fn append(
         &mut self,
         tx: &Connection,
-        room: &mut Option<u64>,
+        room: &mut Option<Room>,
         partition: Arc<Partition>,
         batch: (BatchHeader, Bytes),
         log_append_time: bool,
     ) -> Applied<Appended> {
         let bytes = batch.1.len() as u64;
+        let next_before = self.logs.get(&partition.db_id).map(|l| l.next_offset);
+        let arrived = batch.1.clone();
         let outcome = match room {
-            Some(left) if bytes > *left => Err(WriteError::StorageFull),
+            Some(r) if bytes.saturating_add(METADATA_RESERVE) > r.bytes => {
+                disk_refusal(r, "a produced batch", bytes);
+                Err(WriteError::StorageFull)
+            }
             _ => self.write_batch(tx, &partition, batch, log_append_time)?,
         };
-        if let (Some(left), Ok(_)) = (room.as_mut(), &outcome) {
-            *left -= bytes;
+        if let (Some(r), Ok(_)) = (room.as_mut(), &outcome) {
+            r.bytes = r.bytes.saturating_sub(bytes);
         }
         // Earlier appends of this group may have moved the high watermark:
         // it is published whatever this one's outcome.
         let high_watermark = self.logs.get(&partition.db_id).map(|l| l.next_offset);
+        // Stored (not a duplicate): the batch joins the in-memory tail.
+        let stored = match (&outcome, next_before, high_watermark) {
+            (Ok(a), Some(before), Some(after)) if after > before && a.base_offset == before => {
+                Some((before, after, a.log_append_time))
+            }
+            _ => None,
+        };
         Ok(written(move || {
+            if let Some((base, end, append_time)) = stored {
+                let served = batch::served_form(&arrived, base, append_time);
+                partition.tail.push(base, end, served);
+            }
             if let Some(hw) = high_watermark {
                 if hw != partition.high_watermark() {
                     partition.advance(hw);

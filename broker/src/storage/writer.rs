@@ -16,7 +16,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tracing::{debug, error, info};
 
 use super::command::{Command, Reply};
-use super::disk::DiskLimits;
+use super::disk::{disk_refusal, DiskLimits, Room};
 use super::state::{Staged, WriterState};
 use super::{StorageError, WriteError};
 
@@ -51,7 +51,9 @@ impl Writer {
     }
 
     /// Runs until a Shutdown command arrives or every sender is gone, then
-    /// checkpoints the WAL into the main file and closes the database.
+    /// closes the database (every commit is already in the main file: there
+    /// is no WAL to checkpoint, so shutdown writes nothing and cannot fail
+    /// for want of space).
     pub(super) fn run(mut self, rx: Receiver<Command>) {
         let mut stop = false;
         while !stop {
@@ -79,12 +81,6 @@ impl Writer {
                 }
             }
             self.commit_group(group);
-        }
-        if let Err(e) = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        {
-            error!(error = %e, "final checkpoint failed");
         }
         match self.conn.close() {
             Ok(()) => info!("database closed"),
@@ -125,9 +121,20 @@ impl Writer {
 fn dispatch(
     state: &mut WriterState,
     tx: &Connection,
-    room: &mut Option<u64>,
+    room: &mut Option<Room>,
     cmd: Command,
 ) -> Result<AfterCommit, StorageError> {
+    // Every write that can grow the file passes the guard (appends check
+    // their own bytes in `append`); deletions always may run, since they
+    // are what frees room.
+    let need = cmd.growth_bytes();
+    if let Some(r) = room.as_mut() {
+        if need > r.bytes {
+            disk_refusal(r, cmd.kind(), need);
+            return Ok(refuse(cmd, WriteError::StorageFull));
+        }
+        r.bytes -= need;
+    }
     Ok(match cmd {
         Command::Append {
             partition,
@@ -185,6 +192,26 @@ fn dispatch(
     })
 }
 
+/// Answers `cmd` with the refusal `e` without applying it.
+fn refuse(cmd: Command, e: WriteError) -> AfterCommit {
+    match cmd {
+        Command::Append { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::CreateTopic { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::DeleteTopic { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::CreatePartitions { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::AlterConfig { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::AllocateProducerId { reply } => answer(reply, Staged::Refused(e)),
+        Command::CommitOffsets { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::DeleteGroupOffsets { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::DeleteOffsets { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::ExpireOffsets { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::EnforceRetention { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::DeleteRecords { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::Ping { reply } => answer(reply, Staged::Refused(e)),
+        Command::Shutdown => Box::new(|_| {}),
+    }
+}
+
 /// Once the group's fate is known: publish and answer, or answer with the
 /// failure.
 fn answer<T: Send + 'static>(reply: Reply<T>, staged: Staged<T>) -> AfterCommit {
@@ -197,6 +224,10 @@ fn answer<T: Send + 'static>(reply: Reply<T>, staged: Staged<T>) -> AfterCommit 
         let _ = reply.send(answer);
     })
 }
+
+#[cfg(test)]
+#[path = "io_tests.rs"]
+mod io_tests;
 
 #[cfg(test)]
 mod tests {

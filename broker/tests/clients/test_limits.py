@@ -375,3 +375,52 @@ def test_concurrent_auto_creation_on_the_wire(broker, topic_name):
     finally:
         c.close()
     assert after == {n: (0, 1) for n in names}
+
+
+def test_disk_guard_refuses_produce_then_recovers_without_restart(tmp_path):
+    """With SKIFF_MAX_DB_BYTES at 10 MiB (4 MiB of it reserved for the
+    rollback journal, 1 MiB kept for small writes), produce fills the database
+    until a batch is refused with KAFKA_STORAGE_ERROR, while consumers can
+    still commit offsets. Deleting the full topic makes room at once: produce
+    to a new topic succeeds without a restart. The clean shutdown and
+    `skiff-broker compact` then succeed, and the data is still there."""
+    b = Broker(tmp_path, env={"SKIFF_MAX_DB_BYTES": str(10 * 1024 * 1024)})
+    b.start()
+    try:
+        create_topic(b, "fill")
+        p = producer(b, **{"retries": 0, "message.timeout.ms": 10000})
+        value = os.urandom(200_000)
+        refused = None
+        for stored in range(60):
+            (r,) = produce_all(p, "fill", [{"value": value}])
+            if isinstance(r, KafkaError):
+                refused = r
+                break
+        assert refused is not None, "60 records of 200 KB fit in 10 MiB"
+        assert refused.code() == KafkaError.KAFKA_STORAGE_ERROR, refused
+        assert stored >= 10, f"refused after {stored} records"
+        # The refusal is logged at WARN with the limit's name.
+        assert "SKIFF_MAX_DB_BYTES" in b.log_text()
+
+        c = consumer(b, **{"group.id": "guarded"})
+        c.commit(offsets=[TopicPartition("fill", 0, stored)], asynchronous=False)
+        c.close()
+
+        a = admin(b)
+        a.delete_topics(["fill"], operation_timeout=10)["fill"].result(timeout=20)
+        create_topic(b, "again")
+        produce_ok(p, "again", [{"value": value}] * 20)
+
+        b.stop()
+        done = subprocess.run(
+            [BROKER_BIN, "--storage-engine", f"sqlite://{b.db_path}", "compact"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        b.start()
+        got = consume_n(b, "again", 20)
+        assert [m.value() for m in got] == [value] * 20
+    finally:
+        b.cleanup()
