@@ -23,9 +23,8 @@ pub struct Broker {
     /// Cancelled on SIGTERM/SIGINT (`Running::stop`): the accept loop and
     /// the connections stop reading, long polls and group waits end.
     pub shutdown: CancellationToken,
-    /// Bytes of large requests in flight across all connections
-    /// (`max_inflight_bytes` permits).
-    pub inflight: Arc<tokio::sync::Semaphore>,
+    /// Bytes of large frames and responses in flight (`budget.rs`).
+    pub budget: crate::budget::Budget,
     pub metrics: crate::metrics::Metrics,
 }
 

@@ -106,7 +106,8 @@ pub struct Settings {
     )]
     pub max_request_bytes: u32,
 
-    /// Most client connections open at once; more wait to be accepted.
+    /// Most client connections open at once (Kafka's max.connections); a
+    /// connection over it is accepted and closed at once.
     #[arg(
         long,
         global = true,
@@ -260,7 +261,68 @@ pub struct Settings {
         default_value_t = 100_000
     )]
     pub max_producer_ids: usize,
+
+    /// Most record bytes one Fetch response carries, over all its
+    /// partitions (Kafka's fetch.max.bytes); a larger `max_bytes` asked by a
+    /// client is lowered to it. The first batch is always served whole so a
+    /// consumer can move past a batch larger than the limit.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_FETCH_MAX_BYTES",
+        default_value_t = 57_671_680
+    )]
+    pub fetch_max_bytes: i32,
+
+    /// How long a response may take to be written to a client that does not
+    /// read it; past it the connection is closed and its memory freed (Kafka
+    /// has no direct equivalent: its sockets are closed by
+    /// connections.max.idle.ms).
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_RESPONSE_WRITE_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub response_write_timeout_ms: u64,
+
+    /// A connection with no request for this long is closed (Kafka's
+    /// connections.max.idle.ms). Clients reconnect by themselves.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_CONNECTIONS_MAX_IDLE_MS",
+        default_value_t = 600_000
+    )]
+    pub connections_max_idle_ms: u64,
+
+    /// Once the first byte of a request has arrived, the whole request must
+    /// arrive within this long, or the connection is closed (time spent
+    /// waiting for the in-flight budget does not count). Kafka has no such
+    /// setting; it bounds slow senders with its request buffer pool.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_FRAME_READ_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub frame_read_timeout_ms: u64,
+
+    /// Most connections open at once from one client address (Kafka's
+    /// max.connections.per.ip, which is unlimited by default). A connection
+    /// over this cap, or over SKIFF_MAX_CONNECTIONS, is accepted and closed
+    /// at once.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 512
+    )]
+    pub max_connections_per_ip: usize,
 }
+
+/// The largest `SKIFF_FETCH_MAX_BYTES` accepted (1 GiB).
+pub const MAX_FETCH_BYTES_CEILING: i32 = 1 << 30;
 
 /// The largest `SKIFF_MAX_GROUPS` accepted.
 pub const MAX_GROUPS_CEILING: usize = 1_000_000;
@@ -340,6 +402,16 @@ pub struct Config {
     pub min_free_disk_bytes: u64,
     pub max_inflight_bytes: usize,
     pub metrics_listen: Option<Endpoint>,
+    /// `SKIFF_FETCH_MAX_BYTES`.
+    pub fetch_max_bytes: i32,
+    /// `SKIFF_RESPONSE_WRITE_TIMEOUT_MS`.
+    pub response_write_timeout: Duration,
+    /// `SKIFF_CONNECTIONS_MAX_IDLE_MS`.
+    pub connections_max_idle: Duration,
+    /// `SKIFF_FRAME_READ_TIMEOUT_MS`.
+    pub frame_read_timeout: Duration,
+    /// `SKIFF_MAX_CONNECTIONS_PER_IP`.
+    pub max_connections_per_ip: usize,
 }
 
 pub fn parse_endpoint(setting: &'static str, value: &str) -> Result<Endpoint, SettingError> {
@@ -504,6 +576,42 @@ impl Settings {
                 ));
             }
         }
+        if !(1024..=MAX_FETCH_BYTES_CEILING).contains(&self.fetch_max_bytes) {
+            return Err(err(
+                "SKIFF_FETCH_MAX_BYTES (--fetch-max-bytes)",
+                format!(
+                    "{} is out of range; use 1024 to {MAX_FETCH_BYTES_CEILING}",
+                    self.fetch_max_bytes
+                ),
+            ));
+        }
+        for (setting, value) in [
+            (
+                "SKIFF_RESPONSE_WRITE_TIMEOUT_MS (--response-write-timeout-ms)",
+                self.response_write_timeout_ms,
+            ),
+            (
+                "SKIFF_CONNECTIONS_MAX_IDLE_MS (--connections-max-idle-ms)",
+                self.connections_max_idle_ms,
+            ),
+            (
+                "SKIFF_FRAME_READ_TIMEOUT_MS (--frame-read-timeout-ms)",
+                self.frame_read_timeout_ms,
+            ),
+        ] {
+            if !(100..=MAX_RETENTION_MS).contains(&value) {
+                return Err(err(
+                    setting,
+                    format!("{value} is out of range; use 100 to {MAX_RETENTION_MS} ms"),
+                ));
+            }
+        }
+        if self.max_connections_per_ip < 1 {
+            return Err(err(
+                "SKIFF_MAX_CONNECTIONS_PER_IP (--max-connections-per-ip)",
+                "must be at least 1",
+            ));
+        }
         let metrics_listen = match &self.metrics_listener_url {
             Some(url) => Some(parse_endpoint(
                 "SKIFF_METRICS_LISTENER_URL (--metrics-listener-url)",
@@ -542,6 +650,11 @@ impl Settings {
             cluster_id: self.cluster_id.clone(),
             max_request_bytes: self.max_request_bytes,
             max_connections: self.max_connections.max(1),
+            fetch_max_bytes: self.fetch_max_bytes,
+            response_write_timeout: Duration::from_millis(self.response_write_timeout_ms),
+            connections_max_idle: Duration::from_millis(self.connections_max_idle_ms),
+            frame_read_timeout: Duration::from_millis(self.frame_read_timeout_ms),
+            max_connections_per_ip: self.max_connections_per_ip,
         })
     }
 }

@@ -10,21 +10,32 @@
 //!
 //! What a connection knows about its client (`ConnectionState`) is handed
 //! to every request it serves, explicitly.
+//!
+//! Time bounds, so a client cannot hold a connection's memory for ever:
+//! a connection with no request for `SKIFF_CONNECTIONS_MAX_IDLE_MS` is
+//! closed; a request whose first byte has arrived must arrive whole within
+//! `SKIFF_FRAME_READ_TIMEOUT_MS`; a response not read by the client within
+//! `SKIFF_RESPONSE_WRITE_TIMEOUT_MS` closes the connection.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+
+use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::broker::Broker;
+use crate::budget::{Budget, Held, UNCOUNTED};
 use crate::handlers::{self, Pending};
+use crate::refusals;
 
 /// Responses queued but not yet written, per connection. When full, the
 /// connection stops reading requests (back-pressure, not buffering): a few
@@ -44,55 +55,66 @@ pub enum FrameError {
     TooLarge { size: usize, limit: usize },
     #[error("connection closed in the middle of a frame")]
     Truncated,
+    #[error("no request for {0:?} (SKIFF_CONNECTIONS_MAX_IDLE_MS)")]
+    Idle(Duration),
+    #[error("a request did not arrive whole within {0:?} (SKIFF_FRAME_READ_TIMEOUT_MS)")]
+    Slow(Duration),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
 /// Reads whole frames from a socket. Buffer space grows only as bytes arrive,
-/// so a frame that merely *claims* to be large costs nothing until it is sent.
+/// so a frame that merely *claims* to be large costs nothing until it is
+/// sent; the bytes of a large frame are taken from the in-flight budget as
+/// they arrive, not on the size prefix.
 pub struct FrameReader {
     rd: OwnedReadHalf,
     buf: BytesMut,
     limit: usize,
-    budget: Arc<Semaphore>,
-    /// The budget's size: a frame larger than it takes all of it.
-    budget_total: usize,
-    /// Held for the frame being read, then handed out with it.
-    permit: Option<OwnedSemaphorePermit>,
+    budget: Budget,
+    /// Budget held for the frame being read, handed out with it.
+    held: Held,
+    /// How long a connection may wait for the first byte of a request.
+    idle: Duration,
+    /// How long a started frame may take to arrive whole.
+    frame_timeout: Duration,
+    /// When the frame being read must be whole (set at its first byte,
+    /// pushed back by the time spent waiting for budget).
+    deadline: Option<Instant>,
 }
-
-/// Frames up to this size are not counted against the broker-wide budget,
-/// so heartbeats and metadata keep flowing while large produces wait.
-const UNCOUNTED_FRAME: usize = 64 * 1024;
 
 impl FrameReader {
     /// `budget` bounds the bytes of large requests in flight across all
-    /// connections; its permits are bytes.
+    /// connections.
     pub fn new(
         rd: OwnedReadHalf,
         limit: usize,
-        budget: Arc<Semaphore>,
-        budget_total: usize,
+        budget: Budget,
+        idle: Duration,
+        frame_timeout: Duration,
     ) -> Self {
         FrameReader {
             rd,
             buf: BytesMut::with_capacity(4096),
             limit,
             budget,
-            budget_total: budget_total.max(1),
-            permit: None,
+            held: Held::default(),
+            idle,
+            frame_timeout,
+            deadline: None,
         }
     }
 
-    /// The next frame body (without its size prefix) and, for a large frame,
-    /// its share of the in-flight budget (release it when the request is
-    /// done); `None` at a clean end of stream. When the budget is spent the
-    /// reader waits before reading the body: back-pressure on the socket
-    /// instead of buffering.
-    pub async fn next(
-        &mut self,
-    ) -> Result<Option<(Bytes, Option<OwnedSemaphorePermit>)>, FrameError> {
+    /// The next frame body (without its size prefix) and the in-flight
+    /// budget its bytes hold (give it back when the request is done);
+    /// `None` at a clean end of stream. When the budget is spent the reader
+    /// waits before reading more: back-pressure on the socket instead of
+    /// buffering.
+    pub async fn next(&mut self) -> Result<Option<(Bytes, Held)>, FrameError> {
         loop {
+            if !self.buf.is_empty() && self.deadline.is_none() {
+                self.deadline = Some(Instant::now() + self.frame_timeout);
+            }
             if self.buf.len() >= 4 {
                 let size = i32::from_be_bytes(self.buf[..4].try_into().unwrap());
                 if size < 0 {
@@ -105,20 +127,28 @@ impl FrameReader {
                         limit: self.limit,
                     });
                 }
-                if size > UNCOUNTED_FRAME && self.permit.is_none() {
-                    let wanted = size.min(self.budget_total).min(u32::MAX as usize) as u32;
-                    let permit = self
-                        .budget
-                        .clone()
-                        .acquire_many_owned(wanted)
-                        .await
-                        .expect("budget semaphore is never closed");
-                    self.permit = Some(permit);
+                if size > UNCOUNTED {
+                    // Count the bytes of this frame that have arrived.
+                    let arrived = self.buf.len().min(4 + size);
+                    let missing = arrived.saturating_sub(self.held.bytes());
+                    if missing > 0 && !self.budget.try_grow(&mut self.held, missing) {
+                        // Waiting while holding a part would let frames that
+                        // each hold a part wait on each other for ever: give
+                        // the part back and wait, holding nothing, for the
+                        // whole frame (or the whole budget), then read on.
+                        let waited = Instant::now();
+                        self.held.shrink_to(0);
+                        self.budget.grow(&mut self.held, 4 + size).await;
+                        if let Some(d) = self.deadline.as_mut() {
+                            *d += waited.elapsed();
+                        }
+                    }
                 }
                 if self.buf.len() >= 4 + size {
                     self.buf.advance(4);
                     let frame = self.buf.split_to(size).freeze();
-                    return Ok(Some((frame, self.permit.take())));
+                    self.deadline = None;
+                    return Ok(Some((frame, std::mem::take(&mut self.held))));
                 }
                 let missing = 4 + size - self.buf.len();
                 self.buf
@@ -126,7 +156,17 @@ impl FrameReader {
             } else {
                 self.buf.reserve(4096);
             }
-            if self.rd.read_buf(&mut self.buf).await? == 0 {
+            let read = match self.deadline {
+                None => tokio::time::timeout(self.idle, self.rd.read_buf(&mut self.buf))
+                    .await
+                    .map_err(|_| FrameError::Idle(self.idle))?,
+                Some(deadline) => {
+                    tokio::time::timeout_at(deadline, self.rd.read_buf(&mut self.buf))
+                        .await
+                        .map_err(|_| FrameError::Slow(self.frame_timeout))?
+                }
+            };
+            if read? == 0 {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
@@ -137,12 +177,38 @@ impl FrameReader {
     }
 }
 
-async fn write_responses(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>) {
+/// Writes responses in request order. A response the client does not read
+/// within `timeout` ends the connection (`gone` is cancelled so its reading
+/// half stops too), which frees the memory the response holds.
+async fn write_responses(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Pending>,
+    timeout: Duration,
+    peer: SocketAddr,
+    gone: CancellationToken,
+) {
+    let _gone = gone.drop_guard();
     while let Some(pending) = rx.recv().await {
-        let Some(frame) = pending.await else { continue };
-        if let Err(e) = wr.write_all(&frame).await {
-            debug!(error = %e, "client went away while writing");
-            return;
+        let Some(response) = pending.await else {
+            continue;
+        };
+        match tokio::time::timeout(timeout, wr.write_all(&response.frame)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!(error = %e, "client went away while writing");
+                return;
+            }
+            Err(_) => {
+                refusals::refused(
+                    "SKIFF_RESPONSE_WRITE_TIMEOUT_MS",
+                    Some(peer),
+                    &format!(
+                        "closing a connection whose client did not read a {} byte response within {timeout:?}",
+                        response.frame.len()
+                    ),
+                );
+                return;
+            }
         }
     }
     let _ = wr.shutdown().await;
@@ -171,14 +237,23 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     let mut state = ConnectionState { peer };
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
+    let config = &broker.config;
     let mut frames = FrameReader::new(
         rd,
-        broker.config.max_request_bytes as usize,
-        broker.inflight.clone(),
-        broker.config.max_inflight_bytes,
+        config.max_request_bytes as usize,
+        broker.budget.clone(),
+        config.connections_max_idle,
+        config.frame_read_timeout,
     );
     let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
-    let writer = tokio::spawn(write_responses(wr, rx));
+    let gone = CancellationToken::new();
+    let writer = tokio::spawn(write_responses(
+        wr,
+        rx,
+        config.response_write_timeout,
+        peer,
+        gone.clone(),
+    ));
     broker.metrics.connections.inc();
 
     // One wait for shutdown for the connection's life, not one per request.
@@ -188,14 +263,28 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
         let frame = tokio::select! {
             biased;
             _ = &mut stopping => break,
+            _ = gone.cancelled() => break,
             frame = frames.next() => frame,
         };
-        let (frame, permit) = match frame {
+        let (frame, held) = match frame {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
-            // A client that hangs up abruptly is routine, not a warning.
+            // A client that hangs up abruptly, or an idle one closed as
+            // Kafka closes them, is routine, not a warning.
             Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {
                 debug!(%peer, error = %e, "client reset the connection");
+                break;
+            }
+            Err(e @ FrameError::Idle(_)) => {
+                debug!(%peer, error = %e, "closing idle connection");
+                break;
+            }
+            Err(e @ FrameError::Slow(_)) => {
+                refusals::refused(
+                    "SKIFF_FRAME_READ_TIMEOUT_MS",
+                    Some(peer),
+                    &format!("closing connection: {e}"),
+                );
                 break;
             }
             Err(e) => {
@@ -207,15 +296,19 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
             .get(0..2)
             .and_then(|b| ApiKey::try_from(i16::from_be_bytes([b[0], b[1]])).ok());
         let started = Instant::now();
-        match handlers::handle(&broker, &mut state, frame).await {
+        let handled = tokio::select! {
+            biased;
+            // A long poll ends with the connection.
+            _ = gone.cancelled() => break,
+            handled = handlers::handle(&broker, &mut state, frame, held) => handled,
+        };
+        match handled {
             Ok(pending) => {
-                // The frame's budget is returned, and the request's time
-                // counted, once its response is done (for a produce: once
-                // the batches are committed).
+                // The request's time is counted once its response is done
+                // (for a produce: once the batches are committed).
                 let metrics_of = broker.clone();
                 let pending: Pending = Box::pin(async move {
                     let out = pending.await;
-                    drop(permit);
                     if let Some(api) = api {
                         metrics_of
                             .metrics

@@ -14,6 +14,7 @@
 pub mod backup;
 mod batch;
 mod broker;
+pub mod budget;
 mod catalog;
 mod clock;
 pub mod config;
@@ -148,7 +149,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let broker = Arc::new(Broker {
-        inflight: Arc::new(tokio::sync::Semaphore::new(config.max_inflight_bytes)),
+        budget: budget::Budget::new(config.max_inflight_bytes),
         config,
         catalog,
         storage,

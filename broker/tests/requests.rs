@@ -849,7 +849,7 @@ async fn a_small_in_flight_budget_slows_large_producers_but_loses_nothing() {
     }
     assert_eq!(fetch(&mut c, "budget", 0).await.high_watermark, 32);
     assert_eq!(
-        b.broker.inflight.available_permits(),
+        b.broker.budget.available(),
         100 * 1024,
         "every permit returned"
     );

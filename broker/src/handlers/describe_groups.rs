@@ -1,6 +1,8 @@
 //! DescribeGroups (v0-5): state, protocol and members (with their metadata
 //! and assignment as the leader made it) of each named group; an unknown
-//! group is reported as Dead, as Kafka does.
+//! group is reported as Dead, as Kafka does. A group named more than once is
+//! described once: each description can carry megabytes of member metadata,
+//! so repeating one name must not multiply the response.
 
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsResponse, GroupId};
@@ -25,9 +27,11 @@ impl DescribeGroupsRequest {
 }
 
 pub fn handle(broker: &Broker, version: i16, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let mut seen = std::collections::HashSet::new();
     DescribeGroupsResponse::default().with_groups(
         req.groups
             .into_iter()
+            .filter(|id| seen.insert(id.clone()))
             .map(|id| match broker.coordinator.summary(&id) {
                 None => DescribedGroup::default()
                     .with_group_id(GroupId(str(id)))

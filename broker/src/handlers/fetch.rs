@@ -8,6 +8,16 @@
 //! maximum, except that the first batch of the response is always included
 //! so a consumer can progress past a batch larger than its limits.
 //!
+//! Bounds (issue: small requests must not build huge responses): a
+//! partition listed more than once is served once (Kafka keeps such a
+//! request's partitions in a map, so the last listing wins; here the first
+//! does); `max_bytes` is lowered to `SKIFF_FETCH_MAX_BYTES`; and the record
+//! bytes of the response are taken from the in-flight budget before they
+//! are read and held until the response is written. Only the first read of
+//! a response waits for budget (nothing is held then); later partitions are
+//! left out when the budget is spent, as if `max_bytes` were reached, so two
+//! fetches can never wait on each other.
+//!
 //! Skiff keeps no fetch sessions (KIP-227): every response carries session id
 //! 0, which tells clients to send full fetch requests.
 
@@ -24,6 +34,7 @@ use tracing::error;
 use super::str;
 use crate::batch;
 use crate::broker::Broker;
+use crate::budget::Held;
 use crate::catalog::Partition;
 use crate::metrics::TopicLabel;
 use crate::protocol::reader::{Reader, Result};
@@ -117,11 +128,28 @@ fn resolve(broker: &Broker, req: &FetchRequest) -> Vec<Vec<Option<Arc<Partition>
         .collect()
 }
 
-pub async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse {
-    if req.session_id != 0 || req.session_epoch > 0 {
-        return FetchResponse::default()
-            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
+/// The most bytes one partition's read reserves and returns (the first
+/// batch of a response excepted).
+const READ_BUDGET: usize = 8 * 1024 * 1024;
+
+/// Drops every listing of a partition after its first.
+fn collapse_duplicates(topics: &mut Vec<(String, Vec<FetchPartition>)>) {
+    let mut seen = std::collections::HashSet::new();
+    for (name, parts) in topics.iter_mut() {
+        parts.retain(|p| seen.insert((name.clone(), p.index)));
     }
+    topics.retain(|(_, parts)| !parts.is_empty());
+}
+
+/// The response and the in-flight budget its record bytes hold.
+pub async fn handle(broker: &Broker, mut req: FetchRequest) -> (FetchResponse, Held) {
+    if req.session_id != 0 || req.session_epoch > 0 {
+        let response =
+            FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
+        return (response, Held::default());
+    }
+    collapse_duplicates(&mut req.topics);
+    req.max_bytes = req.max_bytes.clamp(0, broker.config.fetch_max_bytes);
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let resolved = resolve(broker, &req);
     loop {
@@ -153,7 +181,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse {
         let now = Instant::now();
         let stopping = broker.shutdown.is_cancelled();
         if ready || now >= deadline || wakeups.is_empty() || stopping {
-            let response = collect(broker, &req, &resolved).await;
+            let (response, held) = collect(broker, &req, &resolved).await;
             let bytes: usize = response
                 .responses
                 .iter()
@@ -166,7 +194,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse {
                 .flat_map(|t| &t.partitions)
                 .any(|p| p.error_code != 0);
             if bytes >= req.min_bytes.max(1) as usize || has_error || now >= deadline || stopping {
-                return response;
+                return (response, held);
             }
         }
         tokio::select! {
@@ -181,7 +209,8 @@ async fn collect(
     broker: &Broker,
     req: &FetchRequest,
     resolved: &[Vec<Option<Arc<Partition>>>],
-) -> FetchResponse {
+) -> (FetchResponse, Held) {
+    let mut held = Held::default();
     let mut remaining = req.max_bytes.max(0) as usize;
     let mut any_records = false;
     let mut topics = Vec::with_capacity(req.topics.len());
@@ -207,7 +236,22 @@ async fn collect(
                 out.push(data);
                 continue;
             }
-            let limit = (r.max_bytes.max(0) as usize).min(remaining);
+            // One read takes at most READ_BUDGET, so a consumer asking for
+            // huge partitions does not wait for the whole budget to be free.
+            let limit = (r.max_bytes.max(0) as usize)
+                .min(remaining)
+                .min(READ_BUDGET);
+            // Budget for the bytes about to be read: only the first read
+            // waits for it; a later one is left out if it is not free now.
+            let before = held.bytes();
+            let want = limit.max(1);
+            if !any_records {
+                broker.budget.grow(&mut held, want).await;
+            } else if !broker.budget.try_grow(&mut held, want) {
+                out.push(data);
+                remaining = 0;
+                continue;
+            }
             // The newest batches come from memory; older ones from SQLite.
             let read = match p.tail.read(r.fetch_offset, hw, limit, !any_records) {
                 Some(records) => Ok(records),
@@ -232,11 +276,13 @@ async fn collect(
                             .get_or_create(&label)
                             .inc_by(batch::records_in_set(&records));
                     }
+                    held.shrink_to(before + records.len());
                     remaining = remaining.saturating_sub(records.len());
                     any_records |= !records.is_empty();
                     out.push(data.with_records(Some(records)));
                 }
                 Err(e) => {
+                    held.shrink_to(before);
                     error!(topic = %name, partition = r.index, error = %e, "fetch read failed");
                     out.push(data.with_error_code(ResponseError::KafkaStorageError.code()));
                 }
@@ -248,5 +294,5 @@ async fn collect(
                 .with_partitions(out),
         );
     }
-    FetchResponse::default().with_responses(topics)
+    (FetchResponse::default().with_responses(topics), held)
 }

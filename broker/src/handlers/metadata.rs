@@ -99,6 +99,13 @@ pub async fn handle(broker: &Broker, req: MetadataRequest) -> MetadataResponse {
             .map(|t| topic_metadata(broker, t))
             .collect(),
         Some(requested) => {
+            // A topic named (or identified) more than once is answered once,
+            // as Kafka does (it keeps the requested topics in a set).
+            let mut seen = std::collections::HashSet::new();
+            let requested: Vec<_> = requested
+                .into_iter()
+                .filter(|(name, id)| seen.insert((name.clone(), *id)))
+                .collect();
             let mut out = Vec::with_capacity(requested.len());
             for (name, id) in requested {
                 let Some(name) = name else {

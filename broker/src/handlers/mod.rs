@@ -66,13 +66,30 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use crate::broker::Broker;
+use crate::budget::{Held, UNCOUNTED};
 use crate::connection::ConnectionState;
 use crate::protocol::response::{self, EncodeError};
 use crate::protocol::{versions, DecodeError, RequestHeader};
 
 /// A response that may still be waiting (for a commit); `None` means the
 /// request gets no response (acks=0).
-pub type Pending = Pin<Box<dyn Future<Output = Option<BytesMut>> + Send>>;
+pub type Pending = Pin<Box<dyn Future<Output = Option<Response>> + Send>>;
+
+/// An encoded response and the in-flight budget its bytes hold until they
+/// are written (`budget.rs`).
+pub struct Response {
+    pub frame: BytesMut,
+    pub budget: Held,
+}
+
+impl Response {
+    pub fn new(frame: BytesMut) -> Self {
+        Response {
+            frame,
+            budget: Held::default(),
+        }
+    }
+}
 
 /// Why a connection must be closed.
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +116,7 @@ pub enum HandleError {
 }
 
 pub(crate) fn ready(frame: BytesMut) -> Pending {
-    Box::pin(std::future::ready(Some(frame)))
+    Box::pin(std::future::ready(Some(Response::new(frame))))
 }
 
 /// Encodes `body` as the response to the request with this header.
@@ -247,12 +264,56 @@ pub fn decode_request(frame: Bytes) -> Result<(), HandleError> {
 
 /// Handles one request of the connection `conn`: decodes it, acts on it
 /// and returns its response, which may still be waiting for a commit.
+///
+/// `frame_budget` is the in-flight budget the frame's bytes hold. Only a
+/// produce keeps it (its batches are slices of the frame) until its
+/// response is done; every other request gives it back once decoded, so a
+/// parked long-poll Fetch holds none. A response built at once and larger
+/// than `UNCOUNTED` takes budget for its own bytes before it is queued
+/// (the connection waits for it: back-pressure, not buffering).
 pub async fn handle(
     broker: &Arc<Broker>,
     conn: &mut ConnectionState,
     frame: Bytes,
+    frame_budget: Held,
 ) -> Result<Pending, HandleError> {
     let (header, api, request) = decode(frame)?;
+    let mut pending = if let Request::Produce(req) = request {
+        let v = header.api_version;
+        let corr = header.correlation_id;
+        let pending = produce::handle(broker, conn.peer, v, corr, req);
+        Box::pin(async move {
+            let out = pending.await;
+            drop(frame_budget);
+            out
+        })
+    } else {
+        drop(frame_budget);
+        serve(broker, conn, header, api, request).await?
+    };
+    // A response that is ready now is counted in the budget.
+    let polled = std::future::poll_fn(|cx| std::task::Poll::Ready(pending.as_mut().poll(cx))).await;
+    if let std::task::Poll::Ready(out) = polled {
+        return Ok(match out {
+            // Waiting only while nothing is held: two requests can never
+            // wait on each other's budget.
+            Some(mut r) if r.frame.len() > UNCOUNTED && r.budget.bytes() == 0 => {
+                broker.budget.grow(&mut r.budget, r.frame.len()).await;
+                Box::pin(std::future::ready(Some(r)))
+            }
+            out => Box::pin(std::future::ready(out)),
+        });
+    }
+    Ok(pending)
+}
+
+async fn serve(
+    broker: &Arc<Broker>,
+    conn: &mut ConnectionState,
+    header: RequestHeader,
+    api: ApiKey,
+    request: Request,
+) -> Result<Pending, HandleError> {
     let v = header.api_version;
     let corr = header.correlation_id;
     let b = broker;
@@ -261,7 +322,14 @@ pub async fn handle(
             api_versions::handle(b, header.client_id.as_deref(), supported, v, corr).await
         }
         Request::Produce(req) => Ok(produce::handle(b, conn.peer, v, corr, req)),
-        Request::Fetch(req) => respond(api, v, corr, &fetch::handle(b, req).await),
+        Request::Fetch(req) => {
+            let (body, budget) = fetch::handle(b, req).await;
+            let frame = response::encode(api, v, corr, &body)?;
+            Ok(Box::pin(std::future::ready(Some(Response {
+                frame,
+                budget,
+            }))))
+        }
         Request::ListOffsets(req) => respond(api, v, corr, &list_offsets::handle(b, req).await),
         Request::Metadata(req) => respond(api, v, corr, &metadata::handle(b, req).await),
         Request::CreateTopics(req) => respond(

@@ -279,7 +279,7 @@ pub fn handle(
         }
         let body = ProduceResponse::default().with_responses(responses);
         match response::encode(ApiKey::Produce, version, correlation_id, &body) {
-            Ok(frame) => Some(frame),
+            Ok(frame) => Some(super::Response::new(frame)),
             Err(e) => {
                 error!(error = %HandleError::from(e), "dropping produce response");
                 None

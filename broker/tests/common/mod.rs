@@ -60,6 +60,11 @@ pub fn settings(db: &std::path::Path) -> Settings {
         offsets_retention_ms: 604_800_000,
         producer_id_expiration_ms: 86_400_000,
         max_producer_ids: 100_000,
+        fetch_max_bytes: 57_671_680,
+        response_write_timeout_ms: 30_000,
+        connections_max_idle_ms: 600_000,
+        frame_read_timeout_ms: 30_000,
+        max_connections_per_ip: 512,
     }
 }
 
