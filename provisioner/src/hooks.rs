@@ -63,4 +63,16 @@ pub struct Hooks {
         default_value = public_ip::DEFAULT_URL
     )]
     pub checkip_url: String,
+    /// The account's free-tier plan (`free` or `paid`) to assume instead
+    /// of asking the Free Tier API (GetAccountPlanState), which moto does
+    /// not serve: the tests' stand-in for it (see `crate::preflight`).
+    #[arg(
+        long,
+        hide = true,
+        global = true,
+        env = "SKIFF_ACCOUNT_PLAN",
+        value_name = "free|paid",
+        value_parser = ["free", "paid"]
+    )]
+    pub account_plan: Option<String>,
 }

@@ -20,6 +20,7 @@ mod hooks;
 mod instance_types;
 mod kafka;
 mod perf;
+mod preflight;
 mod printer;
 mod probe;
 mod public_ip;

@@ -12,6 +12,7 @@ mod credits;
 mod down;
 mod logs;
 mod perf;
+mod preflight;
 mod resize;
 mod topics;
 mod up;

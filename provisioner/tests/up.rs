@@ -431,7 +431,13 @@ async fn quiet_prints_the_results_but_no_step_lines() {
         .run(&["--quiet", "up", "--dry-run", "--allow", ALLOW])
         .ok()
         .stdout_has(&["[6/14] instance", "would launch t3.micro", "Run `skiff up`"]);
-    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    // Only warnings (moto serves neither the Free Tier API nor the EC2
+    // vCPU quota, which the preflight says): no progress, no step lines.
+    assert!(
+        run.stderr.lines().all(|l| l.starts_with("warning: ")),
+        "{}",
+        run.stderr
+    );
     let run = Skiff::new(&moto, home.path())
         .run(&["up", "-q", "--allow", ALLOW, "--no-wait"])
         .ok()

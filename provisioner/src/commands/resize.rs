@@ -99,6 +99,22 @@ pub async fn run(g: &Global, out: &Printer, a: &ResizeArgs) -> Result<()> {
             instance.state.as_str()
         ));
     } else {
+        // The type check of `up`, before anything is stopped.
+        let from_vcpus = instance_types::lookup(&instance.instance_type).map_or(0, |t| t.vcpus);
+        let req = crate::preflight::Request {
+            instance_type: target,
+            new_address: false,
+            new_vcpus: i64::from(target.vcpus) - if running { i64::from(from_vcpus) } else { 0 },
+            config: None,
+            plan: g
+                .hooks
+                .account_plan
+                .as_deref()
+                .and_then(crate::preflight::Plan::parse),
+        };
+        crate::preflight::check(&clients, &req)
+            .await
+            .into_result(out)?;
         check_offered(&clients, out, &instance, target).await?;
         let from = instance_types::lookup(&instance.instance_type);
         let volume = inv

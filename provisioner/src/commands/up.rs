@@ -193,6 +193,9 @@ pub async fn converge(
     );
     let probe = g.hooks.probe_addr.as_deref();
 
+    // Nothing billable is created until every check passes.
+    preflight(g, out, clients, config).await?;
+
     if o.dry_run {
         out.out(format!(
             "Plan for deployment `{}` in {} (dry run: nothing is changed)",
@@ -265,6 +268,39 @@ pub async fn converge(
     if config.log_retention_days > 0 {
         out.out(crate::cost::logs_line(config.log_retention_days));
     }
+    Ok(())
+}
+
+/// The preflight checks for `config`'s deployment: the type a new
+/// instance would get, an Elastic IP only if the deployment has none, the
+/// vCPUs only if no instance of it runs.
+async fn preflight(g: &Global, out: &Printer, clients: &Clients, config: &Config) -> Result<()> {
+    let inventory = Inventory::load(clients, &config.name).await?;
+    let launch_type = inventory
+        .instance()
+        .and_then(|i| crate::instance_types::lookup(&i.instance_type))
+        .unwrap_or_else(|| config.instance());
+    let running = inventory.instances.iter().any(|i| i.is_up());
+    let req = crate::preflight::Request {
+        instance_type: launch_type,
+        new_address: inventory.addresses.is_empty(),
+        new_vcpus: if running {
+            0
+        } else {
+            i64::from(launch_type.vcpus)
+        },
+        config: Some(config),
+        plan: g
+            .hooks
+            .account_plan
+            .as_deref()
+            .and_then(crate::preflight::Plan::parse),
+    };
+    let progress = out.progress("preflight");
+    progress.set("checking credentials, quotas and the instance type");
+    let findings = crate::preflight::check(clients, &req).await;
+    progress.clear();
+    findings.into_result(out)?;
     Ok(())
 }
 
