@@ -148,12 +148,18 @@ pub async fn cidrs(
         return Ok(k);
     }
     match public_ip::detect(&g.hooks.checkip_url).await {
-        Ok(ip) => {
+        Ok(d) => {
             // What is opened is a result, shown when quiet too.
+            let via = d
+                .proxy
+                .as_deref()
+                .map(|p| format!(" through the proxy {p}"))
+                .unwrap_or_default();
             out.out(format!(
-                "allowing your public address {ip}/32 (override with --allow CIDR)"
+                "allowing your public address {}/32, as detected by {}{via} (override with --allow CIDR)",
+                d.ip, d.url
             ));
-            Ok(vec![format!("{ip}/32")])
+            Ok(vec![format!("{}/32", d.ip)])
         }
         // A plan can still be shown; `up` itself needs the address.
         Err(e) if dry_run => {
