@@ -79,6 +79,8 @@ pub struct Findings {
     pub warnings: Vec<String>,
     /// Plain statements, e.g. whether the type is free for this account.
     pub facts: Vec<String>,
+    /// What the free tier does for the instance hours (the cost estimate).
+    pub free_tier: crate::cost::FreeTier,
 }
 
 /// Every problem found, as one error.
@@ -103,8 +105,12 @@ impl fmt::Display for Failed {
 impl std::error::Error for Failed {}
 
 impl Findings {
-    /// Prints the facts and warnings; the problems as one error.
-    pub fn into_result(self, out: &crate::printer::Printer) -> Result<(), Failed> {
+    /// Prints the facts and warnings; the problems as one error; else
+    /// what the free tier covers.
+    pub fn into_result(
+        self,
+        out: &crate::printer::Printer,
+    ) -> Result<crate::cost::FreeTier, Failed> {
         for f in &self.facts {
             out.out(f);
         }
@@ -112,7 +118,7 @@ impl Findings {
             out.warn(w);
         }
         if self.problems.is_empty() {
-            Ok(())
+            Ok(self.free_tier)
         } else {
             Err(Failed(self.problems))
         }
@@ -202,6 +208,14 @@ pub async fn check(clients: &Clients, req: &Request<'_>) -> Findings {
                     .unwrap_or(true)
             };
             let v = free_tier(name, region, &eligible, &plan, t2_here);
+            f.free_tier = match &plan {
+                Plan::Free if eligible.iter().any(|e| e == name) => crate::cost::FreeTier::Covered,
+                Plan::Paid if name == legacy_free_type(t2_here) => {
+                    crate::cost::FreeTier::IfFirstYear
+                }
+                Plan::Unknown(_) => crate::cost::FreeTier::Unknown,
+                _ => crate::cost::FreeTier::No,
+            };
             match v {
                 Verdict::Refuse(p) => f.problems.push(p),
                 Verdict::Warn(w) => f.warnings.push(w),

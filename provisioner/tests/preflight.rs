@@ -166,3 +166,43 @@ async fn missing_default_vpc_is_reported() {
         .stderr_has(&["no default VPC in us-east-1", "aws ec2 create-default-vpc"]);
     assert!(mutating(moto.calls()).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_estimate_uses_the_regions_prices_and_the_plan() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    // eu-west-1, a paid account (t3.micro billed), 1 Mbit/s out:
+    // 8.322 instance + 1.408 gp3 + 3.65 IPv4 + 20.565 data out.
+    Skiff::new(&moto, home.path())
+        .env("SKIFF_ACCOUNT_PLAN", "paid")
+        .run(&[
+            "up",
+            "--dry-run",
+            "--region",
+            "eu-west-1",
+            "--allow",
+            ALLOW,
+            "--expect-mbps",
+            "1",
+        ])
+        .ok()
+        .stdout_has(&[
+            "eu-west-1 prices",
+            "data out  328.5 GB    $  20.56",
+            "total                 $  33.95",
+        ]);
+    // us-east-1 on the Free Plan: the instance hours are offset.
+    Skiff::new(&moto, home.path())
+        .env("SKIFF_ACCOUNT_PLAN", "free")
+        .run(&["up", "--dry-run", "--allow", ALLOW])
+        .ok()
+        .stdout_has(&[
+            "us-east-1 prices",
+            "free-tier offset      $-  7.59",
+            "total                 $   4.93",
+        ]);
+    Skiff::new(&moto, home.path())
+        .run(&["up", "--dry-run", "--allow", ALLOW, "--expect-mbps", "1e9"])
+        .fails()
+        .stderr_has(&["--expect-mbps", "not a rate in Mbit/s"]);
+}

@@ -78,6 +78,20 @@ pub struct UpArgs {
     /// Seconds to wait for the broker to answer.
     #[arg(long, env = "SKIFF_WAIT_TIMEOUT", default_value_t = 600)]
     pub wait_timeout: u64,
+    /// Expected average data out to clients outside AWS, in Mbit/s, for the
+    /// cost estimate's data-transfer line (each consumer group counts).
+    #[arg(long, value_name = "MBPS", default_value_t = crate::cost::DEFAULT_EXPECT_MBPS, value_parser = parse_mbps)]
+    pub expect_mbps: f64,
+}
+
+/// A rate from 0 to 100,000 Mbit/s.
+fn parse_mbps(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=100_000.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a rate in Mbit/s from 0 to 100000 (e.g. 0.1 or 5)"
+        )),
+    }
 }
 
 /// Number of steps of `up`.
@@ -94,6 +108,8 @@ pub struct Options {
     pub wait: Option<Duration>,
     /// The command that resumes this flow (named when it stops).
     pub resume: String,
+    /// Expected data out, Mbit/s (the cost estimate).
+    pub expect_mbps: f64,
 }
 
 pub async fn run(g: &Global, out: &Printer, a: &UpArgs) -> Result<()> {
@@ -119,6 +135,7 @@ pub async fn run(g: &Global, out: &Printer, a: &UpArgs) -> Result<()> {
         cidrs,
         wait: (!a.no_wait).then(|| Duration::from_secs(a.wait_timeout)),
         resume: "skiff up".into(),
+        expect_mbps: a.expect_mbps,
     };
     converge(g, out, &clients, &config, &options).await
 }
@@ -192,15 +209,28 @@ pub async fn converge(
     config: &Config,
     o: &Options,
 ) -> Result<()> {
-    let estimate = Estimate::new(
-        config.instance(),
-        config.volume_size_gb,
-        config.credit_mode == CreditMode::Unlimited,
-    );
     let probe = g.hooks.probe_addr.as_deref();
 
     // Nothing billable is created until every check passes.
-    preflight(g, out, clients, config).await?;
+    let (launch_type, free_tier) = preflight(g, out, clients, config).await?;
+    let unlimited = config.credit_mode == CreditMode::Unlimited;
+    let alarms = if config.alert_email.is_some() {
+        2 + u32::from(crate::alarms::publishes_ebs_balance(launch_type)) + u32::from(unlimited)
+    } else {
+        0
+    };
+    let estimate = Estimate::with(
+        launch_type,
+        &crate::cost::Inputs {
+            region: &clients.region,
+            volume_gib: config.volume_size_gb,
+            unlimited,
+            backups_kept: config.backup_schedule.as_ref().map(|b| b.keep),
+            alarms,
+            expect_mbps: o.expect_mbps,
+            free_tier,
+        },
+    );
 
     if o.dry_run {
         out.out(format!(
@@ -232,6 +262,7 @@ pub async fn converge(
             cidrs: o.cidrs.clone(),
             wait: None,
             resume: o.resume.clone(),
+            expect_mbps: o.expect_mbps,
         };
         deploy(clients, &mut plan, config, &plan_options, probe).await?;
         if plan.changed() {
@@ -280,7 +311,15 @@ pub async fn converge(
 /// The preflight checks for `config`'s deployment: the type a new
 /// instance would get, an Elastic IP only if the deployment has none, the
 /// vCPUs only if no instance of it runs.
-async fn preflight(g: &Global, out: &Printer, clients: &Clients, config: &Config) -> Result<()> {
+async fn preflight(
+    g: &Global,
+    out: &Printer,
+    clients: &Clients,
+    config: &Config,
+) -> Result<(
+    &'static crate::instance_types::InstanceType,
+    crate::cost::FreeTier,
+)> {
     let inventory = Inventory::load(clients, &config.name).await?;
     let launch_type = inventory
         .instance()
@@ -306,8 +345,8 @@ async fn preflight(g: &Global, out: &Printer, clients: &Clients, config: &Config
     progress.set("checking credentials, quotas and the instance type");
     let findings = crate::preflight::check(clients, &req).await;
     progress.clear();
-    findings.into_result(out)?;
-    Ok(())
+    let free_tier = findings.into_result(out)?;
+    Ok((launch_type, free_tier))
 }
 
 /// The plan, `terraform plan` style: the changes and the downtime.
