@@ -455,6 +455,11 @@ async fn deploy(
         address: &address,
         volume: volume.as_ref(),
         access: access.as_ref(),
+        first_boot_unlimited: instance::first_boot_unlimited(
+            config,
+            &launch_type,
+            o.wait.is_some(),
+        ),
     };
     let (chosen, outcome) =
         instance::ensure(clients, config, dry_run, &inventory, &launch, s.progress()).await?;
@@ -497,8 +502,24 @@ async fn deploy(
                  `skiff up --yes`: the old instance, only stopped so far, takes the data volume \
                  and the address back",
             )),
+            Err(e) if chosen.first_boot_unlimited => {
+                return Err(e.context(format!(
+                    "{} is still in unlimited credit mode for its first boot; the next `skiff up` \
+                 sets it to standard",
+                    chosen.id
+                )))
+            }
             Err(e) => return Err(e),
         };
+    // The first boot is over: back to the configured standard mode.
+    let (credit_mode, outcome) = if chosen.first_boot_unlimited && ready && !dry_run {
+        let (mode, line) = credit::after_first_boot(clients, &chosen, s.progress()).await?;
+        let mut outcome = outcome;
+        outcome.text = format!("{}; {line}", outcome.text);
+        (Some(mode), outcome)
+    } else {
+        (credit_mode, outcome)
+    };
     r.finish(s, outcome)?;
 
     let s = r.start("old instance");
