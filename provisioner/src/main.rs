@@ -36,8 +36,14 @@ use std::path::PathBuf;
 #[command(
     name = "skiff",
     version,
-    about = "Deploy the Skiff Kafka-compatible broker on an AWS free-tier instance",
-    long_about = "Deploy the Skiff Kafka-compatible broker on an AWS free-tier instance.\n\n\
+    about = "Deploy the Skiff Kafka-compatible broker on an AWS burstable instance",
+    long_about = "Deploy the Skiff Kafka-compatible broker on an AWS burstable instance \
+        (t3.micro by default).\n\n\
+        Free tier: on an account created on or after 15 July 2025 (AWS Free Plan) only \
+        free-tier-eligible types launch, paid from the plan's credits; older accounts get \
+        750 h/month of t2.micro (t3.micro only where there is no t2.micro) in their first \
+        year. The Elastic IP and the volumes are billed either way. `skiff up --dry-run` \
+        checks the account and prints the monthly cost at the region's prices.\n\n\
         Reads ./skiff.yaml (or --config) if present; every setting has a default.\n\
         AWS credentials and region come from the standard AWS config chain."
 )]
