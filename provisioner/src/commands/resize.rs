@@ -354,7 +354,9 @@ async fn steps(
     let outcome = match probe {
         Some(p) => {
             let wait = (!a.no_wait).then(|| Duration::from_secs(a.wait_timeout));
-            ready::wait(false, wait, &p, s.progress()).await?.1
+            ready::wait(false, wait, &p, Some((&clients, id)), s.progress())
+                .await?
+                .1
         }
         None => Outcome::found("no address to probe"),
     };

@@ -493,7 +493,15 @@ async fn deploy(
         .unwrap_or_else(|| format!("{}:{BROKER_PORT}", address.public_ip));
     let replacing = chosen.launched && inventory.instance().is_some();
     let (ready, outcome) =
-        match ready::wait(dry_run, o.wait, &probe, s.progress()).await {
+        match ready::wait(
+            dry_run,
+            o.wait,
+            &probe,
+            Some((clients, &chosen.id)),
+            s.progress(),
+        )
+        .await
+        {
             Ok(x) => x,
             // The old instance is only stopped until the new broker answers.
             Err(e) if replacing => return Err(e.context(
