@@ -17,6 +17,7 @@ mod cost;
 mod credits;
 mod deploy;
 mod hooks;
+mod iam_policy;
 mod instance_types;
 mod kafka;
 mod perf;
@@ -108,6 +109,8 @@ pub enum Command {
     Topics(commands::topics::TopicsArgs),
     /// Load-test the broker from this machine: throughput, latency, credits per GB.
     Perf(commands::perf::PerfArgs),
+    /// Print the least-privilege IAM policy (JSON) for every call skiff makes.
+    IamPolicy,
 }
 
 fn init_logging(verbose: u8) {
@@ -161,6 +164,7 @@ async fn run(cli: &Cli, out: &Printer) -> anyhow::Result<()> {
         Command::Resize(a) => commands::resize::run(g, out, a).await,
         Command::Topics(a) => commands::topics::run(g, out, a).await,
         Command::Perf(a) => commands::perf::run(g, out, a).await,
+        Command::IamPolicy => iam_policy::run(out),
     }
 }
 

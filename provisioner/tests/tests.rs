@@ -10,6 +10,7 @@ mod cli;
 mod converge;
 mod credits;
 mod down;
+mod iam_policy;
 mod logs;
 mod perf;
 mod preflight;
