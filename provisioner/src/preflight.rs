@@ -355,15 +355,12 @@ async fn account_plan(clients: &Clients) -> Plan {
         },
         Err(e) => {
             let e = api("read the account's plan (Free Tier GetAccountPlanState)")(e);
-            Plan::Unknown(
-                e.detail
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .chars()
-                    .take(200)
-                    .collect(),
-            )
+            tracing::debug!("{e}");
+            Plan::Unknown(match &e.code {
+                // e.g. AccessDeniedException: no freetier:GetAccountPlanState.
+                Some(_) => e.detail.chars().take(200).collect(),
+                None => "the Free Tier API gave no usable answer".into(),
+            })
         }
     }
 }

@@ -206,3 +206,25 @@ async fn the_estimate_uses_the_regions_prices_and_the_plan() {
         .fails()
         .stderr_has(&["--expect-mbps", "not a rate in Mbit/s"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resize_to_a_type_the_free_plan_cannot_launch_is_refused_before_the_stop() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    Skiff::new(&moto, home.path())
+        .run(&["up", "--allow", ALLOW, "--no-wait"])
+        .ok();
+    moto.clear_recording();
+    Skiff::new(&moto, home.path())
+        .env("SKIFF_ACCOUNT_PLAN", "free")
+        .run(&["resize", "t3.medium", "--yes", "--no-wait"])
+        .fails()
+        .stderr_has(&["t3.medium cannot be launched by this account", "t3.small"]);
+    let calls = moto.calls();
+    assert!(mutating(calls.clone()).is_empty(), "{calls:?}");
+    // An eligible size goes through.
+    Skiff::new(&moto, home.path())
+        .env("SKIFF_ACCOUNT_PLAN", "free")
+        .run(&["resize", "t3.small", "--yes", "--no-wait"])
+        .ok();
+}
