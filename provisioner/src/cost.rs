@@ -228,8 +228,8 @@ pub fn gb_per_month(mbps: f64) -> f64 {
 }
 
 impl Estimate {
-    /// us-east-1, no backups, no alarms, the default transfer (the
-    /// comparison of `resize`).
+    /// us-east-1, no backups, no alarms, the default transfer.
+    #[cfg(test)]
     pub fn new(t: &InstanceType, volume_gib: u32, unlimited: bool) -> Estimate {
         Estimate::with(
             t,

@@ -134,6 +134,7 @@ pub async fn run(g: &Global, out: &Printer, a: &ResizeArgs) -> Result<()> {
             let table = resize::comparison(
                 from,
                 target,
+                &clients.region,
                 volume,
                 config.credit_mode == crate::config::CreditMode::Unlimited,
             );
