@@ -6,7 +6,10 @@
 //! 5-minute periods (the credit metrics have no finer ones) and missing
 //! data treated as missing, each notifying the deployment's SNS topic:
 //! - `credit-balance-low`: CPUCreditBalance (Minimum) below a share of the
-//!   type's maximum for two periods;
+//!   type's maximum for two periods *while the CPU works at its baseline or
+//!   above* (metric math, [`busy_balance_expression`]): a T3 starts with no
+//!   credits, so a plain balance alarm would fire for hours after every
+//!   launch and resize;
 //! - `ebs-burst-low` (Nitro types: not t2): EBSByteBalance% (Minimum)
 //!   below [`EBS_BURST_LOW_PCT`] for two periods: on a t3.micro the EBS
 //!   bucket (10.9 MB/s baseline) empties before the CPU credits under a
@@ -85,6 +88,24 @@ pub struct Alarm {
     pub actions: Vec<String>,
     /// Notified when the alarm returns to OK.
     pub ok_actions: Vec<String>,
+    /// A metric-math alarm: `metric` (query id `balance`) and
+    /// CPUUtilization (Average, query id `cpu`) combined by this
+    /// expression, which the threshold applies to.
+    pub expression: Option<String>,
+}
+
+/// The credit-balance alarm's expression: the balance while the CPU works
+/// at (90% of) its baseline or above, else the type's maximum. So a low
+/// balance alarms only while it is not recovering: not after the first
+/// boot of a T3 (which starts with no credits, then idles and earns them
+/// back), and not after a resize; but when a workload keeps the instance
+/// throttled at its baseline (standard mode) or bursting on surplus
+/// credits (unlimited). CloudWatch metric math: `IF(condition, a, b)`
+/// with time series and scalars ("Use metric math", CloudWatch User
+/// Guide).
+pub fn busy_balance_expression(t: &InstanceType) -> String {
+    let busy = (t.baseline_pct * 0.9 * 10.0).round() / 10.0;
+    format!("IF(cpu >= {busy}, balance, {})", t.max_credits)
 }
 
 /// The settings the alarms are made from.
@@ -155,6 +176,7 @@ fn alarm(
         treat_missing: TREAT_MISSING.into(),
         actions: vec![s.topic_arn.into()],
         ok_actions: vec![s.topic_arn.into()],
+        expression: None,
     }
 }
 
@@ -162,11 +184,11 @@ fn alarm(
 pub fn desired(s: &Settings) -> Vec<Alarm> {
     let t = s.instance_type;
     let threshold = credit_threshold(t, s.credit_pct);
-    let mut out = vec![alarm(
+    let mut low = alarm(
         s,
         CREDIT_LOW,
         format!(
-            "skiff {}: CPU credit balance of {} ({}) below {}% of its maximum {:.0} ({threshold}) for 10 minutes",
+            "skiff {}: CPU credit balance of {} ({}) below {}% of its maximum {:.0} ({threshold}) for 10 minutes while the CPU works at its baseline or above (the balance is not recovering)",
             s.name, s.instance_id, t.name, s.credit_pct, t.max_credits
         ),
         "CPUCreditBalance",
@@ -174,7 +196,9 @@ pub fn desired(s: &Settings) -> Vec<Alarm> {
         2,
         threshold,
         "LessThanThreshold",
-    )];
+    );
+    low.expression = Some(busy_balance_expression(t));
+    let mut out = vec![low];
     if publishes_ebs_balance(t) {
         out.push(alarm(
             s,
@@ -263,6 +287,20 @@ mod tests {
             topic_arn: "arn:aws:sns:us-east-1:1:skiff-prod-alerts",
             region: "us-east-1",
         }
+    }
+
+    #[test]
+    fn credit_alarm_watches_the_balance_only_while_the_cpu_is_busy() {
+        let e = |t: &str| busy_balance_expression(lookup(t).unwrap());
+        assert_eq!(e("t3.micro"), "IF(cpu >= 9, balance, 288)");
+        assert_eq!(e("t3.large"), "IF(cpu >= 27, balance, 864)");
+        assert_eq!(e("t2.micro"), "IF(cpu >= 9, balance, 144)");
+        let a = desired(&settings(CreditMode::Standard, 20));
+        assert_eq!(
+            a[0].expression.as_deref(),
+            Some("IF(cpu >= 9, balance, 288)")
+        );
+        assert!(a[1..].iter().all(|x| x.expression.is_none()));
     }
 
     #[test]

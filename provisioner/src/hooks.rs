@@ -31,17 +31,17 @@ pub struct Hooks {
         value_name = "HOST:PORT"
     )]
     pub probe_addr: Option<String>,
-    /// Seconds between the CloudWatch polls of `credits --watch` and `perf`.
+    /// Seconds between the CloudWatch polls of `credits --watch` (default
+    /// 300) and `perf` (default 60).
     #[arg(
         long,
         hide = true,
         global = true,
         env = "SKIFF_WATCH_INTERVAL",
         value_name = "SECONDS",
-        default_value_t = 60,
         value_parser = clap::value_parser!(u64).range(1..)
     )]
-    pub watch_interval: u64,
+    pub watch_interval: Option<u64>,
     /// Seconds between the polls of `logs --follow`.
     #[arg(
         long,
@@ -63,4 +63,16 @@ pub struct Hooks {
         default_value = public_ip::DEFAULT_URL
     )]
     pub checkip_url: String,
+    /// The account's free-tier plan (`free` or `paid`) to assume instead
+    /// of asking the Free Tier API (GetAccountPlanState), which moto does
+    /// not serve: the tests' stand-in for it (see `crate::preflight`).
+    #[arg(
+        long,
+        hide = true,
+        global = true,
+        env = "SKIFF_ACCOUNT_PLAN",
+        value_name = "free|paid",
+        value_parser = ["free", "paid"]
+    )]
+    pub account_plan: Option<String>,
 }

@@ -17,9 +17,11 @@ mod cost;
 mod credits;
 mod deploy;
 mod hooks;
+mod iam_policy;
 mod instance_types;
 mod kafka;
 mod perf;
+mod preflight;
 mod printer;
 mod probe;
 mod public_ip;
@@ -35,8 +37,14 @@ use std::path::PathBuf;
 #[command(
     name = "skiff",
     version,
-    about = "Deploy the Skiff Kafka-compatible broker on an AWS free-tier instance",
-    long_about = "Deploy the Skiff Kafka-compatible broker on an AWS free-tier instance.\n\n\
+    about = "Deploy the Skiff Kafka-compatible broker on an AWS burstable instance",
+    long_about = "Deploy the Skiff Kafka-compatible broker on an AWS burstable instance \
+        (t3.micro by default).\n\n\
+        Free tier: on an account created on or after 15 July 2025 (AWS Free Plan) only \
+        free-tier-eligible types launch, paid from the plan's credits; older accounts get \
+        750 h/month of t2.micro (t3.micro only where there is no t2.micro) in their first \
+        year. The Elastic IP and the volumes are billed either way. `skiff up --dry-run` \
+        checks the account and prints the monthly cost at the region's prices.\n\n\
         Reads ./skiff.yaml (or --config) if present; every setting has a default.\n\
         AWS credentials and region come from the standard AWS config chain."
 )]
@@ -101,6 +109,8 @@ pub enum Command {
     Topics(commands::topics::TopicsArgs),
     /// Load-test the broker from this machine: throughput, latency, credits per GB.
     Perf(commands::perf::PerfArgs),
+    /// Print the least-privilege IAM policy (JSON) for every call skiff makes.
+    IamPolicy,
 }
 
 fn init_logging(verbose: u8) {
@@ -154,6 +164,7 @@ async fn run(cli: &Cli, out: &Printer) -> anyhow::Result<()> {
         Command::Resize(a) => commands::resize::run(g, out, a).await,
         Command::Topics(a) => commands::topics::run(g, out, a).await,
         Command::Perf(a) => commands::perf::run(g, out, a).await,
+        Command::IamPolicy => iam_policy::run(out),
     }
 }
 

@@ -68,14 +68,27 @@ pub fn validate(
     Ok(t)
 }
 
-/// The before/after table: vCPU, memory, baseline, credits, monthly cost.
+/// The before/after table: vCPU, memory, baseline, credits, monthly cost
+/// (at `region`'s prices, data transfer at the default rate).
 pub fn comparison(
     from: &InstanceType,
     to: &InstanceType,
+    region: &str,
     volume_gib: u32,
     unlimited: bool,
 ) -> String {
-    let cost = |t: &InstanceType| Estimate::new(t, volume_gib, unlimited).total();
+    let cost = |t: &InstanceType| {
+        Estimate::with(
+            t,
+            &crate::cost::Inputs {
+                region,
+                volume_gib,
+                unlimited,
+                ..Default::default()
+            },
+        )
+        .total()
+    };
     let rows = [
         ("", from.name.to_string(), to.name.to_string()),
         ("vCPU", from.vcpus.to_string(), to.vcpus.to_string()),
@@ -137,11 +150,21 @@ mod tests {
         let t = comparison(
             instance_types::lookup("t3.micro").unwrap(),
             instance_types::lookup("t3.small").unwrap(),
+            "us-east-1",
             8,
             false,
         );
         assert!(t.contains("t3.micro") && t.contains("t3.small"), "{t}");
         assert!(t.contains("$12.52"), "{t}");
+        // eu-west-1's prices: 8.322 + 1.408 + 3.65.
+        let t = comparison(
+            instance_types::lookup("t3.micro").unwrap(),
+            instance_types::lookup("t3.small").unwrap(),
+            "eu-west-1",
+            8,
+            false,
+        );
+        assert!(t.contains("$13.38"), "{t}");
         assert!(t.contains("credits/h     12             24"), "{t}");
     }
 }

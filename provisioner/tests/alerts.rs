@@ -117,14 +117,34 @@ async fn alerts_are_created_updated_listed_and_removed() {
     assert_eq!(ebs.ok_actions(), [topic.as_str()]);
     let low = find(&all, "-credit-balance-low");
     assert_eq!(low.alarm_name(), Some("skiff-skiff-credit-balance-low"));
-    assert_eq!(low.namespace(), Some("AWS/EC2"));
-    assert_eq!(low.metric_name(), Some("CPUCreditBalance"));
-    assert_eq!(low.statistic(), Some(&Statistic::Minimum));
-    assert_eq!(low.dimensions().len(), 1);
-    assert_eq!(low.dimensions()[0].name(), Some("InstanceId"));
-    assert_eq!(low.dimensions()[0].value(), Some(id.as_str()));
+    // Metric math: the balance (Minimum) while CPUUtilization (Average)
+    // is at 90% of the t3.micro's 10% baseline or above, else its maximum
+    // 288, so the empty balance of a new T3 does not alarm while it idles.
+    assert_eq!(low.metric_name(), None);
+    let q = low.metrics();
+    assert_eq!(q.len(), 3, "{q:?}");
+    let balance = q[0].metric_stat().unwrap();
+    assert_eq!(q[0].id(), Some("balance"));
+    assert_eq!(q[0].return_data(), Some(false));
+    let m = balance.metric().unwrap();
+    assert_eq!(m.namespace(), Some("AWS/EC2"));
+    assert_eq!(m.metric_name(), Some("CPUCreditBalance"));
+    assert_eq!(balance.stat(), Some("Minimum"));
+    assert_eq!(balance.period(), Some(300));
+    assert_eq!(m.dimensions().len(), 1);
+    assert_eq!(m.dimensions()[0].name(), Some("InstanceId"));
+    assert_eq!(m.dimensions()[0].value(), Some(id.as_str()));
+    let cpu = q[1].metric_stat().unwrap();
+    assert_eq!(q[1].id(), Some("cpu"));
+    assert_eq!(cpu.metric().unwrap().metric_name(), Some("CPUUtilization"));
+    assert_eq!(cpu.stat(), Some("Average"));
+    assert_eq!(
+        cpu.metric().unwrap().dimensions()[0].value(),
+        Some(id.as_str())
+    );
+    assert_eq!(q[2].expression(), Some("IF(cpu >= 9, balance, 288)"));
+    assert_eq!(q[2].return_data(), Some(true));
     assert_eq!(low.threshold(), Some(57.6)); // 20% of 288
-    assert_eq!(low.period(), Some(300));
     assert_eq!(low.evaluation_periods(), Some(2));
     assert_eq!(low.datapoints_to_alarm(), Some(2));
     assert_eq!(

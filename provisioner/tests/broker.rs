@@ -80,7 +80,7 @@ async fn up_waits_until_the_real_broker_answers() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn wait_times_out_pointing_at_skiff_logs() {
+async fn wait_times_out_saying_the_boot_step_from_the_console() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
     let addr = format!("127.0.0.1:{}", closed_port());
@@ -98,7 +98,18 @@ async fn wait_times_out_pointing_at_skiff_logs() {
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("`skiff logs`"), "{}", run.stderr);
+    assert!(run.stderr.contains("`skiff logs --boot`"), "{}", run.stderr);
+    // What step the instance was at, from its console: moto's canned
+    // console has no cloud-init or skiff line, so its last line is shown.
+    assert!(
+        run.stderr.contains(
+            "console shows no cloud-init or skiff line yet (still booting?); its last line: \
+             Enabling fast FPU save and restore... done."
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(moto.calls().iter().any(|(a, _)| a == "GetConsoleOutput"));
     // Everything else exists; the next up only waits.
     assert_eq!(tagged_counts(&ec2(&moto).await).await, (1, 1, 1, 2));
 }

@@ -193,21 +193,43 @@ async fn up_creates_exactly_the_expected_resources() {
         "{launch}"
     );
 
-    // Credit mode is set at launch (moto ignores it, so read the request),
-    // and the launch carries a client token; ModifyInstanceCreditSpecification
-    // (HTTP 500 in moto, a second failure point on AWS) is never called.
+    // A t3 configured `standard` boots `unlimited` (no launch credits in
+    // standard mode) and is switched to `standard` once the broker answers
+    // (moto ignores the mode, so read the requests); the launch carries a
+    // client token.
     let calls = moto.calls();
     let run_instances: Vec<_> = calls.iter().filter(|(a, _)| a == "RunInstances").collect();
     assert_eq!(run_instances.len(), 1, "{calls:?}");
     let body = &run_instances[0].1;
     assert!(
-        body.contains("CreditSpecification.CpuCredits=standard"),
+        body.contains("CreditSpecification.CpuCredits=unlimited"),
         "{body}"
     );
     assert!(body.contains("ClientToken=skiff-skiff-"), "{body}");
-    assert!(!calls
+    let launched_at = calls.iter().position(|(a, _)| a == "RunInstances").unwrap();
+    let modify: Vec<_> = calls
         .iter()
-        .any(|(a, _)| a == "ModifyInstanceCreditSpecification"));
+        .enumerate()
+        .filter(|(_, (a, _))| a == "ModifyInstanceCreditSpecification")
+        .collect();
+    // moto answers HTTP 500, which the SDK retries: every attempt asks for
+    // standard, after the launch.
+    assert!(!modify.is_empty(), "{calls:?}");
+    for (i, (_, body)) in &modify {
+        assert!(*i > launched_at);
+        assert!(body.contains("CpuCredits=standard"), "{body}");
+    }
+    assert!(
+        run.stdout
+            .contains("credits unlimited for the first boot, then standard"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("credit mode unlimited -> standard"),
+        "{}",
+        run.stdout
+    );
     let credit = ec2
         .describe_instance_credit_specifications()
         .instance_ids(id)
@@ -431,7 +453,13 @@ async fn quiet_prints_the_results_but_no_step_lines() {
         .run(&["--quiet", "up", "--dry-run", "--allow", ALLOW])
         .ok()
         .stdout_has(&["[6/14] instance", "would launch t3.micro", "Run `skiff up`"]);
-    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    // Only warnings (moto serves neither the Free Tier API nor the EC2
+    // vCPU quota, which the preflight says): no progress, no step lines.
+    assert!(
+        run.stderr.lines().all(|l| l.starts_with("warning: ")),
+        "{}",
+        run.stderr
+    );
     let run = Skiff::new(&moto, home.path())
         .run(&["up", "-q", "--allow", ALLOW, "--no-wait"])
         .ok()
@@ -640,4 +668,28 @@ async fn up_starts_a_stopped_instance_instead_of_launching_another() {
         res.reservations()[0].instances()[0].state().unwrap().name(),
         Some(&InstanceStateName::Running)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_waiting_a_t3_launches_in_its_configured_standard_mode() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    // `up` switches a first-boot `unlimited` back only when it waits for
+    // the broker: with --no-wait the launch is already `standard`.
+    Skiff::new(&moto, home.path())
+        .run(&["up", "--allow", ALLOW, "--no-wait"])
+        .ok();
+    let calls = moto.calls();
+    let body = &calls
+        .iter()
+        .find(|(a, _)| a == "RunInstances")
+        .expect("RunInstances")
+        .1;
+    assert!(
+        body.contains("CreditSpecification.CpuCredits=standard"),
+        "{body}"
+    );
+    assert!(!calls
+        .iter()
+        .any(|(a, _)| a == "ModifyInstanceCreditSpecification"));
 }

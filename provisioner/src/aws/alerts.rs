@@ -6,7 +6,15 @@
 
 use super::{api, tags, ApiError, Clients};
 use crate::alarms::{self, Alarm};
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic};
+use aws_sdk_cloudwatch::types::{
+    ComparisonOperator, Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat, Statistic,
+};
+
+/// Query ids of a metric-math alarm: the alarm's metric, the CPU, the
+/// expression (see `alarms::busy_balance_expression`).
+const BALANCE_ID: &str = "balance";
+const CPU_ID: &str = "cpu";
+const EXPRESSION_ID: &str = "busybalance";
 
 /// An e-mail (or other) subscription of the topic.
 #[derive(Debug, Clone, PartialEq)]
@@ -171,6 +179,43 @@ pub async fn delete_topic(c: &Clients, topic_arn: &str) -> Result<(), ApiError> 
 }
 
 fn from_cloudwatch(a: &MetricAlarm) -> Alarm {
+    if let Some(balance) = a
+        .metrics()
+        .iter()
+        .find(|q| q.id() == Some(BALANCE_ID))
+        .and_then(|q| q.metric_stat())
+    {
+        let m = balance.metric();
+        let plain = from_plain(a);
+        return Alarm {
+            metric: m.and_then(|m| m.metric_name()).unwrap_or_default().into(),
+            namespace: m.and_then(|m| m.namespace()).unwrap_or_default().into(),
+            statistic: balance.stat().unwrap_or_default().into(),
+            dimensions: m
+                .map(|m| m.dimensions())
+                .unwrap_or_default()
+                .iter()
+                .map(|d| {
+                    (
+                        d.name().unwrap_or_default().to_string(),
+                        d.value().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect(),
+            period: balance.period().unwrap_or_default(),
+            expression: a
+                .metrics()
+                .iter()
+                .find(|q| q.id() == Some(EXPRESSION_ID))
+                .and_then(|q| q.expression())
+                .map(str::to_string),
+            ..plain
+        };
+    }
+    from_plain(a)
+}
+
+fn from_plain(a: &MetricAlarm) -> Alarm {
     Alarm {
         name: a.alarm_name().unwrap_or_default().into(),
         description: a.alarm_description().unwrap_or_default().into(),
@@ -204,6 +249,7 @@ fn from_cloudwatch(a: &MetricAlarm) -> Alarm {
         treat_missing: a.treat_missing_data().unwrap_or("missing").into(),
         actions: a.alarm_actions().to_vec(),
         ok_actions: a.ok_actions().to_vec(),
+        expression: None,
     }
 }
 
@@ -249,11 +295,52 @@ pub async fn put_alarm(c: &Clients, name: &str, a: &Alarm) -> Result<(), ApiErro
         .cloudwatch()
         .put_metric_alarm()
         .alarm_name(&a.name)
-        .alarm_description(&a.description)
-        .namespace(&a.namespace)
-        .metric_name(&a.metric)
-        .statistic(Statistic::from(a.statistic.as_str()))
-        .period(a.period)
+        .alarm_description(&a.description);
+    req = match &a.expression {
+        None => {
+            let mut r = req
+                .namespace(&a.namespace)
+                .metric_name(&a.metric)
+                .statistic(Statistic::from(a.statistic.as_str()))
+                .period(a.period);
+            for (k, v) in &a.dimensions {
+                r = r.dimensions(Dimension::builder().name(k).value(v).build());
+            }
+            r
+        }
+        Some(expr) => {
+            let stat = |id: &str, metric: &str, stat: &str| {
+                let mut m = Metric::builder()
+                    .namespace(&a.namespace)
+                    .metric_name(metric);
+                for (k, v) in &a.dimensions {
+                    m = m.dimensions(Dimension::builder().name(k).value(v).build());
+                }
+                MetricDataQuery::builder()
+                    .id(id)
+                    .metric_stat(
+                        MetricStat::builder()
+                            .metric(m.build())
+                            .period(a.period)
+                            .stat(stat)
+                            .build(),
+                    )
+                    .return_data(false)
+                    .build()
+            };
+            req.metrics(stat(BALANCE_ID, &a.metric, &a.statistic))
+                .metrics(stat(CPU_ID, "CPUUtilization", "Average"))
+                .metrics(
+                    MetricDataQuery::builder()
+                        .id(EXPRESSION_ID)
+                        .expression(expr)
+                        .label(format!("{} while busy", a.metric))
+                        .return_data(true)
+                        .build(),
+                )
+        }
+    };
+    let mut req = req
         .evaluation_periods(a.evaluation_periods)
         .datapoints_to_alarm(a.datapoints_to_alarm)
         .threshold(a.threshold)
@@ -262,9 +349,6 @@ pub async fn put_alarm(c: &Clients, name: &str, a: &Alarm) -> Result<(), ApiErro
         .actions_enabled(true)
         .set_alarm_actions(Some(a.actions.clone()))
         .set_ok_actions(Some(a.ok_actions.clone()));
-    for (k, v) in &a.dimensions {
-        req = req.dimensions(Dimension::builder().name(k).value(v).build());
-    }
     for t in tags::tags(name, Some("alarm")) {
         req = req.tags(
             aws_sdk_cloudwatch::types::Tag::builder()

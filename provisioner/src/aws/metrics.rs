@@ -31,6 +31,9 @@ const QUERIES: &[(&str, &str, &str)] = &[
     ("networkout", "NetworkOut", "Sum"),
 ];
 
+/// Metrics one [`fetch`] requests (GetMetricData bills per metric requested).
+pub const METRICS_PER_POLL: usize = QUERIES.len();
+
 fn query(id: &str, metric: &str, stat: &str, instance_id: &str) -> MetricDataQuery {
     MetricDataQuery::builder()
         .id(id)

@@ -10,6 +10,7 @@
 //! created here too, from the same `SdkConfig`.
 
 pub mod alerts;
+pub mod console;
 pub mod dlm;
 pub mod iam;
 pub mod inventory;

@@ -57,6 +57,12 @@ pub async fn run(g: &Global, out: &Printer) -> Result<()> {
             a.evaluation_periods,
             a.period,
         ));
+        if let Some(expr) = &a.expression {
+            out.out(format!(
+                "  {:<40} only while the CPU works at its baseline: {expr}",
+                ""
+            ));
+        }
         out.out(format!("  {:<40} instance {instance}: {}", "", e.reason));
     }
     Ok(())

@@ -28,12 +28,28 @@ pub struct CreditsArgs {
     /// (from 5m to 63d).
     #[arg(long, default_value = "24h", value_parser = parse_since)]
     pub since: u64,
-    /// Refresh whenever new datapoints arrive, until interrupted (Ctrl-C).
+    /// Refresh until interrupted (Ctrl-C), polling CloudWatch every 5
+    /// minutes: EC2's basic monitoring has a new datapoint only every 5
+    /// minutes. Not free: each poll is a GetMetricData request for 13
+    /// metrics, billed at $0.01 per 1,000 metrics requested (us-east-1),
+    /// about $0.04 a day of watching.
     #[arg(long)]
     pub watch: bool,
     /// Print JSON (one object per refresh with --watch) instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Seconds between the polls of `--watch`: CloudWatch's basic monitoring
+/// publishes EC2 metrics at 5-minute resolution, so polling more often
+/// only pays for the same datapoints again.
+pub const WATCH_INTERVAL_SECS: u64 = 300;
+
+/// What a day of `--watch` costs in GetMetricData requests, in USD
+/// ($0.01 per 1,000 metrics requested, us-east-1).
+pub fn watch_usd_per_day(interval_secs: u64) -> f64 {
+    let polls = 86_400.0 / interval_secs.max(1) as f64;
+    polls * metrics::METRICS_PER_POLL as f64 * 0.01 / 1000.0
 }
 
 /// The message for an instance without datapoints yet.
@@ -140,7 +156,14 @@ pub async fn run(g: &Global, out: &Printer, a: &CreditsArgs) -> Result<()> {
         print_report(out, &target, &series);
         return Ok(());
     }
-    let interval = Duration::from_secs(g.hooks.watch_interval);
+    let interval = Duration::from_secs(g.hooks.watch_interval.unwrap_or(WATCH_INTERVAL_SECS));
+    out.info(format!(
+        "watching: a poll every {} s, each a GetMetricData request for {} metrics \
+         (billed: ${:.3} a day at $0.01 per 1,000 metrics); Ctrl-C stops",
+        interval.as_secs(),
+        metrics::METRICS_PER_POLL,
+        watch_usd_per_day(interval.as_secs())
+    ));
     let mut shown: Option<Option<i64>> = None;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -600,6 +623,24 @@ fn to_json(t: &Target, series: &Series, r: &Report) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn watch_polls_every_five_minutes_and_the_help_names_the_cost() {
+        assert_eq!(WATCH_INTERVAL_SECS, 300);
+        // The help says 13 metrics and about $0.04 a day.
+        assert_eq!(metrics::METRICS_PER_POLL, 13);
+        let day = watch_usd_per_day(WATCH_INTERVAL_SECS);
+        assert!((day - 0.03744).abs() < 1e-9, "{day}");
+        use clap::CommandFactory;
+        let help = crate::Cli::command()
+            .find_subcommand_mut("credits")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("every 5"), "{help}");
+        assert!(help.contains("GetMetricData"), "{help}");
+        assert!(help.contains("$0.01 per 1,000 metrics"), "{help}");
+    }
 
     #[test]
     fn since_parsing() {

@@ -11,13 +11,12 @@
 //! only lines it has not printed, until Ctrl-C.
 
 use crate::aws::inventory::Inventory;
-use crate::aws::{self, api, logs, Clients};
+use crate::aws::{self, logs, Clients};
 use crate::config::Overrides;
 use crate::printer::Printer;
 use crate::render::log_group;
 use crate::{age, Global};
 use anyhow::{bail, Result};
-use base64::Engine;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -174,38 +173,7 @@ async fn boot(clients: &Clients, out: &Printer, name: &str) -> Result<()> {
             clients.region
         );
     };
-    let console = clients
-        .ec2
-        .get_console_output()
-        .instance_id(&instance.id)
-        .latest(true)
-        .send()
-        .await;
-    let console = match console {
-        Ok(o) => o,
-        Err(e) => {
-            let e = api("read the console output")(e);
-            if !e.code_is("UnsupportedOperation") {
-                return Err(e.into());
-            }
-            clients
-                .ec2
-                .get_console_output()
-                .instance_id(&instance.id)
-                .send()
-                .await
-                .map_err(api("read the console output"))?
-        }
-    };
-    let text = console
-        .output()
-        .map(|o| {
-            base64::engine::general_purpose::STANDARD
-                .decode(o.trim())
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_else(|_| o.to_string())
-        })
-        .unwrap_or_default();
+    let text = crate::aws::console::output(clients, &instance.id).await?;
     if text.trim().is_empty() {
         out.out(format!(
             "no console output yet for {} (AWS publishes it a few minutes after boot); try again shortly",

@@ -372,7 +372,7 @@ async fn cloudwatch(
     let run_secs = o.elapsed.as_secs_f64();
     let window = format!("{}–{} UTC", clock(from), clock(to));
     let cw = d.clients.cloudwatch();
-    let interval = Duration::from_secs(g.hooks.watch_interval);
+    let interval = Duration::from_secs(g.hooks.watch_interval.unwrap_or(60));
     let deadline = Instant::now() + wait;
     let spinner = out.progress("CloudWatch");
     let ctrl_c = tokio::signal::ctrl_c();

@@ -99,6 +99,22 @@ pub async fn run(g: &Global, out: &Printer, a: &ResizeArgs) -> Result<()> {
             instance.state.as_str()
         ));
     } else {
+        // The type check of `up`, before anything is stopped.
+        let from_vcpus = instance_types::lookup(&instance.instance_type).map_or(0, |t| t.vcpus);
+        let req = crate::preflight::Request {
+            instance_type: target,
+            new_address: false,
+            new_vcpus: i64::from(target.vcpus) - if running { i64::from(from_vcpus) } else { 0 },
+            config: None,
+            plan: g
+                .hooks
+                .account_plan
+                .as_deref()
+                .and_then(crate::preflight::Plan::parse),
+        };
+        crate::preflight::check(&clients, &req)
+            .await
+            .into_result(out)?;
         check_offered(&clients, out, &instance, target).await?;
         let from = instance_types::lookup(&instance.instance_type);
         let volume = inv
@@ -118,6 +134,7 @@ pub async fn run(g: &Global, out: &Printer, a: &ResizeArgs) -> Result<()> {
             let table = resize::comparison(
                 from,
                 target,
+                &clients.region,
                 volume,
                 config.credit_mode == crate::config::CreditMode::Unlimited,
             );
@@ -338,7 +355,9 @@ async fn steps(
     let outcome = match probe {
         Some(p) => {
             let wait = (!a.no_wait).then(|| Duration::from_secs(a.wait_timeout));
-            ready::wait(false, wait, &p, s.progress()).await?.1
+            ready::wait(false, wait, &p, Some((&clients, id)), s.progress())
+                .await?
+                .1
         }
         None => Outcome::found("no address to probe"),
     };

@@ -113,7 +113,7 @@ pub async fn run(g: &Global, out: &Printer) -> Result<()> {
         .flat_map(|s| s.broker_cidrs.iter().cloned())
         .collect();
     match public_ip::detect(&g.hooks.checkip_url).await {
-        Ok(ip) => out.out(you(ip, &allowed)),
+        Ok(d) => out.out(you(d.ip, &allowed)),
         Err(e) => out.out(format!("you:          unknown ({e})")),
     }
 

@@ -78,6 +78,20 @@ pub struct UpArgs {
     /// Seconds to wait for the broker to answer.
     #[arg(long, env = "SKIFF_WAIT_TIMEOUT", default_value_t = 600)]
     pub wait_timeout: u64,
+    /// Expected average data out to clients outside AWS, in Mbit/s, for the
+    /// cost estimate's data-transfer line (each consumer group counts).
+    #[arg(long, value_name = "MBPS", default_value_t = crate::cost::DEFAULT_EXPECT_MBPS, value_parser = parse_mbps)]
+    pub expect_mbps: f64,
+}
+
+/// A rate from 0 to 100,000 Mbit/s.
+fn parse_mbps(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=100_000.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a rate in Mbit/s from 0 to 100000 (e.g. 0.1 or 5)"
+        )),
+    }
 }
 
 /// Number of steps of `up`.
@@ -94,6 +108,8 @@ pub struct Options {
     pub wait: Option<Duration>,
     /// The command that resumes this flow (named when it stops).
     pub resume: String,
+    /// Expected data out, Mbit/s (the cost estimate).
+    pub expect_mbps: f64,
 }
 
 pub async fn run(g: &Global, out: &Printer, a: &UpArgs) -> Result<()> {
@@ -119,6 +135,7 @@ pub async fn run(g: &Global, out: &Printer, a: &UpArgs) -> Result<()> {
         cidrs,
         wait: (!a.no_wait).then(|| Duration::from_secs(a.wait_timeout)),
         resume: "skiff up".into(),
+        expect_mbps: a.expect_mbps,
     };
     converge(g, out, &clients, &config, &options).await
 }
@@ -148,12 +165,18 @@ pub async fn cidrs(
         return Ok(k);
     }
     match public_ip::detect(&g.hooks.checkip_url).await {
-        Ok(ip) => {
+        Ok(d) => {
             // What is opened is a result, shown when quiet too.
+            let via = d
+                .proxy
+                .as_deref()
+                .map(|p| format!(" through the proxy {p}"))
+                .unwrap_or_default();
             out.out(format!(
-                "allowing your public address {ip}/32 (override with --allow CIDR)"
+                "allowing your public address {}/32, as detected by {}{via} (override with --allow CIDR)",
+                d.ip, d.url
             ));
-            Ok(vec![format!("{ip}/32")])
+            Ok(vec![format!("{}/32", d.ip)])
         }
         // A plan can still be shown; `up` itself needs the address.
         Err(e) if dry_run => {
@@ -186,12 +209,28 @@ pub async fn converge(
     config: &Config,
     o: &Options,
 ) -> Result<()> {
-    let estimate = Estimate::new(
-        config.instance(),
-        config.volume_size_gb,
-        config.credit_mode == CreditMode::Unlimited,
-    );
     let probe = g.hooks.probe_addr.as_deref();
+
+    // Nothing billable is created until every check passes.
+    let (launch_type, free_tier) = preflight(g, out, clients, config).await?;
+    let unlimited = config.credit_mode == CreditMode::Unlimited;
+    let alarms = if config.alert_email.is_some() {
+        2 + u32::from(crate::alarms::publishes_ebs_balance(launch_type)) + u32::from(unlimited)
+    } else {
+        0
+    };
+    let estimate = Estimate::with(
+        launch_type,
+        &crate::cost::Inputs {
+            region: &clients.region,
+            volume_gib: config.volume_size_gb,
+            unlimited,
+            backups_kept: config.backup_schedule.as_ref().map(|b| b.keep),
+            alarms,
+            expect_mbps: o.expect_mbps,
+            free_tier,
+        },
+    );
 
     if o.dry_run {
         out.out(format!(
@@ -223,6 +262,7 @@ pub async fn converge(
             cidrs: o.cidrs.clone(),
             wait: None,
             resume: o.resume.clone(),
+            expect_mbps: o.expect_mbps,
         };
         deploy(clients, &mut plan, config, &plan_options, probe).await?;
         if plan.changed() {
@@ -266,6 +306,47 @@ pub async fn converge(
         out.out(crate::cost::logs_line(config.log_retention_days));
     }
     Ok(())
+}
+
+/// The preflight checks for `config`'s deployment: the type a new
+/// instance would get, an Elastic IP only if the deployment has none, the
+/// vCPUs only if no instance of it runs.
+async fn preflight(
+    g: &Global,
+    out: &Printer,
+    clients: &Clients,
+    config: &Config,
+) -> Result<(
+    &'static crate::instance_types::InstanceType,
+    crate::cost::FreeTier,
+)> {
+    let inventory = Inventory::load(clients, &config.name).await?;
+    let launch_type = inventory
+        .instance()
+        .and_then(|i| crate::instance_types::lookup(&i.instance_type))
+        .unwrap_or_else(|| config.instance());
+    let running = inventory.instances.iter().any(|i| i.is_up());
+    let req = crate::preflight::Request {
+        instance_type: launch_type,
+        new_address: inventory.addresses.is_empty(),
+        new_vcpus: if running {
+            0
+        } else {
+            i64::from(launch_type.vcpus)
+        },
+        config: Some(config),
+        plan: g
+            .hooks
+            .account_plan
+            .as_deref()
+            .and_then(crate::preflight::Plan::parse),
+    };
+    let progress = out.progress("preflight");
+    progress.set("checking credentials, quotas and the instance type");
+    let findings = crate::preflight::check(clients, &req).await;
+    progress.clear();
+    let free_tier = findings.into_result(out)?;
+    Ok((launch_type, free_tier))
 }
 
 /// The plan, `terraform plan` style: the changes and the downtime.
@@ -374,6 +455,11 @@ async fn deploy(
         address: &address,
         volume: volume.as_ref(),
         access: access.as_ref(),
+        first_boot_unlimited: instance::first_boot_unlimited(
+            config,
+            &launch_type,
+            o.wait.is_some(),
+        ),
     };
     let (chosen, outcome) =
         instance::ensure(clients, config, dry_run, &inventory, &launch, s.progress()).await?;
@@ -407,7 +493,15 @@ async fn deploy(
         .unwrap_or_else(|| format!("{}:{BROKER_PORT}", address.public_ip));
     let replacing = chosen.launched && inventory.instance().is_some();
     let (ready, outcome) =
-        match ready::wait(dry_run, o.wait, &probe, s.progress()).await {
+        match ready::wait(
+            dry_run,
+            o.wait,
+            &probe,
+            Some((clients, &chosen.id)),
+            s.progress(),
+        )
+        .await
+        {
             Ok(x) => x,
             // The old instance is only stopped until the new broker answers.
             Err(e) if replacing => return Err(e.context(
@@ -416,8 +510,24 @@ async fn deploy(
                  `skiff up --yes`: the old instance, only stopped so far, takes the data volume \
                  and the address back",
             )),
+            Err(e) if chosen.first_boot_unlimited => {
+                return Err(e.context(format!(
+                    "{} is still in unlimited credit mode for its first boot; the next `skiff up` \
+                 sets it to standard",
+                    chosen.id
+                )))
+            }
             Err(e) => return Err(e),
         };
+    // The first boot is over: back to the configured standard mode.
+    let (credit_mode, outcome) = if chosen.first_boot_unlimited && ready && !dry_run {
+        let (mode, line) = credit::after_first_boot(clients, &chosen, s.progress()).await?;
+        let mut outcome = outcome;
+        outcome.text = format!("{}; {line}", outcome.text);
+        (Some(mode), outcome)
+    } else {
+        (credit_mode, outcome)
+    };
     r.finish(s, outcome)?;
 
     let s = r.start("old instance");

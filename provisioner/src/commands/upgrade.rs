@@ -170,6 +170,7 @@ pub async fn run(g: &Global, out: &Printer, a: &UpgradeArgs) -> Result<()> {
         cidrs,
         wait: (!a.no_wait).then(|| Duration::from_secs(a.wait_timeout)),
         resume: "skiff up".into(),
+        expect_mbps: crate::cost::DEFAULT_EXPECT_MBPS,
     };
     up::converge(g, out, &clients, &after, &options).await
 }

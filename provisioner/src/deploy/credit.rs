@@ -22,6 +22,14 @@ pub async fn ensure(
     ui: &Progress,
 ) -> Result<(Option<CreditMode>, Outcome)> {
     let want = config.credit_mode;
+    if chosen.launched && chosen.first_boot_unlimited {
+        return Ok((
+            Some(CreditMode::Unlimited),
+            Outcome::found(
+                "unlimited for the first boot (set at launch); standard once the broker answers",
+            ),
+        ));
+    }
     if chosen.launched {
         return Ok((
             Some(want),
@@ -54,5 +62,27 @@ pub async fn ensure(
     Ok((
         now,
         Outcome::with(Impact::InPlace, format!("{from} -> {text}")),
+    ))
+}
+
+/// After the first boot of an instance launched `unlimited` for it: the
+/// configured `standard`. Returns the mode it is in now and a line for the
+/// step's outcome. Surplus credits spent during the boot are billed when
+/// the mode changes (EC2 User Guide, "Unlimited mode concepts"): a few
+/// cents at most.
+pub async fn after_first_boot(
+    clients: &Clients,
+    chosen: &Chosen,
+    ui: &Progress,
+) -> Result<(CreditMode, String)> {
+    let (applied, text) = power::apply_credit_mode(clients, &chosen.id, "standard", ui).await?;
+    let now = if applied {
+        CreditMode::Standard
+    } else {
+        CreditMode::Unlimited
+    };
+    Ok((
+        now,
+        format!("credit mode unlimited -> {text} after the first boot"),
     ))
 }

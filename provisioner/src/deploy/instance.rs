@@ -8,8 +8,10 @@
 //! old one (a replacement). An instance without the tag was made before
 //! data volumes: its data is on its root volume, so it is never replaced.
 //!
-//! Launched with the settings a free-tier broker needs: the configured
-//! credit mode set *at launch* (T3 would otherwise start unlimited), IMDSv2
+//! Launched with the settings a free-tier broker needs: the credit mode set
+//! *at launch* (the configured one; a T3/T3a/T4g configured `standard`
+//! boots `unlimited` when `up` waits for the broker, which then switches it
+//! to `standard`: see [`first_boot_unlimited`]), IMDSv2
 //! required with hop limit 2 (containers can still reach it), an 8 GiB
 //! encrypted gp3 root volume (disposable: the data is on the data volume),
 //! in the data volume's zone, with the instance profile of `access`, tags
@@ -92,6 +94,21 @@ pub struct Launch<'a> {
     /// None: a deployment made before data volumes.
     pub volume: Option<&'a DataVolume>,
     pub access: Option<&'a Access>,
+    /// Launch a T3/T3a/T4g in `unlimited` for its first boot although the
+    /// config says `standard` (switched once the broker answers).
+    pub first_boot_unlimited: bool,
+}
+
+/// Whether a new instance of `instance_type` launched for `config` should
+/// boot in `unlimited` mode: T3, T3a and T4g in `standard` mode start with
+/// no credits (only T2 gets launch credits: EC2 User Guide, "Launch
+/// credits"), so their first boot (dnf, the image pull) would crawl at the
+/// 10% baseline. Only when `up` waits for the broker, which is when it
+/// switches the instance back to `standard`.
+pub fn first_boot_unlimited(config: &Config, instance_type: &str, waits: bool) -> bool {
+    waits
+        && config.credit_mode == crate::config::CreditMode::Standard
+        && !instance_type.starts_with("t2.")
 }
 
 /// The instance that runs (or will run) the broker.
@@ -102,6 +119,8 @@ pub struct Chosen {
     pub launched: bool,
     /// Its type.
     pub instance_type: String,
+    /// Launched `unlimited` for its first boot, to be set `standard`.
+    pub first_boot_unlimited: bool,
 }
 
 /// The rendered files for `launch`, and their hash.
@@ -180,12 +199,18 @@ pub async fn ensure(
         .unwrap_or_else(|| config.instance_type.clone());
     let t = crate::instance_types::lookup(&instance_type).unwrap_or(config.instance());
     let volume = launch.volume.expect("rendered with a volume");
+    let unlimited_first = launch.first_boot_unlimited && !instance_type.starts_with("t2.");
+    let credits = if unlimited_first {
+        "unlimited for the first boot, then standard".to_string()
+    } else {
+        config.credit_mode.as_str().to_string()
+    };
     let summary = format!(
         "{} ({} vCPU, {} GiB, credits {}) in {}, {ROOT_VOLUME_GIB} GiB encrypted gp3 root, IMDSv2{}",
         t.name,
         t.vcpus,
         t.memory_gib,
-        config.credit_mode.as_str(),
+        credits,
         volume.placement.zone,
         if launch.access.is_some() {
             ", logs to CloudWatch"
@@ -211,6 +236,7 @@ pub async fn ensure(
                 id: "<new instance>".into(),
                 launched: true,
                 instance_type,
+                first_boot_unlimited: unlimited_first,
             },
             Outcome::with(impact, format!("would {}", launch_verb(impact, &what))),
         ));
@@ -225,6 +251,7 @@ pub async fn ensure(
             id,
             launched: true,
             instance_type,
+            first_boot_unlimited: unlimited_first,
         },
         Outcome::with(impact, text),
     ))
@@ -256,6 +283,7 @@ async fn keep(
         id: i.id.clone(),
         launched: false,
         instance_type: i.instance_type.clone(),
+        first_boot_unlimited: false,
     };
     match i.state {
         InstanceStateName::Running => Ok((
@@ -312,12 +340,18 @@ async fn run(
     instance_type: &str,
     ui: &Progress,
 ) -> Result<String> {
+    let credit_mode = if launch.first_boot_unlimited && !instance_type.starts_with("t2.") {
+        "unlimited"
+    } else {
+        config.credit_mode.as_str()
+    };
     let Launch {
         ami,
         security_group: sg_id,
         address,
         volume,
         access,
+        ..
     } = *launch;
     let volume = volume.expect("a launch has a data volume");
     let arch = crate::instance_types::lookup(instance_type)
@@ -359,7 +393,7 @@ async fn run(
             }))
             .credit_specification(
                 CreditSpecificationRequest::builder()
-                    .cpu_credits(config.credit_mode.as_str())
+                    .cpu_credits(credit_mode)
                     .build(),
             )
             .metadata_options(

@@ -4,10 +4,12 @@
 
 use super::{free_port, json::prune};
 use base64::Engine;
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A minimal HTTP/1.0 request to 127.0.0.1:port; returns the body.
@@ -39,7 +41,14 @@ pub struct Moto {
     /// Holds the recording and the log; removed when moto is dropped.
     _dir: tempfile::TempDir,
     recording: PathBuf,
+    /// `service:Action` of every call the `skiff` binary made (its access
+    /// key is [`SKIFF_ACCESS_KEY`]), kept across clears of the recording.
+    skiff_actions: Mutex<BTreeSet<String>>,
 }
+
+/// The access key the `skiff` binary uses in tests, so its calls can be
+/// told apart from the tests' own (which use `testing`).
+pub const SKIFF_ACCESS_KEY: &str = "SKIFFTESTINGKEY";
 
 impl Moto {
     pub fn start() -> Moto {
@@ -64,6 +73,7 @@ impl Moto {
             child,
             _dir: dir,
             recording,
+            skiff_actions: Mutex::new(BTreeSet::new()),
         };
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(60) {
@@ -127,11 +137,37 @@ impl Moto {
     }
 
     pub fn clear_recording(&self) {
+        self.collect_skiff_actions();
         let _ = std::fs::write(&self.recording, "");
     }
 
     /// The AWS calls recorded since the last clear: (action, decoded body).
     pub fn calls(&self) -> Vec<(String, String)> {
+        self.records()
+            .into_iter()
+            .map(|r| (r.action, r.body))
+            .collect()
+    }
+
+    /// Adds the recorded calls of the `skiff` binary to `skiff_actions`.
+    fn collect_skiff_actions(&self) {
+        let mut seen = self.skiff_actions.lock().unwrap();
+        for r in self.records() {
+            if r.access_key.as_deref() == Some(SKIFF_ACCESS_KEY) {
+                if let Some(svc) = r.service {
+                    seen.insert(format!("{svc}:{}", r.action));
+                }
+            }
+        }
+    }
+
+    /// Every `service:Action` the `skiff` binary called on this moto.
+    pub fn skiff_actions(&self) -> BTreeSet<String> {
+        self.collect_skiff_actions();
+        self.skiff_actions.lock().unwrap().clone()
+    }
+
+    fn records(&self) -> Vec<Record> {
         let text = std::fs::read_to_string(&self.recording).unwrap_or_default();
         text.lines()
             .filter(|l| !l.trim().is_empty())
@@ -167,16 +203,85 @@ impl Moto {
                         .find_map(|kv| kv.strip_prefix("Action="))
                         .map(str::to_string)
                 })?;
-                Some((action, body))
+                // SigV4: `Credential=KEY/DATE/REGION/SERVICE/aws4_request`.
+                let credential = headers
+                    .as_object()
+                    .and_then(|h| {
+                        h.iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                            .and_then(|(_, v)| v.as_str())
+                    })
+                    .and_then(|a| a.split("Credential=").nth(1))
+                    .map(|c| c.split([',', ' ']).next().unwrap_or("").to_string());
+                let parts: Vec<&str> = credential.as_deref().unwrap_or("").split('/').collect();
+                let access_key = parts.first().map(|k| k.to_string());
+                // IAM's prefix for the signing name.
+                let service = parts.get(3).map(|s| match *s {
+                    "monitoring" => "cloudwatch".to_string(),
+                    other => other.to_string(),
+                });
+                Some(Record {
+                    action,
+                    body,
+                    access_key,
+                    service,
+                })
             })
             .collect()
     }
 }
 
+/// One recorded request.
+struct Record {
+    action: String,
+    body: String,
+    access_key: Option<String>,
+    service: Option<String>,
+}
+
+/// The actions `skiff iam-policy` allows.
+pub fn policy_actions() -> &'static BTreeSet<String> {
+    static ACTIONS: OnceLock<BTreeSet<String>> = OnceLock::new();
+    ACTIONS.get_or_init(|| {
+        let out = Command::new(super::skiff_bin())
+            .arg("iam-policy")
+            .env_clear()
+            .output()
+            .expect("run skiff iam-policy");
+        assert!(out.status.success(), "skiff iam-policy failed");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("policy JSON");
+        doc["Statement"]
+            .as_array()
+            .expect("statements")
+            .iter()
+            .flat_map(|s| s["Action"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect()
+    })
+}
+
+/// The actions of `seen` that the policy does not allow.
+pub fn missing_from_policy(seen: &BTreeSet<String>) -> Vec<String> {
+    seen.iter()
+        .filter(|a| !policy_actions().contains(*a))
+        .cloned()
+        .collect()
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
+        // Every call `skiff` made in this test must be in its IAM policy.
+        let missing = if std::thread::panicking() {
+            Vec::new()
+        } else {
+            missing_from_policy(&self.skiff_actions())
+        };
         let _ = self.child.kill();
         let _ = self.child.wait();
+        assert!(
+            missing.is_empty(),
+            "skiff made AWS calls that `skiff iam-policy` does not allow: {missing:?}"
+        );
     }
 }
 

@@ -43,7 +43,7 @@ impl Skiff {
         let mut s = Skiff::bare(home);
         s.cmd
             .env("AWS_ENDPOINT_URL", moto.url())
-            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_ACCESS_KEY_ID", super::SKIFF_ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1");
         s
