@@ -80,7 +80,17 @@ pub struct Coordinator {
     config: GroupConfig,
     groups: Registry,
     pub offsets: Arc<OffsetCache>,
+    /// The last exact count of groups near the limit: (registry size,
+    /// offsets' group count, the count, when taken). Reused while both sizes
+    /// are unchanged, for at most `COUNT_REUSE`, so refusals at the limit
+    /// (an attacker inventing group ids) cost one lookup, not a pass over
+    /// every group under the registry's lock.
+    exact_count: Mutex<Option<(usize, usize, usize, std::time::Instant)>>,
 }
+
+/// How long an exact group count is reused while nothing changed its inputs'
+/// sizes (a group replaced by another of the same sizes is seen this late).
+const COUNT_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Coordinator {
     pub fn new(config: GroupConfig, committed: Vec<(String, OffsetRow)>) -> Self {
@@ -88,6 +98,7 @@ impl Coordinator {
             config,
             groups: Arc::new(Mutex::new(HashMap::new())),
             offsets: Arc::new(OffsetCache::load(committed)),
+            exact_count: Mutex::new(None),
         }
     }
 
@@ -126,10 +137,23 @@ impl Coordinator {
         if registry.len() + with_offsets < self.config.max_groups {
             return registry.len() + with_offsets;
         }
-        registry.len()
+        let mut cached = self.exact_count.lock().expect("group count lock");
+        if let Some((r, o, count, at)) = *cached {
+            if r == registry.len() && o == with_offsets && at.elapsed() < COUNT_REUSE {
+                return count;
+            }
+        }
+        let count = registry.len()
             + self
                 .offsets
-                .count_groups_where(|g| !registry.contains_key(g))
+                .count_groups_where(|g| !registry.contains_key(g));
+        *cached = Some((
+            registry.len(),
+            with_offsets,
+            count,
+            std::time::Instant::now(),
+        ));
+        count
     }
 
     /// The refusal of a new group by `SKIFF_MAX_GROUPS`, logged.
