@@ -92,6 +92,9 @@ class Hostile:
             self.missing_max_timestamp,
             self.connection_flood,
         ]
+        only = os.environ.get("HOSTILE_ONLY")  # e.g. HOSTILE_ONLY=decompression_bomb,connection_flood
+        if only:
+            attacks = [a for a in attacks if a.__name__ in only.split(",")]
         while not self.stopping.is_set():
             for attack in attacks:
                 if self.stopping.is_set():
@@ -246,3 +249,24 @@ class Hostile:
         the per-address connection cap the legitimate clients share."""
         while len(self.held) > 60:
             self.held.pop(0).close()
+
+
+class _Address:
+    def __init__(self, port):
+        self.port = port
+
+
+def main():
+    """`hostile.py PORT TOPIC SECONDS`: attacks the broker on 127.0.0.1:PORT
+    for SECONDS, then prints what it sent. `soak.py` runs it as its own
+    process, so its Python work does not take the legitimate clients' GIL."""
+    port, topic, seconds = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+    attacker = Hostile(_Address(port), topic)
+    attacker.start()
+    time.sleep(seconds)
+    attacker.stop()
+    print(f"attacks sent: {attacker.summary()}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

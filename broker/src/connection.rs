@@ -30,7 +30,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::broker::Broker;
 use crate::budget::{Budget, Held, UNCOUNTED};
@@ -287,8 +287,24 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
                 );
                 break;
             }
+            Err(e @ FrameError::Truncated) => {
+                debug!(%peer, error = %e, "client went away in the middle of a frame");
+                break;
+            }
+            Err(e @ FrameError::TooLarge { .. }) => {
+                refusals::refused(
+                    "SKIFF_MAX_REQUEST_BYTES",
+                    Some(peer),
+                    &format!("closing connection: {e}"),
+                );
+                break;
+            }
             Err(e) => {
-                warn!(%peer, error = %e, "closing connection");
+                refusals::refused(
+                    "malformed request",
+                    Some(peer),
+                    &format!("closing connection: {e}"),
+                );
                 break;
             }
         };
@@ -321,7 +337,11 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
                 }
             }
             Err(e) => {
-                warn!(%peer, error = %e, "closing connection");
+                refusals::refused(
+                    "malformed request",
+                    Some(peer),
+                    &format!("closing connection: {e}"),
+                );
                 break;
             }
         }
