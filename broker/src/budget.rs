@@ -11,8 +11,10 @@
 //!
 //! Frames and responses up to `UNCOUNTED` bytes are not counted, so
 //! heartbeats, metadata and small produces keep flowing while the budget is
-//! spent on large ones. A single frame larger than the whole budget takes
-//! all of it (it is served alone).
+//! spent on large ones. One holder is charged at most half the budget: a
+//! larger frame or response is counted as half (so a few bytes held by
+//! others, such as clients that sent a size prefix and stalled, can never
+//! keep it waiting), and at most two such can be in flight at once.
 
 use std::sync::Arc;
 
@@ -51,7 +53,7 @@ impl Budget {
         self.sem.available_permits()
     }
 
-    /// Waits until `bytes` (at most the whole budget) can be taken and adds
+    /// Waits until `bytes` (at most its share: half the budget) can be taken and adds
     /// them to `held`.
     pub async fn grow(&self, held: &mut Held, bytes: usize) {
         let wanted = self.room(held, bytes);
@@ -83,9 +85,14 @@ impl Budget {
         }
     }
 
-    /// How many of `bytes` more `held` may take: never past the whole budget.
+    /// How many of `bytes` more `held` may take: never past half the budget.
     fn room(&self, held: &Held, bytes: usize) -> usize {
-        bytes.min(self.total.saturating_sub(held.bytes()))
+        bytes.min(self.share().saturating_sub(held.bytes()))
+    }
+
+    /// The most one holder is charged.
+    pub fn share(&self) -> usize {
+        (self.total / 2).max(1)
     }
 }
 
@@ -121,20 +128,30 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn grows_shrinks_and_never_takes_more_than_the_whole() {
+    async fn grows_shrinks_and_charges_one_holder_at_most_half() {
         let budget = Budget::new(100);
         let mut a = Held::default();
-        budget.grow(&mut a, 60).await;
-        assert_eq!((a.bytes(), budget.available()), (60, 40));
+        budget.grow(&mut a, 40).await;
+        let mut c = Held::default();
+        budget.grow(&mut c, 30).await;
+        assert_eq!((a.bytes(), budget.available()), (40, 30));
         let mut b = Held::default();
-        assert!(!budget.try_grow(&mut b, 50), "only 40 are free");
+        assert!(!budget.try_grow(&mut b, 35), "only 30 are free");
         assert_eq!(b.bytes(), 0);
+        drop(c);
         a.shrink_to(10);
         assert_eq!((a.bytes(), budget.available()), (10, 90));
-        // Asking for more than the budget takes what is left of it.
+        // Asking for more than half the budget is charged half.
         budget.grow(&mut a, 1_000).await;
-        assert_eq!((a.bytes(), budget.available()), (100, 0));
+        assert_eq!((a.bytes(), budget.available()), (50, 50));
         drop(a);
+        // So a holder of a few bytes never keeps a large one waiting.
+        let mut small = Held::default();
+        assert!(budget.try_grow(&mut small, 3));
+        let mut large = Held::default();
+        assert!(budget.try_grow(&mut large, 1_000));
+        assert_eq!((large.bytes(), budget.available()), (50, 47));
+        drop((small, large));
         assert_eq!(budget.available(), 100);
         assert!(budget.try_grow(&mut b, 50));
         b.shrink_to(0);

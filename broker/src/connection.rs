@@ -129,16 +129,18 @@ impl FrameReader {
                 }
                 if size > UNCOUNTED {
                     // Count the bytes of this frame that have arrived.
-                    let arrived = self.buf.len().min(4 + size);
+                    let arrived = self.buf.len().min(4 + size).min(self.budget.share());
                     let missing = arrived.saturating_sub(self.held.bytes());
                     if missing > 0 && !self.budget.try_grow(&mut self.held, missing) {
                         // Waiting while holding a part would let frames that
                         // each hold a part wait on each other for ever: give
                         // the part back and wait, holding nothing, for the
-                        // whole frame (or the whole budget), then read on.
+                        // whole frame (or its share of the budget).
                         let waited = Instant::now();
                         self.held.shrink_to(0);
-                        self.budget.grow(&mut self.held, 4 + size).await;
+                        self.budget
+                            .grow(&mut self.held, (4 + size).min(self.budget.share()))
+                            .await;
                         if let Some(d) = self.deadline.as_mut() {
                             *d += waited.elapsed();
                         }

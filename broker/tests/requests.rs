@@ -823,8 +823,8 @@ async fn disk_guard_refuses_produce_keeps_fetch_and_resumes_after_retention() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_in_flight_budget_slows_large_producers_but_loses_nothing() {
-    // A budget smaller than one request: each large request takes all of it,
-    // so connections take turns instead of buffering.
+    // A budget smaller than one request: each large request takes half of it,
+    // so connections take turns, two at a time, instead of buffering.
     let b = TestBroker::start_with(|s| s.max_inflight_bytes = 100 * 1024).await;
     let mut c = b.client().await;
     create_topic(&mut c, "budget", 1, &[]).await;
@@ -853,5 +853,40 @@ async fn a_small_in_flight_budget_slows_large_producers_but_loses_nothing() {
         100 * 1024,
         "every permit returned"
     );
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_prefixes_alone_take_no_budget() {
+    // Ten connections announce 50 MB frames and send a few bytes of them;
+    // with a 100 KiB budget, another client's 150 KB produces still go
+    // through at once (the budget is taken as bytes arrive, not on the
+    // size prefix: before, each prefix took the whole budget).
+    let b = TestBroker::start_with(|s| s.max_inflight_bytes = 100 * 1024).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "prefixes", 1, &[]).await;
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        let mut s = tokio::net::TcpStream::connect(b.addr).await.unwrap();
+        use tokio::io::AsyncWriteExt;
+        s.write_all(&(50_000_000i32).to_be_bytes()).await.unwrap();
+        s.write_all(&[0, 1]).await.unwrap();
+        held.push(s);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for _ in 0..3 {
+        let answered = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            produce(
+                &mut c,
+                "prefixes",
+                batch(&[&[7; 150_000]], Compression::None, None),
+            ),
+        )
+        .await
+        .expect("a produce waited behind size prefixes");
+        assert_eq!(answered.0, 0);
+    }
+    drop(held);
     b.stop().await;
 }
