@@ -451,3 +451,12 @@ def known_bug(reason):
     if os.environ.get("SKIFF_EXPOSE_BUGS") == "1":
         return pytest.mark.known_bug
     return pytest.mark.xfail(strict=True, reason=f"broker bug: {reason}")
+
+
+def rss_kib(broker):
+    """The broker process's resident set, from /proc."""
+    with open(f"/proc/{broker.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")

@@ -8,20 +8,12 @@ import threading
 import time
 
 from conftest import Broker
-from helpers import RawClient, create_topic, kstr, record_batch, stored_batches
+from helpers import RawClient, create_topic, kstr, record_batch, rss_kib, stored_batches
 
 POLICY_VIOLATION = 44
 INVALID_RECORD = 87
 NONE = 0
 
-
-def rss_kib(broker):
-    """The broker process's resident set, from /proc."""
-    with open(f"/proc/{broker.proc.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def create_topics(client, topics, validate_only=False):

@@ -13,7 +13,7 @@ import threading
 import time
 
 from conftest import Broker
-from helpers import RawClient, create_topic, kstr, record_batch
+from helpers import RawClient, create_topic, kstr, record_batch, rss_kib
 
 INT32_MAX = 2**31 - 1
 # Another client's request answered later than this while an attack runs
@@ -21,13 +21,6 @@ INT32_MAX = 2**31 - 1
 # hangs (which lasted until the attacker disconnected).
 ANSWER_WITHIN_S = 3.0
 
-
-def rss_kib(broker):
-    with open(f"/proc/{broker.proc.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def started(tmp_path, **env):

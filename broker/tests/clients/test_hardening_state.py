@@ -12,7 +12,7 @@ import time
 import urllib.request
 
 from conftest import Broker, free_port
-from helpers import RawClient, create_topic, kstr, record_batch
+from helpers import RawClient, create_topic, kstr, record_batch, rss_kib
 
 NONE = 0
 OFFSET_METADATA_TOO_LARGE = 12
@@ -25,14 +25,6 @@ OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 # test: generous for a shared 2-core machine, far below the old stalls.
 ANSWER_WITHIN_S = 3.0
 
-
-def rss_kib(broker):
-    """The broker process's resident set, from /proc."""
-    with open(f"/proc/{broker.proc.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def started(tmp_path, **env):
