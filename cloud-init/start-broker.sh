@@ -4,13 +4,17 @@
 # missing), data directory, docker-compose up, or without compose an
 # equivalent `docker run`; logs to CloudWatch Logs if rendered, else (or if
 # that start fails) json-file. Failed attempts are retried 5, 10, 20 ...
-# 300 s apart, forever; no `set -e`. See cloud-init/README.md.
+# 300 s apart, forever; no `set -e`. With security on, each attempt first
+# fetches the TLS private key from SSM Parameter Store with the instance
+# role (nothing secret is in the user data). See cloud-init/README.md.
 set -uo pipefail
 dir="{{dir}}"
 data="{{data_dir}}"
 image="{{image}}"
 volume="{{data_volume_id}}"
 log_group="{{log_group}}"
+tls_key_parameter="{{tls_key_parameter}}"
+tls_region="{{tls_region}}"
 
 log() {
   echo "skiff: $*"
@@ -18,6 +22,35 @@ log() {
 }
 exists() { [ -n "$(docker ps -aq --filter name=^skiff-broker\$ "$@")" ]; }
 remove() { if exists; then docker stop skiff-broker && docker rm skiff-broker; fi; }
+
+# The broker's certificate chain (from the user data) and private key (from
+# SSM, decrypted with the AWS-managed key) into $data/{{tls_dir}}, owned by
+# the broker's uid, the key 0600, under umask 077 from the first byte;
+# each file replaced whole (the broker reloads them when they change).
+fetch_tls() {
+  [ -n "$tls_key_parameter" ] || return 0
+  (
+    umask 077
+    tls="$data/{{tls_dir}}"
+    mkdir -p "$tls" && chown {{broker_uid}}:{{broker_uid}} "$tls" && chmod 0700 "$tls" || exit 1
+    rm -f "$tls/key.pem.new"
+    if ! aws ssm get-parameter --region "$tls_region" --name "$tls_key_parameter" --with-decryption \
+      --query Parameter.Value --output text > "$tls/key.pem.new"; then
+      log "ERROR: cannot read the TLS key from SSM parameter $tls_key_parameter (instance role, network?)"
+      rm -f "$tls/key.pem.new"
+      exit 1
+    fi
+    if ! grep -q -- '-----BEGIN PRIVATE KEY-----' "$tls/key.pem.new"; then
+      log "ERROR: SSM parameter $tls_key_parameter holds no PEM private key"
+      rm -f "$tls/key.pem.new"
+      exit 1
+    fi
+    chown {{broker_uid}}:{{broker_uid}} "$tls/key.pem.new" && chmod 0600 "$tls/key.pem.new" \
+      && install -m 0644 -o {{broker_uid}} -g {{broker_uid}} "$dir/tls-cert.pem" "$tls/cert.pem.new" \
+      && mv -f "$tls/key.pem.new" "$tls/key.pem" && mv -f "$tls/cert.pem.new" "$tls/cert.pem" || exit 1
+    log "TLS certificate and key in place"
+  )
+}
 
 no_cloudwatch() { log "WARNING: the broker did not start with CloudWatch Logs ($log_group); it logs on the instance (json-file) until its next start"; }
 compose_up() { (cd "$dir" && docker-compose -p skiff -f compose.yaml "$@" up -d); }
@@ -37,9 +70,10 @@ start_once() {
   if [ -n "$volume" ]; then
     "$dir/data-volume.sh" mount || return 1
   else
-    # The broker runs as uid/gid 65532.
-    mkdir -p "$data" && chown -R 65532:65532 "$data" || return 1
+    # The broker runs as uid/gid {{broker_uid}}.
+    mkdir -p "$data" && chown -R {{broker_uid}}:{{broker_uid}} "$data" || return 1
   fi
+  fetch_tls || return 1
   if command -v docker-compose > /dev/null 2>&1; then
     # A container from the docker run path is not compose's.
     if ! exists --filter label=com.docker.compose.project; then remove || return 1; fi

@@ -31,8 +31,18 @@ pub const LOG_RETENTION_DAYS: &[u32] = &[
 /// on a retain rule's count).
 pub const MAX_BACKUPS_KEPT: u32 = 1000;
 /// Settings of the broker that skiff itself owns (rendered into broker.env).
-pub const RESERVED_SETTINGS: &[&str] =
-    &["LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE"];
+pub const RESERVED_SETTINGS: &[&str] = &[
+    "LISTENER_URL",
+    "ADVERTISED_LISTENER_URL",
+    "STORAGE_ENGINE",
+    "SKIFF_SECURITY_PROTOCOL",
+    "SKIFF_TLS_CERT_FILE",
+    "SKIFF_TLS_KEY_FILE",
+    "SKIFF_SASL_ENABLED_MECHANISMS",
+    "SKIFF_AUTHORIZER",
+    "SKIFF_SUPER_USERS",
+    "SKIFF_BOOTSTRAP_USER",
+];
 
 /// A configuration error, worded for the person editing `skiff.yaml`.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +81,19 @@ impl CreditMode {
             CreditMode::Unlimited => "unlimited",
         }
     }
+}
+
+/// How clients reach the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Security {
+    /// TLS (a deployment CA made by `skiff up`), SCRAM-SHA-512 logins and
+    /// the ACL authorizer with `admin` as super user.
+    #[default]
+    SaslSsl,
+    /// No encryption, no authentication: anyone who reaches the port can
+    /// read and write every topic. The explicit opt-out.
+    Plaintext,
 }
 
 /// How often `backup_schedule` snapshots the data volume.
@@ -156,6 +179,8 @@ pub struct Config {
     /// Days CloudWatch Logs keeps the broker's log lines; 0 sends them
     /// nowhere (they stay on the instance, `skiff logs` shows the console).
     pub log_retention_days: u32,
+    /// `sasl_ssl` (the default) or `plaintext` (the opt-out).
+    pub security: Security,
 }
 
 /// The `broker:` section: which image runs and with what settings.
@@ -220,6 +245,7 @@ impl Default for Config {
             keep_data: false,
             backup_schedule: None,
             log_retention_days: DEFAULT_LOG_RETENTION_DAYS,
+            security: Security::SaslSsl,
         }
     }
 }

@@ -4,8 +4,10 @@
 //! One statement per service and scope. Where IAM supports resource-level
 //! permissions by name, the resources are skiff's own names: the IAM roles
 //! and instance profiles `skiff-*`, the SNS topics and CloudWatch alarms
-//! `skiff-*`, the log groups `/skiff/*`, and the public SSM parameters of
-//! the Amazon Linux 2023 AMIs. EC2, DLM, Service Quotas and the Free Tier
+//! `skiff-*`, the log groups `/skiff/*`, the deployments' SSM parameters
+//! `/skiff/*` (TLS key and certificate; the SecureString uses the
+//! AWS-managed key `aws/ssm`, which needs no KMS permission), and the
+//! public SSM parameters of the Amazon Linux 2023 AMIs. EC2, DLM, Service Quotas and the Free Tier
 //! API get `*`: most EC2 actions skiff uses take no name-based resource
 //! (its resources have generated ids), and tag conditions would break the
 //! create calls that tag on create (which need `ec2:CreateTags`).
@@ -70,9 +72,21 @@ pub const STATEMENTS: &[Statement] = &[
         resources: &["*"],
     },
     Statement {
-        sid: "AmazonLinuxAmiParameters",
+        sid: "ReadParameters",
         actions: &["ssm:GetParameter"],
-        resources: &["arn:aws:ssm:*::parameter/aws/service/ami-amazon-linux-latest/*"],
+        resources: &[
+            "arn:aws:ssm:*::parameter/aws/service/ami-amazon-linux-latest/*",
+            "arn:aws:ssm:*:*:parameter/skiff/*",
+        ],
+    },
+    Statement {
+        sid: "SkiffParameters",
+        actions: &[
+            "ssm:AddTagsToResource",
+            "ssm:DeleteParameter",
+            "ssm:PutParameter",
+        ],
+        resources: &["arn:aws:ssm:*:*:parameter/skiff/*"],
     },
     Statement {
         sid: "SkiffRolesAndProfiles",

@@ -93,6 +93,15 @@ pub async fn target(g: &Global, args: &TargetArgs) -> Result<Target> {
             instance.state.as_str()
         );
     }
+    if config.security == crate::config::Security::SaslSsl {
+        bail!(
+            "`skiff topics` and `skiff perf` speak PLAINTEXT only so far, and deployment `{}` is \
+             SASL_SSL: use a Kafka client with the settings `skiff up` printed (e.g. kcat -b \
+             <address>:9092 -X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512 ...), \
+             or pass --bootstrap HOST:PORT for a plaintext broker",
+            config.name
+        );
+    }
     let addr = match (&g.hooks.probe_addr, inv.addresses.first()) {
         (Some(a), _) => a.clone(),
         (None, Some(a)) => format!("{}:{BROKER_PORT}", a.public_ip),

@@ -28,6 +28,9 @@ mod public_ip;
 mod render;
 mod resize;
 mod runner;
+mod scram;
+mod secrets;
+mod tls;
 
 use clap::{Args, Parser, Subcommand};
 use printer::{Format, Printer, Verbosity};

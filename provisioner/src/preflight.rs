@@ -254,10 +254,12 @@ pub async fn check(clients: &Clients, req: &Request<'_>) -> Findings {
 fn user_data_fits(config: &Config, region: &str) -> Result<(), String> {
     let volume: DataVolumeId = "vol-0123456789abcdef0".parse().expect("a valid id");
     let logs = LogSettings::new(&config.name, region).ok();
+    let security = crate::deploy::security::worst_case(config, region);
     let target = Target {
         advertised_host: "255.255.255.255",
         data_volume: Some(&volume),
         logs: logs.as_ref().filter(|_| config.log_retention_days > 0),
+        security: security.as_ref(),
     };
     match Bundle::for_target(config, &target) {
         Ok(_) => Ok(()),

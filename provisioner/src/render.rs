@@ -12,6 +12,13 @@
 //! optionally the CloudWatch Logs group the broker's container logs to
 //! ([`LogSettings`], Docker's awslogs driver, `compose.awslogs.yaml`).
 //!
+//! And, with `security: sasl_ssl` (the default), the broker's TLS and SASL
+//! settings ([`BrokerSecurity`]): the certificate chain (public, written
+//! from the user data), the name of the SSM parameter holding the server's
+//! private key (start-broker.sh fetches it with the instance role's
+//! credentials into the data directory, 0600, before every start) and the
+//! admin's SCRAM verifier. No private key or password is ever rendered.
+//!
 //! The templates are compiled into the binary with `include_str!`, so the
 //! `skiff` a user installs cannot drift from the files the test suite
 //! validates, and `skiff render` writes exactly what `skiff up` sends.
@@ -162,6 +169,67 @@ pub fn log_group(name: &str) -> String {
     format!("/skiff/{name}")
 }
 
+/// The directory, under the broker's data directory, of its certificate
+/// chain and key (on the data volume: `/data/tls` in the container).
+pub const TLS_DIR: &str = "tls";
+/// The uid and gid the broker's container runs as (distroless nonroot).
+pub const BROKER_UID: u32 = 65532;
+
+/// The broker's security settings for `security: sasl_ssl`. Everything
+/// here is public: the chain, a parameter's name, a SCRAM verifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerSecurity {
+    /// Server certificate and CA certificate, PEM.
+    pub chain_pem: String,
+    /// The SecureString parameter holding the server's private key.
+    pub key_parameter: String,
+    /// Its region (the instance's).
+    pub region: String,
+    /// `SKIFF_BOOTSTRAP_USER`: `admin:SCRAM-SHA-512:salt=...`.
+    pub bootstrap_user: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("cannot render the broker's security settings: {0}")]
+pub struct BadSecurity(String);
+
+impl BrokerSecurity {
+    /// Checks what ends up in shell and YAML: a PEM chain with no private
+    /// key, a `/skiff/...` parameter name, a region, a one-line verifier.
+    pub fn new(
+        chain_pem: String,
+        key_parameter: String,
+        region: String,
+        bootstrap_user: String,
+    ) -> Result<BrokerSecurity, BadSecurity> {
+        if !chain_pem.starts_with("-----BEGIN CERTIFICATE-----") || chain_pem.contains("PRIVATE") {
+            return Err(BadSecurity("the certificate chain is not a PEM certificate chain".into()));
+        }
+        let plain = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_/.".contains(&b))
+        };
+        if !key_parameter.starts_with("/skiff/") || !plain(&key_parameter) {
+            return Err(BadSecurity(format!("bad parameter name `{key_parameter}`")));
+        }
+        if region.is_empty() || !plain(&region) || region.contains('/') {
+            return Err(BadSecurity(format!(
+                "region `{}` is not an AWS region name",
+                region.chars().take(40).collect::<String>()
+            )));
+        }
+        if !bootstrap_user.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(BadSecurity("the admin's verifier is not one printable line".into()));
+        }
+        Ok(BrokerSecurity {
+            chain_pem,
+            key_parameter,
+            region,
+            bootstrap_user,
+        })
+    }
+}
+
 /// What the instance is told besides the config.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Target<'a> {
@@ -169,6 +237,8 @@ pub struct Target<'a> {
     pub advertised_host: &'a str,
     pub data_volume: Option<&'a DataVolumeId>,
     pub logs: Option<&'a LogSettings>,
+    /// None: `security: plaintext`.
+    pub security: Option<&'a BrokerSecurity>,
 }
 
 /// Replaces each `{{key}}` of `vars` in one pass: a value is never
@@ -251,6 +321,7 @@ impl Bundle {
             advertised_host,
             data_volume,
             logs,
+            security,
         } = *target;
         let port = BROKER_PORT.to_string();
         let stop_timeout = STOP_TIMEOUT_S.to_string();
@@ -267,6 +338,22 @@ impl Bundle {
         if !config.broker.settings.contains_key("RUST_LOG") {
             settings.insert(0, "RUST_LOG=info".to_string());
         }
+        let security_env = match security {
+            Some(s) => format!(
+                "SKIFF_SECURITY_PROTOCOL=SASL_SSL\n\
+                 SKIFF_TLS_CERT_FILE=/data/{TLS_DIR}/cert.pem\n\
+                 SKIFF_TLS_KEY_FILE=/data/{TLS_DIR}/key.pem\n\
+                 SKIFF_SASL_ENABLED_MECHANISMS={mech}\n\
+                 SKIFF_AUTHORIZER=acl\n\
+                 SKIFF_SUPER_USERS=User:{admin}\n\
+                 SKIFF_BOOTSTRAP_USER={user}",
+                mech = crate::scram::MECHANISM,
+                admin = crate::scram::ADMIN,
+                user = s.bootstrap_user,
+            ),
+            None => "SKIFF_SECURITY_PROTOCOL=PLAINTEXT".to_string(),
+        };
+        let broker_uid = BROKER_UID.to_string();
         let vars: &[(&str, &str)] = &[
             ("dir", INSTANCE_DIR),
             ("data_dir", DATA_DIR),
@@ -285,10 +372,19 @@ impl Bundle {
             ("log_group", logs.map_or("", LogSettings::group)),
             ("log_region", logs.map_or("", LogSettings::region)),
             ("log_buffer", LOG_BUFFER),
+            ("broker_uid", &broker_uid),
+            ("tls_dir", TLS_DIR),
+            (
+                "tls_key_parameter",
+                security.map_or("", |s| s.key_parameter.as_str()),
+            ),
+            ("tls_region", security.map_or("", |s| s.region.as_str())),
         ];
         let compose = fill(COMPOSE, vars);
         let compose_awslogs = fill(COMPOSE_AWSLOGS, vars);
-        let mut env = fill(BROKER_ENV, vars).replace("{{settings}}", &settings.join("\n"));
+        let mut env = fill(BROKER_ENV, vars)
+            .replace("{{security}}", &security_env)
+            .replace("{{settings}}", &settings.join("\n"));
         if !env.ends_with('\n') {
             env.push('\n');
         }
@@ -311,6 +407,13 @@ impl Bundle {
                 ("broker_unit", &indent(&broker_unit, 4)),
                 ("grow_service", &indent(&grow_service, 4)),
                 ("grow_timer", &indent(&grow_timer, 4)),
+                (
+                    "tls_cert",
+                    &indent(
+                        security.map_or("# none: security: plaintext", |s| s.chain_pem.as_str()),
+                        4,
+                    ),
+                ),
             ],
         );
         if user_data.len() > MAX_USER_DATA {

@@ -69,7 +69,7 @@ async fn alerts_are_created_updated_listed_and_removed() {
     assert!(topics(&moto).await.is_empty());
 
     let run = up();
-    assert!(run.stdout.contains("[13/14] alerts"), "{}", run.stdout);
+    assert!(run.stdout.contains("[14/15] alerts"), "{}", run.stdout);
     let id = instance_id(&ec2(&moto).await).await;
 
     // Topic and subscription.

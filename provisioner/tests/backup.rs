@@ -28,7 +28,7 @@ fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
 async fn backup_backups_and_restore_into_the_running_deployment() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
-    let broker = FakeBroker::start();
+    let broker = FakeBroker::deployed(&moto);
     let skiff = || Skiff::new(&moto, home.path()).env("SKIFF_PROBE_ADDR", &broker.addr);
     skiff().run(&["up", "--allow", ALLOW]).ok();
     let ec2 = ec2(&moto).await;
@@ -236,7 +236,7 @@ async fn a_backup_schedule_is_planned_as_a_lifecycle_policy() {
         .run(&["up", "--allow", ALLOW, "--dry-run"])
         .ok()
         .stdout_has(&[
-            "[14/14] backup schedule",
+            "[15/15] backup schedule",
             "would create an EBS lifecycle policy: snapshots of the new data volume daily, keep 7, at 03:30 UTC",
             "at most $2.80/month for 7 of 8 GiB",
         ]);

@@ -54,6 +54,8 @@ async fn up_waits_until_the_real_broker_answers() {
     );
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
+    // This broker listens in plaintext (tests/security.rs has the TLS probe).
+    std::fs::write(home.path().join("skiff.yaml"), "security: plaintext\n").unwrap();
     let addr = format!("127.0.0.1:{port}");
     // `up` itself does the waiting: the broker may still be starting.
     let run = Skiff::new(&moto, home.path())
@@ -154,7 +156,7 @@ async fn status_and_logs_report_the_deployment() {
         run.stderr
     );
 
-    let broker = FakeBroker::start();
+    let broker = FakeBroker::deployed(&moto);
     Skiff::new(&moto, home.path())
         .env("SKIFF_PROBE_ADDR", &broker.addr)
         .run(&["up", "--allow", ALLOW])
@@ -259,7 +261,7 @@ async fn status_lists_the_deployments_alarms() {
 async fn status_answers_can_i_connect() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
-    let broker = FakeBroker::start();
+    let broker = FakeBroker::deployed(&moto);
     Skiff::new(&moto, home.path())
         .env("SKIFF_PROBE_ADDR", &broker.addr)
         .run(&["up", "--allow", ALLOW, "--alert-email", "ops@example.com"])

@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::InstanceStateName;
 use base64::Engine;
 
 /// Steps of `up`.
-const STEPS: usize = 14;
+const STEPS: usize = 15;
 
 /// (id, state, launch hash) of every Skiff instance, terminated included.
 async fn instances(ec2: &aws_sdk_ec2::Client) -> Vec<(String, InstanceStateName, Option<String>)> {
@@ -120,7 +120,7 @@ async fn assert_replaced(
 async fn a_new_broker_version_replaces_the_instance_and_moves_volume_and_address() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
-    let broker = FakeBroker::start();
+    let broker = FakeBroker::deployed(&moto);
     write_config(home.path(), "0.1.0");
     let up = |args: &[&str]| {
         let mut all = vec!["up", "--allow", ALLOW];
@@ -207,10 +207,10 @@ async fn a_new_broker_version_replaces_the_instance_and_moves_volume_and_address
 async fn an_interrupted_replacement_finishes_on_the_next_up() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
-    let broker = FakeBroker::start();
+    let broker = FakeBroker::deployed(&moto);
     let ec2 = ec2(&moto).await;
-    // The replacement's steps: launch (6) to the alarms (13).
-    for k in 6..STEPS {
+    // The replacement's steps: launch (7) to the alarms (14).
+    for k in 7..STEPS {
         moto.reset();
         write_config(home.path(), "0.1.0");
         let up = |args: &[&str]| {
@@ -252,7 +252,7 @@ async fn an_interrupted_replacement_finishes_on_the_next_up() {
             .count();
         let data = data_volume(&ec2).await;
         assert!(data.attachments().len() <= 1);
-        if k >= 7 {
+        if k >= 8 {
             assert!(running <= 1, "k={k}: the old instance is stopped");
         }
 
@@ -293,7 +293,7 @@ async fn an_interrupted_replacement_finishes_on_the_next_up() {
 async fn upgrade_sets_the_version_in_skiff_yaml_and_replaces_the_instance() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
-    let broker = FakeBroker::start();
+    let broker = FakeBroker::deployed(&moto);
     write_config(home.path(), "0.1.0");
     Skiff::new(&moto, home.path())
         .env("SKIFF_PROBE_ADDR", &broker.addr)
@@ -446,7 +446,7 @@ async fn credit_mode_and_volume_size_change_in_place() {
 async fn a_deployment_made_before_data_volumes_is_never_replaced_until_it_has_one() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
-    let broker = FakeBroker::start();
+    let broker = FakeBroker::deployed(&moto);
     let up = |args: &[&str]| {
         let mut all = vec!["up", "--allow", ALLOW];
         all.extend_from_slice(args);

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 async fn every_call_skiff_makes_is_in_its_iam_policy() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
-    let broker = FakeBroker::start();
+    let broker = FakeBroker::deployed(&moto);
     let skiff = || Skiff::new(&moto, home.path()).env("SKIFF_PROBE_ADDR", &broker.addr);
     skiff()
         .run(&["up", "--allow", ALLOW, "--alert-email", "ops@example.com"])

@@ -55,8 +55,8 @@ async fn up_sets_up_the_log_channel_and_logs_reads_it_back() {
         .run(&["up", "--allow", ALLOW, "--no-wait"])
         .ok()
         .stdout_has(&[
-            "[4/14] instance role",
-            "created IAM role skiff-skiff-us-east-1 (logs:CreateLogStream and logs:PutLogEvents on /skiff/skiff only)",
+            "[5/15] instance role",
+            "created IAM role skiff-skiff-us-east-1 (logs:CreateLogStream and logs:PutLogEvents on /skiff/skiff, ssm:GetParameter on /skiff/skiff/tls-key only)",
             "created log group /skiff/skiff (14 days)",
             "CloudWatch Logs: $0.50 per GB",
         ]);
@@ -121,7 +121,12 @@ async fn up_sets_up_the_log_channel_and_logs_reads_it_back() {
     })
     .unwrap();
     let st = doc["Statement"].as_array().unwrap();
-    assert_eq!(st.len(), 1);
+    // Logs, and (security on by default) the TLS key parameter.
+    assert_eq!(st.len(), 2);
+    assert_eq!(
+        st[1]["Resource"],
+        serde_json::json!(["arn:aws:ssm:us-east-1:123456789012:parameter/skiff/skiff/tls-key"])
+    );
     assert_eq!(
         st[0]["Action"],
         serde_json::json!(["logs:CreateLogStream", "logs:PutLogEvents"])
@@ -263,11 +268,16 @@ async fn up_sets_up_the_log_channel_and_logs_reads_it_back() {
 async fn without_log_retention_there_is_no_role_and_no_log_group() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
-    std::fs::write(home.path().join("skiff.yaml"), "log_retention_days: 0\n").unwrap();
+    // With security on, the role exists for the TLS key (tests/security.rs).
+    std::fs::write(
+        home.path().join("skiff.yaml"),
+        "log_retention_days: 0\nsecurity: plaintext\n",
+    )
+    .unwrap();
     Skiff::new(&moto, home.path())
         .run(&["up", "--allow", ALLOW, "--no-wait"])
         .ok()
-        .stdout_has(&["off (log_retention_days: 0)"]);
+        .stdout_has(&["none (log_retention_days: 0 and security: plaintext)"]);
     assert_eq!(role_profile_logs(&moto).await, (0, 0, 0));
     let body = moto
         .calls()

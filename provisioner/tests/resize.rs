@@ -83,7 +83,7 @@ async fn credit_threshold(moto: &Moto) -> Option<f64> {
 async fn resize_changes_the_type_and_keeps_address_mode_and_alarms_in_step() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
-    let broker = FakeBroker::start();
+    let broker = FakeBroker::deployed(&moto);
     std::fs::write(
         home.path().join("skiff.yaml"),
         "credit_mode: unlimited\nalert_email: ops@example.com\n",
@@ -206,7 +206,7 @@ async fn cross_architecture_and_unconfirmed_resizes_are_refused() {
 async fn interrupted_resize_resumes() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
-    let broker = FakeBroker::start();
+    let broker = FakeBroker::deployed(&moto);
     // Alerts set up by flag: resize keeps them (the subscribed e-mail).
     Skiff::new(&moto, home.path())
         .run(&[

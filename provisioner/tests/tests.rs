@@ -15,5 +15,6 @@ mod logs;
 mod perf;
 mod preflight;
 mod resize;
+mod security;
 mod topics;
 mod up;

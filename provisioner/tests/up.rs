@@ -6,7 +6,7 @@ use crate::common::*;
 use aws_sdk_ec2::types::{HttpTokensState, InstanceStateName, VolumeType};
 
 /// Steps of `up`.
-const STEPS: usize = 14;
+const STEPS: usize = 15;
 use base64::Engine;
 
 fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
@@ -36,7 +36,7 @@ fn assert_skiff_tags(tags: &[aws_sdk_ec2::types::Tag], what: &str) {
 async fn up_creates_exactly_the_expected_resources() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
-    let broker = FakeBroker::start();
+    let broker = FakeBroker::deployed(&moto);
     let ec2 = ec2(&moto).await;
     let before = all_counts(&ec2).await;
     let run = Skiff::new(&moto, home.path())
@@ -290,7 +290,7 @@ async fn unlimited_credit_mode_and_volume_size_reach_the_launch() {
 async fn second_up_creates_nothing() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
-    let broker = FakeBroker::start();
+    let broker = FakeBroker::deployed(&moto);
     let up = || {
         Skiff::new(&moto, home.path())
             .env("SKIFF_PROBE_ADDR", &broker.addr)
@@ -311,13 +311,14 @@ async fn second_up_creates_nothing() {
 async fn interrupted_up_resumes_after_every_step() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
-    let broker = FakeBroker::start();
+    let broker = FakeBroker::deployed(&moto);
     let ec2 = ec2(&moto).await;
     // (security groups, addresses, instances, volumes) after step k: the
     // data volume comes before the instance (its id is in the user data).
     let expected = [
         (0, 0, 0, 0),
         (1, 0, 0, 0),
+        (1, 1, 0, 0),
         (1, 1, 0, 0),
         (1, 1, 0, 0),
         (1, 1, 0, 1),
@@ -452,7 +453,7 @@ async fn quiet_prints_the_results_but_no_step_lines() {
     let run = Skiff::new(&moto, home.path())
         .run(&["--quiet", "up", "--dry-run", "--allow", ALLOW])
         .ok()
-        .stdout_has(&["[6/14] instance", "would launch t3.micro", "Run `skiff up`"]);
+        .stdout_has(&["[7/15] instance", "would launch t3.micro", "Run `skiff up`"]);
     // Only warnings (moto serves neither the Free Tier API nor the EC2
     // vCPU quota, which the preflight says): no progress, no step lines.
     assert!(
@@ -464,7 +465,7 @@ async fn quiet_prints_the_results_but_no_step_lines() {
         .run(&["up", "-q", "--allow", ALLOW, "--no-wait"])
         .ok()
         .stdout_has(&["Bootstrap address: ", "Estimated monthly cost"]);
-    assert!(!run.stdout.contains("[1/14]"), "{}", run.stdout);
+    assert!(!run.stdout.contains("[1/15]"), "{}", run.stdout);
     assert!(!run.stdout.contains("Deploying"), "{}", run.stdout);
     assert_eq!(tagged_counts(&ec2(&moto).await).await, (1, 1, 1, 2));
 }

@@ -16,6 +16,7 @@ pub mod iam;
 pub mod inventory;
 pub mod logs;
 pub mod metrics;
+pub mod parameters;
 pub mod snapshots;
 pub mod tags;
 pub mod type_info;

@@ -7,16 +7,21 @@
 //! and waited for (AWS refuses to delete a security group an instance
 //! still uses), then the address released and the group deleted (retrying
 //! on DependencyViolation while AWS catches up), then the volumes left
-//! (the data volume, unless kept), the instance role and the log group,
-//! and last the backups, which it asks about separately (`--keep-backups`
+//! (the data volume, unless kept), the instance role, the log group and
+//! the TLS key and certificate parameters, and last the backups, which it asks about separately (`--keep-backups`
 //! keeps them). Works after a partial `up` or `down`; with nothing left it
 //! says so and succeeds.
+//!
+//! The local secrets (admin password, CA file) stay unless
+//! `--forget-secrets`: a later `up` of the same name then logs in with the
+//! same password (a kept data volume's broker knows only that one, so
+//! `--forget-secrets` is refused with `--keep-data`).
 
 use crate::aws::alerts::Alerts;
 use crate::aws::inventory::Inventory;
 use crate::aws::{self, api, snapshots, tags, Clients};
 use crate::config::Overrides;
-use crate::deploy::{access, alerts as deploy_alerts, data_volume, schedule};
+use crate::deploy::{access, alerts as deploy_alerts, data_volume, schedule, security};
 use crate::printer::Printer;
 use crate::render::DATA_DIR;
 use crate::runner::{Outcome, Runner};
@@ -41,7 +46,17 @@ pub struct DownArgs {
     /// Keep the backups (snapshots) instead of deleting them.
     #[arg(long)]
     pub keep_backups: bool,
+    /// Also delete this machine's secrets of the deployment (the admin
+    /// password and the CA file); kept by default, so a later `up` of the
+    /// same name keeps the password.
+    #[arg(long)]
+    pub forget_secrets: bool,
 }
+
+/// The refusal of `--forget-secrets` with `--keep-data`.
+pub const FORGET_WITH_KEEP: &str = "--forget-secrets with --keep-data would lock you out: the \
+    kept data volume's broker knows only the current admin password, and the next `skiff up` \
+    would make a new one. Drop --forget-secrets (the password stays in the secrets directory)";
 
 /// Number of steps of `down`.
 const STEPS: usize = 10;
@@ -57,6 +72,10 @@ pub async fn run(g: &Global, out: &Printer, a: &DownArgs) -> Result<()> {
         },
     )?;
     let keep = config.keep_data;
+    if keep && a.forget_secrets {
+        bail!(FORGET_WITH_KEEP);
+    }
+    let secrets_dir = crate::secrets::Dir::for_deployment(&config.name)?;
     let clients = aws::connect(config.region.as_deref()).await?;
     let inv = Inventory::load(&clients, &config.name).await?;
     // Alerts are optional: an account without SNS/CloudWatch permissions
@@ -71,7 +90,7 @@ pub async fn run(g: &Global, out: &Printer, a: &DownArgs) -> Result<()> {
         });
     // The role and log group are optional too (an account without IAM
     // or CloudWatch Logs permissions that never had them).
-    let extras = access::existing(&clients, &config.name)
+    let mut extras = access::existing(&clients, &config.name)
         .await
         .unwrap_or_else(|e| {
             out.warn(format!(
@@ -79,12 +98,23 @@ pub async fn run(g: &Global, out: &Printer, a: &DownArgs) -> Result<()> {
             ));
             Vec::new()
         });
+    extras.extend(
+        security::existing(&clients, &config.name)
+            .await
+            .unwrap_or_else(|e| {
+                out.warn(format!(
+                    "could not look for the TLS key parameters: {e:#}"
+                ));
+                Vec::new()
+            }),
+    );
     let backups = snapshots::list(&clients, &config.name).await?;
     if inv.is_empty() && alerts.is_empty() && extras.is_empty() && backups.is_empty() {
         out.out(format!(
             "nothing to delete: no resources tagged skiff:name={} in {}",
             config.name, clients.region
         ));
+        forget_secrets(out, &secrets_dir, a.forget_secrets)?;
         for v in inv.volumes.iter().filter(|v| v.kept) {
             out.out(format!(
                 "kept volume {} ({} GiB, ${:.2}/month) from an earlier `down --keep-data` remains; `skiff up` uses it again, or delete it with `aws ec2 delete-volume --volume-id {}`",
@@ -140,6 +170,17 @@ pub async fn run(g: &Global, out: &Printer, a: &DownArgs) -> Result<()> {
     }
     for e in &extras {
         out.out(format!("  {e}"));
+    }
+    if secrets_dir.path().exists() {
+        out.out(format!(
+            "  local secrets   {} ({})",
+            secrets_dir.path().display(),
+            if a.forget_secrets {
+                "deleted (--forget-secrets)"
+            } else {
+                "KEPT: the next `up` of this name keeps the admin password; --forget-secrets deletes them"
+            }
+        ));
     }
     let backup_gib: i64 = backups.iter().map(|b| i64::from(b.volume_gib.max(0))).sum();
     if !backups.is_empty() {
@@ -305,6 +346,7 @@ pub async fn run(g: &Global, out: &Printer, a: &DownArgs) -> Result<()> {
         Ok(mut r) => {
             let dlm_role = schedule::role_name(&config.name, &clients.region);
             r.extend(crate::aws::iam::delete_role(&clients, &config.name, &dlm_role, None).await?);
+            r.extend(security::remove(&clients, &config.name).await?);
             r
         }
         Err(e) if extras.is_empty() => {
@@ -365,7 +407,25 @@ pub async fn run(g: &Global, out: &Printer, a: &DownArgs) -> Result<()> {
             ));
         }
     }
+    forget_secrets(out, &secrets_dir, a.forget_secrets)?;
     out.out(format!("\ndeployment `{}` is down", config.name));
+    Ok(())
+}
+
+/// Deletes the local secrets directory when asked to, else says where it
+/// stays.
+fn forget_secrets(out: &Printer, dir: &crate::secrets::Dir, forget: bool) -> Result<()> {
+    if forget {
+        if dir.remove()? {
+            out.out(format!("deleted the local secrets {}", dir.path().display()));
+        }
+    } else if dir.path().exists() {
+        out.out(format!(
+            "kept the local secrets {} (admin password, CA file): the next `skiff up` of this name \
+             keeps the password; `skiff down --forget-secrets` deletes them",
+            dir.path().display()
+        ));
+    }
     Ok(())
 }
 

@@ -355,7 +355,13 @@ async fn steps(
     let outcome = match probe {
         Some(p) => {
             let wait = (!a.no_wait).then(|| Duration::from_secs(a.wait_timeout));
-            ready::wait(false, wait, &p, Some((&clients, id)), s.progress())
+            let tls = match &address {
+                Some(addr) if wait.is_some() => {
+                    crate::probe::Tls::for_deployment(config, &addr.public_ip)?
+                }
+                _ => None,
+            };
+            ready::wait(false, wait, &p, tls.as_ref(), Some((&clients, id)), s.progress())
                 .await?
                 .1
         }

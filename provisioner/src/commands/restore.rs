@@ -170,7 +170,7 @@ pub async fn run(g: &Global, out: &Printer, a: &RestoreArgs) -> Result<()> {
     ));
 
     let keep = inv.security_groups.first().map(|s| s.broker_cidrs.clone());
-    let cidrs = up::cidrs(g, out, &config, false, false, keep).await?;
+    let cidrs = up::cidrs(g, out, &config, up::Public::No, false, keep).await?;
     let options = Options {
         dry_run: false,
         yes: true,

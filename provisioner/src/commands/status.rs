@@ -122,16 +122,26 @@ pub async fn run(g: &Global, out: &Printer) -> Result<()> {
         .probe_addr
         .clone()
         .or_else(|| address.map(|a| format!("{}:{BROKER_PORT}", a.public_ip)));
-    match probe_addr {
-        Some(addr) => match probe::api_versions(&addr, Duration::from_secs(5)).await {
-            Ok(()) => out.out(format!(
-                "broker:       reachable on {addr} (Kafka ApiVersions answered)"
-            )),
-            Err(e) => out.out(format!(
-                "broker:       NOT reachable ({e}); see `skiff logs` and `skiff logs --boot`"
-            )),
-        },
-        None => out.out("broker:       unknown (no address)"),
+    let tls = address.map(|a| probe::Tls::for_deployment(&config, &a.public_ip));
+    match (probe_addr, tls) {
+        (Some(_), Some(Err(e))) => out.out(format!("broker:       not checked: {e}")),
+        (Some(addr), tls) => {
+            let tls = tls.and_then(Result::ok).flatten();
+            let how = if tls.is_some() {
+                "over TLS, certificate verified"
+            } else {
+                "plaintext"
+            };
+            match probe::api_versions(&addr, tls.as_ref(), Duration::from_secs(5)).await {
+                Ok(()) => out.out(format!(
+                    "broker:       reachable on {addr} (Kafka ApiVersions answered, {how})"
+                )),
+                Err(e) => out.out(format!(
+                    "broker:       NOT reachable ({e}); see `skiff logs` and `skiff logs --boot`"
+                )),
+            }
+        }
+        (None, _) => out.out("broker:       unknown (no address)"),
     }
 
     // Only this deployment's exact alarm names (not `skiff-<name>-x-...`

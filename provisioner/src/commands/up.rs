@@ -17,14 +17,21 @@
 //! does. Because the tags are the only state, an `up` interrupted anywhere
 //! (a replacement too) resumes on the next run, and a second `up` makes
 //! only read calls.
+//!
+//! The endpoint is SASL_SSL by default (`deploy::security`): `up` ends by
+//! printing the client settings (bootstrap address, SASL_SSL,
+//! SCRAM-SHA-512, user `admin`, and where the password and CA files are).
+//! `security: plaintext` is the explicit opt-out and is warned about on
+//! every run; `--public` (0.0.0.0/0) is refused with it unless
+//! `--insecure` is given too.
 
 use crate::aws::inventory::Inventory;
 use crate::aws::Clients;
-use crate::config::{Config, CreditMode, Overrides};
+use crate::config::{Config, CreditMode, Overrides, Security};
 use crate::cost::Estimate;
 use crate::deploy::{
     access, address, alerts, ami, credit, data_volume, instance, ready, replace, schedule,
-    security_group,
+    security, security_group,
 };
 use crate::printer::Printer;
 use crate::render::BROKER_PORT;
@@ -46,9 +53,14 @@ pub struct UpArgs {
     /// public address as /32.
     #[arg(long, value_name = "CIDR")]
     pub allow: Vec<String>,
-    /// Allow the whole internet (0.0.0.0/0) on the broker port.
+    /// Allow the whole internet (0.0.0.0/0) on the broker port (with the
+    /// default `security: sasl_ssl`: TLS and SCRAM logins).
     #[arg(long, conflicts_with = "allow")]
     pub public: bool,
+    /// With `--public` and `security: plaintext`: open an unauthenticated,
+    /// unencrypted broker to the whole internet anyway.
+    #[arg(long, requires = "public")]
+    pub insecure: bool,
     /// Instance type of a new deployment (t2/t3/t3a/t4g, e.g. t3.micro);
     /// `skiff resize` changes a running one.
     #[arg(long)]
@@ -95,7 +107,7 @@ fn parse_mbps(s: &str) -> Result<f64, String> {
 }
 
 /// Number of steps of `up`.
-pub const STEPS: usize = 14;
+pub const STEPS: usize = 15;
 
 /// How `converge` runs.
 pub struct Options {
@@ -128,7 +140,12 @@ pub async fn run(g: &Global, out: &Printer, a: &UpArgs) -> Result<()> {
         },
     )?;
     let clients = aws::connect(config.region.as_deref()).await?;
-    let cidrs = cidrs(g, out, &config, a.public, a.dry_run, None).await?;
+    let public = if a.public {
+        Public::Yes { insecure: a.insecure }
+    } else {
+        Public::No
+    };
+    let cidrs = cidrs(g, out, &config, public, a.dry_run, None).await?;
     let options = Options {
         dry_run: a.dry_run,
         yes: a.yes,
@@ -140,6 +157,25 @@ pub async fn run(g: &Global, out: &Printer, a: &UpArgs) -> Result<()> {
     converge(g, out, &clients, &config, &options).await
 }
 
+/// Whether `--public` was given, and `--insecure` with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Public {
+    No,
+    Yes { insecure: bool },
+}
+
+/// The refusal of `--public` with `security: plaintext` and no `--insecure`.
+pub const PUBLIC_PLAINTEXT_REFUSED: &str = "--public with `security: plaintext` would open an \
+    unencrypted broker without logins to the whole internet: anyone who finds port 9092 could \
+    read, write and delete every topic, and see all traffic. Remove `security: plaintext` from \
+    skiff.yaml (SASL_SSL with a password is the default), or allow only your addresses \
+    (--allow CIDR), or add --insecure if that is really what you want";
+
+/// The warning of every run with `security: plaintext`.
+pub const PLAINTEXT_WARNING: &str = "security: plaintext: the broker has no TLS and no logins; \
+    whoever can reach port 9092 (see the allowed addresses) can read and write every topic, and \
+    the traffic is readable on the way. Remove `security: plaintext` from skiff.yaml for SASL_SSL";
+
 /// Who may connect: `--public`, else the config's CIDRs, else `keep` (the
 /// rules in place, for commands that are not about the firewall), else
 /// the caller's detected address as /32.
@@ -147,15 +183,29 @@ pub async fn cidrs(
     g: &Global,
     out: &Printer,
     config: &Config,
-    public: bool,
+    public: Public,
     dry_run: bool,
     keep: Option<Vec<String>>,
 ) -> Result<Vec<String>> {
-    if public {
-        out.warn(format!(
-            "--public opens port {BROKER_PORT} to the whole internet (0.0.0.0/0); \
-             the broker has no authentication, so anyone can read and write its topics"
-        ));
+    let plaintext = config.security == Security::Plaintext;
+    if plaintext {
+        out.warn(PLAINTEXT_WARNING);
+    }
+    if let Public::Yes { insecure } = public {
+        if plaintext && !insecure {
+            bail!(PUBLIC_PLAINTEXT_REFUSED);
+        }
+        if plaintext {
+            out.warn(format!(
+                "--public --insecure opens port {BROKER_PORT} to the whole internet (0.0.0.0/0) \
+                 with no authentication: anyone can read and write its topics"
+            ));
+        } else {
+            out.out(format!(
+                "allowing the whole internet (0.0.0.0/0) on port {BROKER_PORT}: clients need TLS \
+                 and the admin password (SASL_SSL, SCRAM-SHA-512)"
+            ));
+        }
         return Ok(vec!["0.0.0.0/0".to_string()]);
     }
     if !config.allowed_cidrs.is_empty() {
@@ -290,9 +340,7 @@ pub async fn converge(
             "(not checked: the broker may still be starting; see `skiff status` and `skiff logs`)",
         );
     }
-    out.out(format!(
-        "\nClient config (e.g. client.properties):\n  bootstrap.servers={bootstrap}\n  security.protocol=PLAINTEXT\n"
-    ));
+    out.out(client_settings(&bootstrap, deployed.endpoint.as_ref()));
     if deployed.legacy {
         out.warn(
             "this deployment keeps its data on its instance's root volume (it was made before \
@@ -375,9 +423,37 @@ fn print_plan(out: &Printer, r: &Runner<'_>, heading: bool) {
     }
 }
 
+/// The client settings to print after `up`, in client.properties form.
+pub fn client_settings(bootstrap: &str, endpoint: Option<&security::Endpoint>) -> String {
+    match endpoint {
+        Some(e) => format!(
+            "\nClient config (e.g. client.properties; librdkafka and Java clients alike):\n  \
+             bootstrap.servers={bootstrap}\n  \
+             security.protocol=SASL_SSL\n  \
+             sasl.mechanism={mech}\n  \
+             sasl.username={admin}\n  \
+             sasl.password=<the contents of {pw}>\n  \
+             ssl.ca.location={ca}\n\
+             (Java clients: ssl.truststore.type=PEM, ssl.truststore.location={ca}, and \
+             sasl.jaas.config with the same user and password.) The password file is readable by \
+             you only; the certificate names the Elastic IP and its public DNS name, so host name \
+             verification stays on.\n",
+            mech = crate::scram::MECHANISM,
+            admin = crate::scram::ADMIN,
+            pw = e.password_path.display(),
+            ca = e.ca_path.display(),
+        ),
+        None => format!(
+            "\nClient config (e.g. client.properties):\n  bootstrap.servers={bootstrap}\n  security.protocol=PLAINTEXT\n"
+        ),
+    }
+}
+
 /// What a finished `up` has to tell.
 struct Deployed {
     public_ip: String,
+    /// None: `security: plaintext`.
+    endpoint: Option<security::Endpoint>,
     ready: bool,
     /// Made before data volumes (data on the root volume).
     legacy: bool,
@@ -420,9 +496,23 @@ async fn deploy(
     r.finish(s, outcome)?;
 
     // Made before data volumes: its instance is never replaced, so it
-    // would never use a role or log group.
+    // would never use a role, log group, certificate or password.
     let legacy =
         inventory.data_volume().is_none() && inventory.instances.iter().any(|i| i.is_legacy());
+
+    let s = r.start("TLS and admin login");
+    let (endpoint, outcome) = if legacy {
+        (
+            None,
+            crate::runner::Outcome::found(
+                "none: this deployment's instance was made before data volumes and is never \
+                 replaced, so its broker stays as it was",
+            ),
+        )
+    } else {
+        security::ensure(clients, config, dry_run, &address.public_ip, s.progress()).await?
+    };
+    r.finish(s, outcome)?;
     let s = r.start("instance role");
     let (access, outcome) = if legacy {
         (
@@ -455,6 +545,7 @@ async fn deploy(
         address: &address,
         volume: volume.as_ref(),
         access: access.as_ref(),
+        security: endpoint.as_ref().map(|e| &e.broker),
         first_boot_unlimited: instance::first_boot_unlimited(
             config,
             &launch_type,
@@ -492,11 +583,21 @@ async fn deploy(
         .map(str::to_string)
         .unwrap_or_else(|| format!("{}:{BROKER_PORT}", address.public_ip));
     let replacing = chosen.launched && inventory.instance().is_some();
+    let tls = match &endpoint {
+        Some(e) if !dry_run && o.wait.is_some() => {
+            let ca = e.ca_pem.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("no CA file {} to check the broker with", e.ca_path.display())
+            })?;
+            Some(crate::probe::Tls::new(ca, &e.server_name)?)
+        }
+        _ => None,
+    };
     let (ready, outcome) =
         match ready::wait(
             dry_run,
             o.wait,
             &probe,
+            tls.as_ref(),
             Some((clients, &chosen.id)),
             s.progress(),
         )
@@ -571,6 +672,7 @@ async fn deploy(
 
     Ok(Deployed {
         public_ip: address.public_ip,
+        endpoint,
         ready,
         legacy: volume.is_none(),
     })

@@ -163,7 +163,7 @@ pub async fn run(g: &Global, out: &Printer, a: &UpgradeArgs) -> Result<()> {
     }
     // An upgrade is not about the firewall: the rules in place stay.
     let keep = inv.security_groups.first().map(|s| s.broker_cidrs.clone());
-    let cidrs = up::cidrs(g, out, &after, false, a.dry_run, keep).await?;
+    let cidrs = up::cidrs(g, out, &after, up::Public::No, a.dry_run, keep).await?;
     let options = Options {
         dry_run: a.dry_run,
         yes: a.yes,

@@ -1,20 +1,25 @@
-//! `up` step 4: what the instance may do in AWS, in one place. Today that
-//! is only writing the broker's log lines: an IAM role (trusted by EC2)
-//! whose one inline policy allows `logs:CreateLogStream` and
-//! `logs:PutLogEvents` on the deployment's log group `/skiff/<name>` and
-//! nothing else, its instance profile (the launch names it), and the log
-//! group itself with the configured retention. Docker's awslogs driver on
-//! the instance takes the role's credentials from the instance metadata.
-//! Anything else the instance will need (the security issue's parameters,
-//! say) is one more statement in [`policy`], not another role.
+//! `up` step 5: what the instance may do in AWS, in one place: an IAM role
+//! (trusted by EC2) with one inline policy, and its instance profile (the
+//! launch names it). The policy allows exactly what the instance needs:
+//! with broker logs on, `logs:CreateLogStream` and `logs:PutLogEvents` on
+//! the deployment's log group `/skiff/<name>` (and the log group itself,
+//! with the configured retention); with `security: sasl_ssl`,
+//! `ssm:GetParameter` on the one parameter holding the broker's TLS key,
+//! `/skiff/<name>/tls-key`, so start-broker.sh can fetch it at boot (no
+//! `kms:Decrypt`: the AWS-managed key `aws/ssm` lets every principal of the
+//! account decrypt, see `crate::aws::parameters`). Docker's awslogs driver
+//! and the AWS CLI on the instance take the role's credentials from the
+//! instance metadata.
 //!
 //! Role and profile are named `skiff-<name>-<region>` (IAM names are
 //! account-wide; the same deployment name in two regions gets two roles)
-//! and touched only when tagged as this deployment's. `log_retention_days:
-//! 0` turns the whole step off: no role, the broker logs on the instance.
+//! and touched only when tagged as this deployment's. The role exists
+//! whenever the instance needs either permission: only with
+//! `log_retention_days: 0` and `security: plaintext` together is there no
+//! role (the broker logs on the instance).
 
-use crate::aws::{iam, logs, Clients};
-use crate::config::Config;
+use crate::aws::{iam, logs, parameters, Clients};
+use crate::config::{Config, Security};
 use crate::printer::Progress;
 use crate::render::{log_group, LogSettings};
 use crate::runner::{Impact, Outcome};
@@ -28,22 +33,80 @@ pub fn role_name(name: &str, region: &str) -> String {
     format!("skiff-{name}-{region}")
 }
 
+/// What the instance's role is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// Writing the broker's log lines to CloudWatch Logs.
+    pub logs: bool,
+    /// Reading the broker's TLS key parameter.
+    pub tls_key: bool,
+}
+
+impl Needs {
+    pub fn of(config: &Config) -> Needs {
+        Needs {
+            logs: config.log_retention_days > 0,
+            tls_key: config.security == Security::SaslSsl,
+        }
+    }
+
+    fn any(self) -> bool {
+        self.logs || self.tls_key
+    }
+
+    fn describe(self, name: &str) -> String {
+        let mut parts = Vec::new();
+        if self.logs {
+            parts.push(format!(
+                "logs:CreateLogStream and logs:PutLogEvents on {}",
+                log_group(name)
+            ));
+        }
+        if self.tls_key {
+            parts.push(format!(
+                "ssm:GetParameter on {}",
+                parameters::key_name(name)
+            ));
+        }
+        format!("{} only", parts.join(", "))
+    }
+}
+
 /// The instance role's permissions: writing log lines into the
-/// deployment's log group, nothing more. (Both ARN forms: CreateLogStream
-/// is authorized on the group, PutLogEvents on its streams.)
-pub fn policy(partition: &str, region: &str, account: &str, name: &str) -> serde_json::Value {
-    let group = format!(
-        "arn:{partition}:logs:{region}:{account}:log-group:{}",
-        log_group(name)
-    );
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
+/// deployment's log group and reading its TLS key parameter, as `needs`
+/// says, nothing more. (Both log ARN forms: CreateLogStream is authorized
+/// on the group, PutLogEvents on its streams.)
+pub fn policy(
+    partition: &str,
+    region: &str,
+    account: &str,
+    name: &str,
+    needs: Needs,
+) -> serde_json::Value {
+    let mut statements = Vec::new();
+    if needs.logs {
+        let group = format!(
+            "arn:{partition}:logs:{region}:{account}:log-group:{}",
+            log_group(name)
+        );
+        statements.push(serde_json::json!({
             "Sid": "BrokerLogs",
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": [group.clone(), format!("{group}:*")]
-        }]
+        }));
+    }
+    if needs.tls_key {
+        statements.push(serde_json::json!({
+            "Sid": "BrokerTlsKey",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter"],
+            "Resource": [parameters::arn(partition, region, account, &parameters::key_name(name))]
+        }));
+    }
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": statements
     })
 }
 
@@ -52,10 +115,12 @@ pub fn policy(partition: &str, region: &str, account: &str, name: &str) -> serde
 pub struct Access {
     /// The instance profile to launch with.
     pub profile: String,
-    pub logs: LogSettings,
+    /// None: logs are off.
+    pub logs: Option<LogSettings>,
 }
 
-/// Converges role, profile and log group; None when logs are off.
+/// Converges role, profile and log group; None when the instance needs
+/// no role (logs off and security off).
 pub async fn ensure(
     clients: &Clients,
     config: &Config,
@@ -63,17 +128,19 @@ pub async fn ensure(
     ui: &Progress,
 ) -> Result<(Option<Access>, Outcome)> {
     let name = &config.name;
-    if config.log_retention_days == 0 {
+    let needs = Needs::of(config);
+    if !needs.any() {
         return Ok((
             None,
             Outcome::found(
-                "off (log_retention_days: 0): the broker logs on the instance; `skiff logs --boot` shows the console",
+                "none (log_retention_days: 0 and security: plaintext): the broker logs on the instance; `skiff logs --boot` shows the console",
             ),
         ));
     }
     let settings = LogSettings::new(name, &clients.region)?;
     let role_name = role_name(name, &clients.region);
     let group = settings.group().to_string();
+    let allows = needs.describe(name);
     let mut done: Vec<String> = Vec::new();
     let verb = |now: &str, would: &str| if dry_run { would } else { now }.to_string();
 
@@ -87,7 +154,7 @@ pub async fn ensure(
         Some(r) => Some(r),
         None if dry_run => {
             done.push(format!(
-                "would create IAM role {role_name} (logs:CreateLogStream and logs:PutLogEvents on {group} only) and its instance profile"
+                "would create IAM role {role_name} ({allows}) and its instance profile"
             ));
             None
         }
@@ -97,12 +164,10 @@ pub async fn ensure(
                 name,
                 &role_name,
                 "ec2.amazonaws.com",
-                &format!("skiff deployment {name}: the broker's instance writes its logs to {group}"),
+                &format!("skiff deployment {name}: the broker's instance ({allows})"),
             )
             .await?;
-            done.push(format!(
-                "created IAM role {role_name} (logs:CreateLogStream and logs:PutLogEvents on {group} only)"
-            ));
+            done.push(format!("created IAM role {role_name} ({allows})"));
             Some(r)
         }
     };
@@ -110,7 +175,7 @@ pub async fn ensure(
         let (partition, account) = r
             .partition_and_account()
             .with_context(|| format!("cannot read the account from role ARN {}", r.arn))?;
-        let want = policy(partition, &clients.region, account, name);
+        let want = policy(partition, &clients.region, account, name, needs);
         let have = iam::inline_policy(clients, &role_name, POLICY_NAME).await?;
         if have.as_ref() != Some(&want) {
             if !dry_run {
@@ -149,7 +214,13 @@ pub async fn ensure(
     }
 
     ui.set("log group");
-    match logs::group(clients, &group).await? {
+    let group_found = if needs.logs {
+        logs::group(clients, &group).await?
+    } else {
+        None
+    };
+    match group_found {
+        None if !needs.logs => {}
         None => {
             if !dry_run {
                 logs::create_group(clients, name, &group).await?;
@@ -186,15 +257,22 @@ pub async fn ensure(
 
     let access = Access {
         profile: role_name.clone(),
-        logs: settings,
+        logs: needs.logs.then_some(settings),
     };
     if done.is_empty() {
+        let mut may = Vec::new();
+        if needs.logs {
+            may.push(format!(
+                "write to {group} ({} days)",
+                config.log_retention_days
+            ));
+        }
+        if needs.tls_key {
+            may.push(format!("read {}", parameters::key_name(name)));
+        }
         return Ok((
             Some(access),
-            Outcome::found(format!(
-                "role {role_name} may write to {group} ({} days)",
-                config.log_retention_days
-            )),
+            Outcome::found(format!("role {role_name} may {}", may.join(" and "))),
         ));
     }
     let impact = if role.is_none() {
@@ -245,7 +323,11 @@ mod tests {
 
     #[test]
     fn the_policy_allows_only_writing_to_the_deployments_group() {
-        let p = policy("aws", "eu-west-1", "123456789012", "prod");
+        let logs_only = Needs {
+            logs: true,
+            tls_key: false,
+        };
+        let p = policy("aws", "eu-west-1", "123456789012", "prod", logs_only);
         let st = p["Statement"].as_array().unwrap();
         assert_eq!(st.len(), 1);
         assert_eq!(st[0]["Effect"], "Allow");
@@ -269,6 +351,27 @@ mod tests {
         // No wildcard that would reach `/skiff/prod-2`.
         assert!(res.iter().all(|r| !r.contains("prod*")));
         assert_eq!(role_name("prod", "eu-west-1"), "skiff-prod-eu-west-1");
+
+        // With security on: one more statement, the one parameter.
+        let both = Needs {
+            logs: true,
+            tls_key: true,
+        };
+        let p = policy("aws", "eu-west-1", "123456789012", "prod", both);
+        let st = p["Statement"].as_array().unwrap();
+        assert_eq!(st.len(), 2);
+        assert_eq!(st[1]["Action"], serde_json::json!(["ssm:GetParameter"]));
+        assert_eq!(
+            st[1]["Resource"],
+            serde_json::json!(["arn:aws:ssm:eu-west-1:123456789012:parameter/skiff/prod/tls-key"])
+        );
+        let key_only = Needs {
+            logs: false,
+            tls_key: true,
+        };
+        let p = policy("aws", "eu-west-1", "123456789012", "prod", key_only);
+        assert_eq!(p["Statement"].as_array().unwrap().len(), 1);
+        assert_eq!(p["Statement"][0]["Sid"], "BrokerTlsKey");
         assert!(role_name(&"x".repeat(32), "ap-southeast-2").len() <= 64);
     }
 }

@@ -94,6 +94,8 @@ pub struct Launch<'a> {
     /// None: a deployment made before data volumes.
     pub volume: Option<&'a DataVolume>,
     pub access: Option<&'a Access>,
+    /// The broker's TLS and SASL settings; None: `security: plaintext`.
+    pub security: Option<&'a crate::render::BrokerSecurity>,
     /// Launch a T3/T3a/T4g in `unlimited` for its first boot although the
     /// config says `standard` (switched once the broker answers).
     pub first_boot_unlimited: bool,
@@ -137,7 +139,8 @@ pub fn render(config: &Config, launch: &Launch<'_>) -> Result<Option<(Bundle, St
         &Target {
             advertised_host: &launch.address.public_ip,
             data_volume: Some(&id),
-            logs: launch.access.map(|a| &a.logs),
+            logs: launch.access.and_then(|a| a.logs.as_ref()),
+            security: launch.security,
         },
     )?;
     let hash = launch_hash(&bundle, launch.access.map(|a| a.profile.as_str()));
@@ -212,10 +215,14 @@ pub async fn ensure(
         t.memory_gib,
         credits,
         volume.placement.zone,
-        if launch.access.is_some() {
-            ", logs to CloudWatch"
-        } else {
-            ""
+        match (
+            launch.access.is_some_and(|a| a.logs.is_some()),
+            launch.security.is_some()
+        ) {
+            (true, true) => ", logs to CloudWatch, SASL_SSL",
+            (true, false) => ", logs to CloudWatch",
+            (false, true) => ", SASL_SSL",
+            (false, false) => "",
         }
     );
     let (impact, what) = match current {

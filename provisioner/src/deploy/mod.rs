@@ -18,5 +18,6 @@ pub mod power;
 pub mod ready;
 pub mod replace;
 pub mod schedule;
+pub mod security;
 pub mod security_group;
 pub mod zone;

@@ -39,13 +39,15 @@ pub async fn console_step(clients: &Clients, id: &str) -> String {
     }
 }
 
-/// Waits up to `wait` for the broker at `addr`; `None` does not wait.
+/// Waits up to `wait` for the broker at `addr` (over TLS with `tls`);
+/// `None` does not wait.
 /// Returns whether it answered. On a timeout the error says what step
 /// `instance` (clients and id) was at.
 pub async fn wait(
     dry_run: bool,
     wait: Option<Duration>,
     addr: &str,
+    tls: Option<&probe::Tls>,
     instance: Option<(&Clients, &str)>,
     ui: &Progress,
 ) -> Result<(bool, Outcome)> {
@@ -61,7 +63,7 @@ pub async fn wait(
         return Ok((false, Outcome::found("not waiting (--no-wait)")));
     };
     ui.set(format!("probing {addr}"));
-    let result = probe::wait_until_ready(addr, timeout, |e| {
+    let result = probe::wait_until_ready(addr, tls, timeout, |e| {
         tracing::debug!("probe: {e}");
         ui.set(format!("probing {addr}: {e}"));
     })
@@ -70,7 +72,12 @@ pub async fn wait(
         Ok(took) => Ok((
             true,
             Outcome::found(format!(
-                "broker answered on {addr} after {:.1} s",
+                "broker answered on {addr}{} after {:.1} s",
+                if tls.is_some() {
+                    " (TLS, certificate verified with the deployment's CA)"
+                } else {
+                    ""
+                },
                 took.as_secs_f64()
             )),
         )),
