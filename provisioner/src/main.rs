@@ -28,6 +28,9 @@ mod public_ip;
 mod render;
 mod resize;
 mod runner;
+// Until every caller (up, users, client-config) is in, parts are unused.
+#[allow(dead_code)]
+mod secrets;
 
 use clap::{Args, Parser, Subcommand};
 use printer::{Format, Printer, Verbosity};
