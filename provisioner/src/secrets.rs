@@ -1,186 +1,356 @@
-//! The deployment's secrets on the user's machine, and nowhere else: the
-//! admin password (the broker only ever gets its SCRAM verifier) and the
-//! deployment CA certificate clients trust. One directory per deployment,
-//! `<config dir>/skiff/<name>` (`$SKIFF_CONFIG_DIR/<name>` when set; the
-//! config dir is `$XDG_CONFIG_HOME` or `~/.config`, on macOS
-//! `~/Library/Application Support`), created 0700; the password file is
-//! written 0600 (created with that mode, never widened later), the CA
-//! file 0644 (it is public).
+//! The deployment's secrets on this machine: the admin password the broker
+//! was bootstrapped with and the CA certificate its TLS certificate chains
+//! to. Owns where they live and who may read them, nothing else.
+//!
+//! Layout: `<config dir>/skiff/<deployment>/` (`dirs::config_dir()`, so
+//! `~/.config/skiff/NAME` on Linux, `~/Library/Application Support/skiff/NAME`
+//! on macOS), or `$SKIFF_CONFIG_DIR/<deployment>/` when that variable is set
+//! (tests, or a user keeping secrets elsewhere). The directory is 0700,
+//! `admin.password` 0600, `ca.pem` 0644 (a certificate is public). Files are
+//! written to a fresh temporary file in the same directory and renamed over
+//! the old one, so a reader never sees half a secret and a crash never
+//! leaves a truncated one. A password file that group or others can read is
+//! refused, as ssh refuses such a key: it may already have leaked.
 
-use anyhow::{bail, Context, Result};
-use std::io::Write;
+use std::fs;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-const PASSWORD_FILE: &str = "admin.password";
-const VERIFIER_FILE: &str = "admin.scram";
-const CA_FILE: &str = "ca.pem";
-/// The longest password file read (ours are 32 characters).
-const MAX_PASSWORD: u64 = 1024;
+/// The environment variable that replaces `<config dir>/skiff`.
+pub const CONFIG_DIR_ENV: &str = "SKIFF_CONFIG_DIR";
+/// The admin password's file name inside the deployment's directory.
+pub const ADMIN_PASSWORD_FILE: &str = "admin.password";
+/// The CA certificate's file name inside the deployment's directory.
+pub const CA_FILE: &str = "ca.pem";
+/// The admin's SCRAM verifier (kept so every `up` renders the same one; a
+/// fresh salt would change the user data each time).
+pub const ADMIN_VERIFIER_FILE: &str = "admin.scram";
+/// Longest password file read (a generated one is 32 characters).
+const MAX_PASSWORD_BYTES: u64 = 1024;
 
-/// A deployment's secrets directory.
-#[derive(Debug, Clone)]
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error(
+        "no configuration directory on this system (no home directory?): set {CONFIG_DIR_ENV} \
+         to a directory for skiff's secrets"
+    )]
+    NoConfigDir,
+    #[error(
+        "deployment name {0:?} cannot name a secrets directory: use 1 to 32 lowercase letters, \
+         digits or '-', not starting with '-'"
+    )]
+    BadName(String),
+    #[error(
+        "no admin password at {0}: it is written by `skiff up` on the machine that created the \
+         deployment; copy it from there (mode 0600), or pass --password-file"
+    )]
+    MissingPassword(PathBuf),
+    #[error(
+        "{path} is readable by group or others (mode {mode:o}): the password may have leaked; \
+         run `chmod 600 {path}` (and consider rotating it)"
+    )]
+    PasswordTooOpen { path: PathBuf, mode: u32 },
+    #[error("{0} is not a password file: longer than {MAX_PASSWORD_BYTES} bytes")]
+    PasswordTooLong(PathBuf),
+    #[error("{0} is empty or not UTF-8 text: expected the admin password on one line")]
+    PasswordUnreadable(PathBuf),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+type Result<T> = std::result::Result<T, SecretsError>;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SecretsError + '_ {
+    move |source| SecretsError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One deployment's secrets directory (not created until something is
+/// written to it).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dir {
     path: PathBuf,
 }
 
-fn config_root() -> Result<PathBuf> {
-    if let Some(d) = std::env::var_os("SKIFF_CONFIG_DIR").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(d));
-    }
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
-    let base = if cfg!(target_os = "macos") {
-        home.map(|h| PathBuf::from(h).join("Library/Application Support"))
-    } else {
-        std::env::var_os("XDG_CONFIG_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| home.map(|h| PathBuf::from(h).join(".config")))
-    };
-    match base {
-        Some(b) => Ok(b.join("skiff")),
-        None => bail!(
-            "cannot find a config directory for the deployment's secrets: set HOME or SKIFF_CONFIG_DIR"
-        ),
-    }
-}
-
-#[cfg(unix)]
-fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(path)
-}
-
-/// Writes `text` to `path` through a temporary file created with `mode`,
-/// then renamed over it: never a moment with a partial file or a wider mode.
-fn write_file(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut f = o.open(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
 impl Dir {
-    /// The directory of deployment `name` (a validated deployment name);
-    /// not created until something is written.
+    /// The directory for deployment `name` (the same name rule as
+    /// skiff.yaml's `name`, so it can never climb out of the skiff dir).
     pub fn for_deployment(name: &str) -> Result<Dir> {
+        let ok = (1..=32).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !name.starts_with('-');
+        if !ok {
+            return Err(SecretsError::BadName(name.to_string()));
+        }
+        let base = match std::env::var_os(CONFIG_DIR_ENV) {
+            Some(v) if !v.is_empty() => PathBuf::from(v),
+            _ => dirs::config_dir()
+                .ok_or(SecretsError::NoConfigDir)?
+                .join("skiff"),
+        };
         Ok(Dir {
-            path: config_root()?.join(name),
+            path: base.join(name),
         })
     }
 
+    /// The deployment's directory.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn password_path(&self) -> PathBuf {
-        self.path.join(PASSWORD_FILE)
+    /// Where the admin password is (or would be) stored.
+    pub fn admin_password_path(&self) -> PathBuf {
+        self.path.join(ADMIN_PASSWORD_FILE)
     }
 
+    /// Where the CA certificate is (or would be) stored.
     pub fn ca_path(&self) -> PathBuf {
         self.path.join(CA_FILE)
     }
 
-    fn create(&self) -> Result<()> {
-        create_private_dir(&self.path)
-            .with_context(|| format!("cannot create {}", self.path.display()))
-    }
-
-    /// Writes the admin password, owner-only (0600).
+    /// Stores the admin password (0600), replacing any previous one.
     pub fn write_admin_password(&self, password: &str) -> Result<()> {
-        self.create()?;
-        let p = self.password_path();
-        write_file(&p, &format!("{password}\n"), 0o600)
-            .with_context(|| format!("cannot write {}", p.display()))
+        self.ensure_dir()?;
+        write_atomic(&self.admin_password_path(), password.as_bytes(), 0o600)
     }
 
-    /// The admin password, None if there is no file yet.
-    pub fn read_admin_password(&self) -> Result<Option<String>> {
-        let p = self.password_path();
-        let f = match std::fs::File::open(&p) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
-        };
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_PASSWORD), &mut text)
-            .with_context(|| format!("cannot read {}", p.display()))?;
-        let pw = text.trim_end_matches(['\n', '\r']).to_string();
-        if pw.is_empty() || pw.chars().any(|c| c.is_control()) {
-            bail!(
-                "{} is not a password file (empty or several lines); delete it to have `skiff up` make a new password",
-                p.display()
-            );
+    /// The stored admin password (see [`read_password_file`]).
+    pub fn read_admin_password(&self) -> Result<String> {
+        read_password_file(&self.admin_password_path())
+    }
+
+    /// Stores the CA certificate (PEM, 0644), replacing any previous one.
+    pub fn write_ca(&self, pem: &str) -> Result<()> {
+        self.ensure_dir()?;
+        write_atomic(&self.ca_path(), pem.as_bytes(), 0o644)
+    }
+
+    /// The stored admin password, None when there is none yet (any other
+    /// problem, such as a file others can read, is an error).
+    pub fn admin_password(&self) -> Result<Option<String>> {
+        match self.read_admin_password() {
+            Ok(p) => Ok(Some(p)),
+            Err(SecretsError::MissingPassword(_)) => Ok(None),
+            Err(e) => Err(e),
         }
-        Ok(Some(pw))
     }
 
-    /// Writes the admin's SCRAM verifier (0600: not a password, but an
-    /// offline guessing target), kept so that every `up` renders the same
-    /// one (a new random salt would change the user data each time).
+    /// Stores the admin's SCRAM verifier (0600: not a password, but an
+    /// offline guessing target).
     pub fn write_admin_verifier(&self, verifier: &str) -> Result<()> {
-        self.create()?;
-        let p = self.path.join(VERIFIER_FILE);
-        write_file(&p, &format!("{verifier}\n"), 0o600)
-            .with_context(|| format!("cannot write {}", p.display()))
+        self.ensure_dir()?;
+        write_atomic(&self.path.join(ADMIN_VERIFIER_FILE), verifier.as_bytes(), 0o600)
     }
 
-    /// The stored verifier, None if there is none (or it is not one line).
+    /// The stored verifier, None if there is none or it is not one short
+    /// printable line (then `up` makes a new one).
     pub fn read_admin_verifier(&self) -> Result<Option<String>> {
-        let p = self.path.join(VERIFIER_FILE);
-        match std::fs::read_to_string(&p) {
+        let p = self.path.join(ADMIN_VERIFIER_FILE);
+        match fs::read_to_string(&p) {
             Ok(t) => {
-                let v = t.trim_end().to_string();
+                let v = t.trim_end();
                 Ok((!v.is_empty() && v.len() < 4096 && v.bytes().all(|b| b.is_ascii_graphic()))
-                    .then_some(v))
+                    .then(|| v.to_string()))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
+            Err(e) => Err(io(&p)(e)),
         }
     }
 
-    /// Writes the CA certificate clients trust (0644: it is public).
-    pub fn write_ca(&self, pem: &str) -> Result<()> {
-        self.create()?;
-        let p = self.ca_path();
-        write_file(&p, pem, 0o644).with_context(|| format!("cannot write {}", p.display()))
-    }
-
-    /// The CA certificate, None if there is no file yet.
+    /// The CA certificate, None if there is none yet.
     pub fn read_ca(&self) -> Result<Option<String>> {
         let p = self.ca_path();
-        match std::fs::read_to_string(&p) {
+        match fs::read_to_string(&p) {
             Ok(t) => Ok(Some(t)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
+            Err(e) => Err(io(&p)(e)),
         }
     }
 
     /// Deletes the directory (`down --forget-secrets`); true if it existed.
     pub fn remove(&self) -> Result<bool> {
-        match std::fs::remove_dir_all(&self.path) {
+        match fs::remove_dir_all(&self.path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e).with_context(|| format!("cannot delete {}", self.path.display())),
+            Err(e) => Err(io(&self.path)(e)),
         }
+    }
+
+    /// Creates the directory (and `skiff/` above it) owner-only, and
+    /// tightens it if it exists with wider permissions.
+    fn ensure_dir(&self) -> Result<()> {
+        let mut b = fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.create(&self.path).map_err(io(&self.path))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&self.path, fs::Permissions::from_mode(0o700))
+                .map_err(io(&self.path))?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a password file: at most 1 KiB, UTF-8, one line (a trailing
+/// newline is dropped, so `echo pw > file` works), and on Unix not readable
+/// by group or others.
+pub fn read_password_file(path: &Path) -> Result<String> {
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(SecretsError::MissingPassword(path.to_path_buf()))
+        }
+        Err(e) => return Err(io(path)(e)),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata().map_err(io(path))?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(SecretsError::PasswordTooOpen {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    let mut buf = Vec::new();
+    file.take(MAX_PASSWORD_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(io(path))?;
+    if buf.len() as u64 > MAX_PASSWORD_BYTES {
+        return Err(SecretsError::PasswordTooLong(path.to_path_buf()));
+    }
+    let text = String::from_utf8(buf).map_err(|_| SecretsError::PasswordUnreadable(path.into()))?;
+    let pw = text.strip_suffix('\n').unwrap_or(&text);
+    let pw = pw.strip_suffix('\r').unwrap_or(pw);
+    if pw.is_empty() || pw.contains('\n') {
+        return Err(SecretsError::PasswordUnreadable(path.to_path_buf()));
+    }
+    Ok(pw.to_string())
+}
+
+/// Writes `bytes` to a new file beside `path` created with `mode` (never
+/// following a symlink, never reusing a file), then renames it over `path`.
+fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("secret");
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let result = (|| {
+        let mut f = opts.open(&tmp)?;
+        #[cfg(unix)]
+        {
+            // The umask may have narrowed the mode; set it exactly.
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(io(path)(e));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_in(base: &Path, name: &str) -> Dir {
+        Dir {
+            path: base.join(name),
+        }
+    }
+
+    #[test]
+    fn names_that_could_escape_are_refused() {
+        for bad in ["", "..", "../x", "a/b", "-x", "UPPER", &"x".repeat(33)] {
+            assert!(
+                matches!(Dir::for_deployment(bad), Err(SecretsError::BadName(_))),
+                "{bad:?}"
+            );
+        }
+        let d = Dir::for_deployment("prod-1").unwrap();
+        assert!(d.path().ends_with("prod-1"), "{}", d.path().display());
+        assert!(d.ca_path().ends_with("prod-1/ca.pem"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn password_round_trip_with_owner_only_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let d = dir_in(t.path(), "prod");
+        assert!(matches!(
+            d.read_admin_password(),
+            Err(SecretsError::MissingPassword(_))
+        ));
+        d.write_admin_password("s3cret").unwrap();
+        d.write_admin_password("s3cret-2").unwrap();
+        assert_eq!(d.read_admin_password().unwrap(), "s3cret-2");
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(d.path()), 0o700);
+        assert_eq!(mode(&d.admin_password_path()), 0o600);
+        d.write_ca("-----BEGIN CERTIFICATE-----\n").unwrap();
+        assert_eq!(mode(&d.ca_path()), 0o644);
+        // Nothing but the two files is left behind.
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn open_long_or_empty_password_files_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("pw");
+        fs::write(&p, "pw\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        let e = read_password_file(&p).unwrap_err().to_string();
+        assert!(e.contains("chmod 600") && e.contains("pw"), "{e}");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_password_file(&p).unwrap(), "pw");
+        fs::write(&p, "x".repeat(2000)).unwrap();
+        assert!(matches!(
+            read_password_file(&p),
+            Err(SecretsError::PasswordTooLong(_))
+        ));
+        fs::write(&p, "\n").unwrap();
+        assert!(matches!(
+            read_password_file(&p),
+            Err(SecretsError::PasswordUnreadable(_))
+        ));
     }
 }

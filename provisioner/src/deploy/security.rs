@@ -60,7 +60,7 @@ pub async fn ensure(
     let verb = |now: &str, would: &str| if dry_run { would } else { now }.to_string();
 
     ui.set("admin password");
-    let password = dir.read_admin_password()?;
+    let password = dir.admin_password()?;
     let verifier = match (&password, dir.read_admin_verifier()?) {
         (Some(p), Some(v)) if scram::matches(p, &v) => v,
         (Some(p), _) => {
@@ -79,7 +79,7 @@ pub async fn ensure(
             done.push(format!(
                 "{} admin password ({})",
                 verb("made the", "would make an"),
-                dir.password_path().display()
+                dir.admin_password_path().display()
             ));
             let p = scram::new_password()?;
             let v = scram::verifier(&p)?;
@@ -184,7 +184,7 @@ pub async fn ensure(
         broker,
         ca_path: dir.ca_path(),
         ca_pem: dir.read_ca()?,
-        password_path: dir.password_path(),
+        password_path: dir.admin_password_path(),
         server_name: public_ip.to_string(),
     };
     if done.is_empty() {
