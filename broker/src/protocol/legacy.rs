@@ -12,7 +12,7 @@
 
 use bytes::{BufMut, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsResponse, DeleteTopicsResponse, ListOffsetsResponse,
+    ApiKey, CreateTopicsResponse, DeleteTopicsResponse, ListOffsetsResponse, ProduceResponse,
 };
 
 /// The version whose encoding the crate uses for `version` of `api`'s
@@ -91,6 +91,29 @@ pub fn list_offsets(r: &ListOffsetsResponse) -> BytesMut {
                 b.put_i32(0);
             }
         }
+    }
+    b
+}
+
+/// Produce v0-2: `[name, [partition, error_code, base_offset]]`, v2 adding
+/// `log_append_time_ms`, v1 and v2 the throttle time at the end.
+pub fn produce(r: &ProduceResponse, version: i16) -> BytesMut {
+    let mut b = BytesMut::new();
+    b.put_i32(r.responses.len() as i32);
+    for t in &r.responses {
+        string(&mut b, &t.name.0);
+        b.put_i32(t.partition_responses.len() as i32);
+        for p in &t.partition_responses {
+            b.put_i32(p.index);
+            b.put_i16(p.error_code);
+            b.put_i64(p.base_offset);
+            if version >= 2 {
+                b.put_i64(p.log_append_time_ms);
+            }
+        }
+    }
+    if version >= 1 {
+        b.put_i32(0);
     }
     b
 }
