@@ -161,3 +161,61 @@ async fn old_clients_create_commit_fetch_list_and_delete() {
     assert_eq!(r.get_i16(), 0);
     assert!(r.is_empty());
 }
+
+/// ACL APIs v0 (no pattern type: LITERAL), as Kafka 1.x tools send them.
+#[tokio::test]
+async fn acl_apis_v0_create_describe_and_delete_literal_acls() {
+    let broker = TestBroker::start_with(|s| {
+        s.authorizer = "acl".into();
+        s.super_users = "User:ANONYMOUS".into();
+    })
+    .await;
+    let mut c = broker.client().await;
+    let acl = |b: &mut BytesMut| {
+        b.put_i8(2); // TOPIC
+        string(b, "orders");
+        string(b, "User:app");
+        string(b, "*");
+        b.put_i8(3); // READ
+        b.put_i8(3); // ALLOW
+    };
+    // CreateAcls v0: [type, name, principal, host, op, permission].
+    let mut body = BytesMut::new();
+    body.put_i32(1);
+    acl(&mut body);
+    let mut r = call(&mut c, 30, 0, &body).await;
+    r.advance(4); // throttle
+    assert_eq!(r.get_i32(), 1);
+    assert_eq!(r.get_i16(), 0, "created");
+
+    // DescribeAcls v0: the same fields as a filter.
+    let mut filter = BytesMut::new();
+    acl(&mut filter);
+    let mut r = call(&mut c, 29, 0, &filter).await;
+    r.advance(4);
+    assert_eq!(r.get_i16(), 0);
+    let message = r.get_i16();
+    r.advance(message.max(0) as usize);
+    assert_eq!(r.get_i32(), 1);
+    assert_eq!(r.get_i8(), 2);
+    assert_eq!(get_string(&mut r), "orders");
+    assert_eq!(r.get_i32(), 1);
+    assert_eq!(get_string(&mut r), "User:app");
+    assert_eq!(get_string(&mut r), "*");
+    assert_eq!((r.get_i8(), r.get_i8()), (3, 3));
+    assert!(r.is_empty(), "v0 carries no pattern type");
+
+    // DeleteAcls v0: [filter] → the matching ACL, then none is left.
+    let mut body = BytesMut::new();
+    body.put_i32(1);
+    acl(&mut body);
+    let mut r = call(&mut c, 31, 0, &body).await;
+    r.advance(4);
+    assert_eq!(r.get_i32(), 1);
+    assert_eq!(r.get_i16(), 0);
+    r.advance(2);
+    assert_eq!(r.get_i32(), 1, "one ACL deleted");
+    let mut r = call(&mut c, 29, 0, &filter).await;
+    r.advance(8);
+    assert_eq!(r.get_i32(), 0, "nothing left");
+}

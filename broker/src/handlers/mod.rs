@@ -467,8 +467,20 @@ async fn serve(
             &alter_user_scram_credentials::handle(b, conn, req).await,
         ),
         Request::CreateAcls(req) => respond(api, v, corr, &create_acls::handle(b, conn, req).await),
-        Request::DescribeAcls(req) => respond(api, v, corr, &describe_acls::handle(b, conn, req)),
-        Request::DeleteAcls(req) => respond(api, v, corr, &delete_acls::handle(b, conn, req).await),
+        Request::DescribeAcls(req) => {
+            let body = describe_acls::handle(b, conn, req);
+            if legacy::hand_encoded(api, v) {
+                return Ok(ready(legacy::frame(corr, &legacy::describe_acls(&body))));
+            }
+            respond(api, v, corr, &body)
+        }
+        Request::DeleteAcls(req) => {
+            let body = delete_acls::handle(b, conn, req).await;
+            if legacy::hand_encoded(api, v) {
+                return Ok(ready(legacy::frame(corr, &legacy::delete_acls(&body))));
+            }
+            respond(api, v, corr, &body)
+        }
     }
 }
 

@@ -12,7 +12,8 @@
 
 use bytes::{BufMut, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsResponse, DeleteTopicsResponse, ListOffsetsResponse, ProduceResponse,
+    ApiKey, CreateTopicsResponse, DeleteAclsResponse, DeleteTopicsResponse, DescribeAclsResponse,
+    ListOffsetsResponse, ProduceResponse,
 };
 
 /// The version whose encoding the crate uses for `version` of `api`'s
@@ -24,6 +25,8 @@ pub fn body_version(api: ApiKey, version: i16) -> i16 {
         (ApiKey::OffsetCommit, 0 | 1) => 2,
         // OffsetFetch v0 and v1 responses are identical.
         (ApiKey::OffsetFetch, 0) => 1,
+        // CreateAcls v0 and v1 responses are identical.
+        (ApiKey::CreateAcls, 0) => 1,
         _ => version,
     }
 }
@@ -32,7 +35,11 @@ pub fn body_version(api: ApiKey, version: i16) -> i16 {
 pub fn hand_encoded(api: ApiKey, version: i16) -> bool {
     matches!(
         (api, version),
-        (ApiKey::CreateTopics, 0 | 1) | (ApiKey::DeleteTopics, 0) | (ApiKey::ListOffsets, 0)
+        (ApiKey::CreateTopics, 0 | 1)
+            | (ApiKey::DeleteTopics, 0)
+            | (ApiKey::ListOffsets, 0)
+            | (ApiKey::DescribeAcls, 0)
+            | (ApiKey::DeleteAcls, 0)
     )
 }
 
@@ -114,6 +121,50 @@ pub fn produce(r: &ProduceResponse, version: i16) -> BytesMut {
     }
     if version >= 1 {
         b.put_i32(0);
+    }
+    b
+}
+
+/// DescribeAcls v0: v1 without the resources' pattern type.
+pub fn describe_acls(r: &DescribeAclsResponse) -> BytesMut {
+    let mut b = BytesMut::new();
+    b.put_i32(r.throttle_time_ms);
+    b.put_i16(r.error_code);
+    nullable_string(&mut b, r.error_message.as_deref());
+    b.put_i32(r.resources.len() as i32);
+    for res in &r.resources {
+        b.put_i8(res.resource_type);
+        string(&mut b, &res.resource_name);
+        b.put_i32(res.acls.len() as i32);
+        for a in &res.acls {
+            string(&mut b, &a.principal);
+            string(&mut b, &a.host);
+            b.put_i8(a.operation);
+            b.put_i8(a.permission_type);
+        }
+    }
+    b
+}
+
+/// DeleteAcls v0: v1 without the matching ACLs' pattern type.
+pub fn delete_acls(r: &DeleteAclsResponse) -> BytesMut {
+    let mut b = BytesMut::new();
+    b.put_i32(r.throttle_time_ms);
+    b.put_i32(r.filter_results.len() as i32);
+    for f in &r.filter_results {
+        b.put_i16(f.error_code);
+        nullable_string(&mut b, f.error_message.as_deref());
+        b.put_i32(f.matching_acls.len() as i32);
+        for a in &f.matching_acls {
+            b.put_i16(a.error_code);
+            nullable_string(&mut b, a.error_message.as_deref());
+            b.put_i8(a.resource_type);
+            string(&mut b, &a.resource_name);
+            string(&mut b, &a.principal);
+            string(&mut b, &a.host);
+            b.put_i8(a.operation);
+            b.put_i8(a.permission_type);
+        }
     }
     b
 }

@@ -50,9 +50,9 @@ pub const SUPPORTED: &[Supported] = &[
     // Security.
     s(ApiKey::SaslHandshake, 0, 1),
     s(ApiKey::SaslAuthenticate, 0, 2),
-    s(ApiKey::DescribeAcls, 1, 3),
-    s(ApiKey::CreateAcls, 1, 3),
-    s(ApiKey::DeleteAcls, 1, 3),
+    s(ApiKey::DescribeAcls, 0, 3),
+    s(ApiKey::CreateAcls, 0, 3),
+    s(ApiKey::DeleteAcls, 0, 3),
     s(ApiKey::DescribeUserScramCredentials, 0, 0),
     s(ApiKey::AlterUserScramCredentials, 0, 0),
 ];

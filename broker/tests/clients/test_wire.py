@@ -2,7 +2,6 @@
 validation (CRC, lengths, header consistency), max.message.bytes at the
 byte, and the partition errors a client sees."""
 
-import struct
 
 from helpers import RawClient, consume_n, create_topic, record_batch
 
