@@ -5,8 +5,8 @@
 # equivalent `docker run`; logs to CloudWatch Logs if rendered, else (or if
 # that start fails) json-file. Failed attempts are retried 5, 10, 20 ...
 # 300 s apart, forever; no `set -e`. With security on, each attempt first
-# fetches the TLS private key from SSM Parameter Store with the instance
-# role (nothing secret is in the user data). See cloud-init/README.md.
+# fetches the TLS key and chain from SSM with the instance role (nothing
+# secret is in the user data). See cloud-init/README.md.
 set -uo pipefail
 dir="{{dir}}"
 data="{{data_dir}}"
@@ -14,6 +14,8 @@ image="{{image}}"
 volume="{{data_volume_id}}"
 log_group="{{log_group}}"
 tls_key_parameter="{{tls_key_parameter}}"
+tls_cert_parameter="{{tls_cert_parameter}}"
+tls_cert_sha256="{{tls_cert_sha256}}"
 tls_region="{{tls_region}}"
 
 log() {
@@ -23,32 +25,28 @@ log() {
 exists() { [ -n "$(docker ps -aq --filter name=^skiff-broker\$ "$@")" ]; }
 remove() { if exists; then docker stop skiff-broker && docker rm skiff-broker; fi; }
 
-# The broker's certificate chain (from the user data) and private key (from
-# SSM, decrypted with the AWS-managed key) into $data/{{tls_dir}}, owned by
-# the broker's uid, the key 0600, under umask 077 from the first byte;
-# each file replaced whole (the broker reloads them when they change).
+# security: sasl_ssl. The TLS chain and key from SSM (instance role), the
+# chain checked against the SHA-256 launched with, into $data/tls owned by
+# the broker, key 0600, umask 077 throughout; renamed into place (the
+# broker reloads them on change).
 fetch_tls() {
   [ -n "$tls_key_parameter" ] || return 0
   (
     umask 077
-    tls="$data/{{tls_dir}}"
-    mkdir -p "$tls" && chown {{broker_uid}}:{{broker_uid}} "$tls" && chmod 0700 "$tls" || exit 1
-    rm -f "$tls/key.pem.new"
-    if ! aws ssm get-parameter --region "$tls_region" --name "$tls_key_parameter" --with-decryption \
-      --query Parameter.Value --output text > "$tls/key.pem.new"; then
-      log "ERROR: cannot read the TLS key from SSM parameter $tls_key_parameter (instance role, network?)"
-      rm -f "$tls/key.pem.new"
+    t="$data/{{tls_dir}}"
+    get() { aws ssm get-parameter --region "$tls_region" --name "$1" --with-decryption --query Parameter.Value --output text; }
+    mkdir -p "$t" && chown {{broker_uid}}:{{broker_uid}} "$t" && chmod 0700 "$t" && rm -f "$t"/*.new || exit 1
+    if ! get "$tls_key_parameter" > "$t/key.pem.new" || ! get "$tls_cert_parameter" > "$t/cert.pem.new"; then
+      log "ERROR: cannot read $tls_key_parameter or $tls_cert_parameter from SSM (instance role? network?)"
       exit 1
     fi
-    if ! grep -q -- '-----BEGIN PRIVATE KEY-----' "$tls/key.pem.new"; then
-      log "ERROR: SSM parameter $tls_key_parameter holds no PEM private key"
-      rm -f "$tls/key.pem.new"
+    sum=$(grep -v -- ----- "$t/cert.pem.new" | tr -d '\r\n' | sha256sum | cut -d' ' -f1)
+    if [ "$sum" != "$tls_cert_sha256" ] || ! grep -q -- '-----BEGIN [A-Z ]*KEY-----' "$t/key.pem.new"; then
+      log "ERROR: the TLS certificate or key in SSM is not the one this instance was launched with"
       exit 1
     fi
-    chown {{broker_uid}}:{{broker_uid}} "$tls/key.pem.new" && chmod 0600 "$tls/key.pem.new" \
-      && install -m 0644 -o {{broker_uid}} -g {{broker_uid}} "$dir/tls-cert.pem" "$tls/cert.pem.new" \
-      && mv -f "$tls/key.pem.new" "$tls/key.pem" && mv -f "$tls/cert.pem.new" "$tls/cert.pem" || exit 1
-    log "TLS certificate and key in place"
+    chown {{broker_uid}}:{{broker_uid}} "$t"/*.new && chmod 0644 "$t/cert.pem.new" \
+      && mv -f "$t/key.pem.new" "$t/key.pem" && mv -f "$t/cert.pem.new" "$t/cert.pem" || exit 1
   )
 }
 

@@ -13,11 +13,13 @@
 //! ([`LogSettings`], Docker's awslogs driver, `compose.awslogs.yaml`).
 //!
 //! And, with `security: sasl_ssl` (the default), the broker's TLS and SASL
-//! settings ([`BrokerSecurity`]): the certificate chain (public, written
-//! from the user data), the name of the SSM parameter holding the server's
-//! private key (start-broker.sh fetches it with the instance role's
-//! credentials into the data directory, 0600, before every start) and the
-//! admin's SCRAM verifier. No private key or password is ever rendered.
+//! settings ([`BrokerSecurity`]): the names of the SSM parameters holding
+//! the server's private key and certificate chain (start-broker.sh fetches
+//! them with the instance role's credentials into the data directory, the
+//! key 0600, before every start), the chain's SHA-256 (checked there, and
+//! so part of the launch hash: a new certificate replaces the instance),
+//! and the admin's SCRAM verifier. No private key or password is ever
+//! rendered. (The chain itself would not fit: EC2's 16 KB.)
 //!
 //! The templates are compiled into the binary with `include_str!`, so the
 //! `skiff` a user installs cannot drift from the files the test suite
@@ -176,14 +178,17 @@ pub const TLS_DIR: &str = "tls";
 pub const BROKER_UID: u32 = 65532;
 
 /// The broker's security settings for `security: sasl_ssl`. Everything
-/// here is public: the chain, a parameter's name, a SCRAM verifier.
+/// here is public: parameter names, a hash, a SCRAM verifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerSecurity {
-    /// Server certificate and CA certificate, PEM.
-    pub chain_pem: String,
     /// The SecureString parameter holding the server's private key.
     pub key_parameter: String,
-    /// Its region (the instance's).
+    /// The String parameter holding its certificate chain.
+    pub cert_parameter: String,
+    /// SHA-256 (hex) of the chain's base64 lines, as start-broker.sh
+    /// computes it ([`chain_sha256`]).
+    pub cert_sha256: String,
+    /// The parameters' region (the instance's).
     pub region: String,
     /// `SKIFF_BOOTSTRAP_USER`: `admin:SCRAM-SHA-512:salt=...`.
     pub bootstrap_user: String,
@@ -193,38 +198,54 @@ pub struct BrokerSecurity {
 #[error("cannot render the broker's security settings: {0}")]
 pub struct BadSecurity(String);
 
+/// The SHA-256 (hex) of a PEM chain's base64 lines (every line without
+/// `-----`, line ends dropped): the same whatever line ends or trailing
+/// newline the AWS CLI prints it with.
+pub fn chain_sha256(chain_pem: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for line in chain_pem.lines().filter(|l| !l.contains("-----")) {
+        h.update(line.trim_end_matches('\r').as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl BrokerSecurity {
-    /// Checks what ends up in shell and YAML: a PEM chain with no private
-    /// key, a `/skiff/...` parameter name, a region, a one-line verifier.
+    /// The settings for deployment `name`'s chain in `region`. Checks what
+    /// ends up in shell and YAML: a PEM chain with no private key, a
+    /// region name, a one-line verifier.
     pub fn new(
-        chain_pem: String,
-        key_parameter: String,
-        region: String,
+        chain_pem: &str,
+        name: &str,
+        region: &str,
         bootstrap_user: String,
     ) -> Result<BrokerSecurity, BadSecurity> {
         if !chain_pem.starts_with("-----BEGIN CERTIFICATE-----") || chain_pem.contains("PRIVATE") {
             return Err(BadSecurity("the certificate chain is not a PEM certificate chain".into()));
         }
         let plain = |s: &str| {
-            s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_/.".contains(&b))
+            !s.is_empty()
+                && s.len() <= 32
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         };
-        if !key_parameter.starts_with("/skiff/") || !plain(&key_parameter) {
-            return Err(BadSecurity(format!("bad parameter name `{key_parameter}`")));
+        if !plain(name) {
+            return Err(BadSecurity(format!("bad deployment name `{name}`")));
         }
-        if region.is_empty() || !plain(&region) || region.contains('/') {
+        if !plain(region) || !region.contains('-') {
             return Err(BadSecurity(format!(
                 "region `{}` is not an AWS region name",
                 region.chars().take(40).collect::<String>()
             )));
         }
-        if !bootstrap_user.bytes().all(|b| b.is_ascii_graphic()) {
+        if bootstrap_user.is_empty() || !bootstrap_user.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(BadSecurity("the admin's verifier is not one printable line".into()));
         }
         Ok(BrokerSecurity {
-            chain_pem,
-            key_parameter,
-            region,
+            key_parameter: crate::aws::parameters::key_name(name),
+            cert_parameter: crate::aws::parameters::cert_name(name),
+            cert_sha256: chain_sha256(chain_pem),
+            region: region.to_string(),
             bootstrap_user,
         })
     }
@@ -311,6 +332,7 @@ impl Bundle {
                 advertised_host,
                 data_volume,
                 logs: None,
+                security: None,
             },
         )
     }
@@ -378,6 +400,14 @@ impl Bundle {
                 "tls_key_parameter",
                 security.map_or("", |s| s.key_parameter.as_str()),
             ),
+            (
+                "tls_cert_parameter",
+                security.map_or("", |s| s.cert_parameter.as_str()),
+            ),
+            (
+                "tls_cert_sha256",
+                security.map_or("", |s| s.cert_sha256.as_str()),
+            ),
             ("tls_region", security.map_or("", |s| s.region.as_str())),
         ];
         let compose = fill(COMPOSE, vars);
@@ -407,13 +437,6 @@ impl Bundle {
                 ("broker_unit", &indent(&broker_unit, 4)),
                 ("grow_service", &indent(&grow_service, 4)),
                 ("grow_timer", &indent(&grow_timer, 4)),
-                (
-                    "tls_cert",
-                    &indent(
-                        security.map_or("# none: security: plaintext", |s| s.chain_pem.as_str()),
-                        4,
-                    ),
-                ),
             ],
         );
         if user_data.len() > MAX_USER_DATA {
@@ -612,6 +635,7 @@ mod tests {
                 advertised_host: "h",
                 data_volume: None,
                 logs: Some(&logs),
+                security: None,
             },
         )
         .unwrap();
@@ -641,6 +665,75 @@ mod tests {
         ] {
             assert!(LogSettings::new(name, region).is_err(), "{name} {region}");
         }
+    }
+
+    #[test]
+    fn security_settings_are_rendered_and_checked() {
+        let issued = crate::tls::issue(
+            "prod",
+            "203.0.113.9".parse().unwrap(),
+            "ec2-203-0-113-9.compute-1.amazonaws.com",
+            std::time::SystemTime::now(),
+        )
+        .unwrap();
+        let sec = BrokerSecurity::new(
+            &issued.chain_pem,
+            "prod",
+            "us-east-1",
+            "admin:SCRAM-SHA-512:salt=c2FsdA==,stored_key=a2V5,server_key=a2V5,iterations=8192"
+                .into(),
+        )
+        .unwrap();
+        let b = Bundle::for_target(
+            &Config::default(),
+            &Target {
+                advertised_host: "203.0.113.9",
+                data_volume: None,
+                logs: None,
+                security: Some(&sec),
+            },
+        )
+        .unwrap();
+        for line in [
+            "SKIFF_SECURITY_PROTOCOL=SASL_SSL",
+            "SKIFF_TLS_CERT_FILE=/data/tls/cert.pem",
+            "SKIFF_TLS_KEY_FILE=/data/tls/key.pem",
+            "SKIFF_SASL_ENABLED_MECHANISMS=SCRAM-SHA-512",
+            "SKIFF_AUTHORIZER=acl",
+            "SKIFF_SUPER_USERS=User:admin",
+            "SKIFF_BOOTSTRAP_USER=admin:SCRAM-SHA-512:salt=c2FsdA==,stored_key=a2V5,server_key=a2V5,iterations=8192",
+        ] {
+            assert!(b.env.lines().any(|l| l == line), "env lacks {line}:\n{}", b.env);
+        }
+        assert!(b.start_broker.contains("tls_key_parameter=\"/skiff/prod/tls-key\"\n"));
+        assert!(b.start_broker.contains("tls_cert_parameter=\"/skiff/prod/tls-cert\"\n"));
+        assert!(b.start_broker.contains("tls_region=\"us-east-1\"\n"));
+        assert!(b.start_broker.contains(&format!(
+            "tls_cert_sha256=\"{}\"\n",
+            chain_sha256(&issued.chain_pem)
+        )));
+        assert!(b.start_broker.contains("umask 077"));
+        // The hash ignores line ends and a trailing newline, as the shell's.
+        assert_eq!(
+            chain_sha256(&issued.chain_pem),
+            chain_sha256(&format!("{}\n", issued.chain_pem.replace('\n', "\r\n")))
+        );
+        assert_eq!(chain_sha256(&issued.chain_pem).len(), 64);
+        assert!(!b.user_data.contains("PRIVATE KEY"));
+        assert!(b.user_data.len() < MAX_USER_DATA);
+        // Plaintext: said so, and nothing to fetch.
+        let plain = bundle();
+        assert!(plain.env.contains("SKIFF_SECURITY_PROTOCOL=PLAINTEXT\n"));
+        assert!(!plain.env.contains("SKIFF_BOOTSTRAP_USER"));
+        assert!(plain.start_broker.contains("tls_key_parameter=\"\"\n"));
+        // What reaches shell and YAML is checked.
+        let chain = issued.chain_pem.clone();
+        let ok = |c: &str, n: &str, r: &str, u: &str| BrokerSecurity::new(c, n, r, u.into()).is_ok();
+        assert!(!ok(&issued.key_pem, "p", "us-east-1", "u"));
+        assert!(!ok(&chain, "p\"; reboot", "us-east-1", "u"));
+        assert!(!ok(&chain, "p", "us-east-1; x", "u"));
+        assert!(!ok(&chain, "p", "us-east-1", "a b"));
+        assert!(ok(&chain, "p", "us-east-1", "u"));
     }
 
     #[test]

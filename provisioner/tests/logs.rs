@@ -56,7 +56,7 @@ async fn up_sets_up_the_log_channel_and_logs_reads_it_back() {
         .ok()
         .stdout_has(&[
             "[5/15] instance role",
-            "created IAM role skiff-skiff-us-east-1 (logs:CreateLogStream and logs:PutLogEvents on /skiff/skiff, ssm:GetParameter on /skiff/skiff/tls-key only)",
+            "created IAM role skiff-skiff-us-east-1 (logs:CreateLogStream and logs:PutLogEvents on /skiff/skiff, ssm:GetParameter on /skiff/skiff/tls-key and /skiff/skiff/tls-cert only)",
             "created log group /skiff/skiff (14 days)",
             "CloudWatch Logs: $0.50 per GB",
         ]);
@@ -121,11 +121,14 @@ async fn up_sets_up_the_log_channel_and_logs_reads_it_back() {
     })
     .unwrap();
     let st = doc["Statement"].as_array().unwrap();
-    // Logs, and (security on by default) the TLS key parameter.
+    // Logs, and (security on by default) the TLS key and chain parameters.
     assert_eq!(st.len(), 2);
     assert_eq!(
         st[1]["Resource"],
-        serde_json::json!(["arn:aws:ssm:us-east-1:123456789012:parameter/skiff/skiff/tls-key"])
+        serde_json::json!([
+            "arn:aws:ssm:us-east-1:123456789012:parameter/skiff/skiff/tls-key",
+            "arn:aws:ssm:us-east-1:123456789012:parameter/skiff/skiff/tls-cert"
+        ])
     );
     assert_eq!(
         st[0]["Action"],

@@ -117,6 +117,21 @@ fn verify(ca_pem: &str, chain_pem: &str, name: &str) -> Result<(), rustls::Error
         .map(|_| ())
 }
 
+/// SHA-256 of the chain's base64 lines, as start-broker.sh computes it
+/// (`grep -v -- ----- | tr -d '\r\n' | sha256sum`).
+fn chain_sha256(chain_pem: &str) -> String {
+    let body: String = chain_pem
+        .lines()
+        .filter(|l| !l.contains("-----"))
+        .map(|l| l.trim_end_matches('\r'))
+        .collect();
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The subject alternative names of the chain's first certificate.
 fn sans(chain_pem: &str) -> Vec<String> {
     let der = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
@@ -246,6 +261,7 @@ async fn up_deploys_sasl_ssl_with_the_key_in_ssm_and_no_secret_in_user_data() {
         "SKIFF_AUTHORIZER=acl",
         "SKIFF_SUPER_USERS=User:admin",
         "tls_key_parameter=\"/skiff/skiff/tls-key\"",
+        "tls_cert_parameter=\"/skiff/skiff/tls-cert\"",
     ] {
         assert!(ud.contains(line), "user data lacks {line}");
     }
@@ -257,7 +273,8 @@ async fn up_deploys_sasl_ssl_with_the_key_in_ssm_and_no_secret_in_user_data() {
     assert!(!verifier_accepts(bootstrap, "not the password"));
     assert!(!ud.contains(password), "the password is in the user data");
     assert!(!ud.contains("PRIVATE KEY"), "a private key is in the user data");
-    assert!(ud.contains(chain.lines().nth(1).unwrap()), "the chain is not in the user data");
+    // The chain's hash, as start-broker.sh computes it, is launched with.
+    assert!(ud.contains(&format!("tls_cert_sha256=\"{}\"", chain_sha256(&chain))), "{ud}");
     let inst = ec2
         .describe_instances()
         .filters(tag_filter())
@@ -267,7 +284,8 @@ async fn up_deploys_sasl_ssl_with_the_key_in_ssm_and_no_secret_in_user_data() {
     let tags = format!("{:?}", inst.reservations()[0].instances()[0].tags());
     assert!(!tags.contains(password) && !tags.contains("PRIVATE"));
 
-    // The role: the logs statement and GetParameter on exactly that ARN.
+    // The role: the logs statement and GetParameter on exactly those two
+    // ARNs.
     let policy = role_policy(&moto).await;
     let ssm_statements: Vec<&serde_json::Value> = policy["Statement"]
         .as_array()
@@ -279,7 +297,10 @@ async fn up_deploys_sasl_ssl_with_the_key_in_ssm_and_no_secret_in_user_data() {
     assert_eq!(ssm_statements[0]["Action"], serde_json::json!(["ssm:GetParameter"]));
     assert_eq!(
         ssm_statements[0]["Resource"],
-        serde_json::json!(["arn:aws:ssm:us-east-1:123456789012:parameter/skiff/skiff/tls-key"])
+        serde_json::json!([
+            "arn:aws:ssm:us-east-1:123456789012:parameter/skiff/skiff/tls-key",
+            "arn:aws:ssm:us-east-1:123456789012:parameter/skiff/skiff/tls-cert"
+        ])
     );
 
     // A second up changes nothing: no call that writes, same password,
@@ -356,11 +377,13 @@ async fn a_lost_key_parameter_gets_a_new_certificate_and_ca_but_the_same_passwor
     verify(&new_ca, chain, &ip).unwrap();
     assert!(verify(&ca, chain, &ip).is_err(), "the old CA still vouches");
     assert!(parameter(&moto, "/skiff/skiff/tls-key").await.is_some());
-    // The chain is in the user data: the instance was replaced and its
-    // broker has the new pair.
+    // The chain's hash is in the user data: the instance was replaced, and
+    // its start script accepts only the new pair.
     let new = instance_id(&ec2).await;
     assert_ne!(new, old);
-    assert!(user_data(&ec2).await.contains(chain.lines().nth(1).unwrap()));
+    assert!(user_data(&ec2)
+        .await
+        .contains(&format!("tls_cert_sha256=\"{}\"", chain_sha256(chain))));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -463,7 +486,7 @@ async fn without_logs_the_role_only_reads_the_key() {
         .run(&["up", "--allow", ALLOW, "--no-wait"])
         .ok()
         .stdout_has(&[
-            "created IAM role skiff-skiff-us-east-1 (ssm:GetParameter on /skiff/skiff/tls-key only)",
+            "created IAM role skiff-skiff-us-east-1 (ssm:GetParameter on /skiff/skiff/tls-key and /skiff/skiff/tls-cert only)",
         ]);
     // A role and its profile, no log group.
     assert_eq!(role_profile_logs(&moto).await, (1, 1, 0));

@@ -69,9 +69,9 @@ pub fn run(g: &Global, out: &Printer, a: &RenderArgs) -> Result<()> {
         extra.push(("ca.pem".into(), issued.ca_pem, 0o644));
         extra.push(("admin.password".into(), format!("{password}\n"), 0o600));
         Some(BrokerSecurity::new(
-            issued.chain_pem,
-            crate::aws::parameters::key_name(&config.name),
-            region,
+            &issued.chain_pem,
+            &config.name,
+            &region,
             scram::bootstrap_user(&verifier),
         )?)
     } else {

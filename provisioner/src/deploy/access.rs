@@ -64,8 +64,9 @@ impl Needs {
         }
         if self.tls_key {
             parts.push(format!(
-                "ssm:GetParameter on {}",
-                parameters::key_name(name)
+                "ssm:GetParameter on {} and {}",
+                parameters::key_name(name),
+                parameters::cert_name(name)
             ));
         }
         format!("{} only", parts.join(", "))
@@ -73,7 +74,7 @@ impl Needs {
 }
 
 /// The instance role's permissions: writing log lines into the
-/// deployment's log group and reading its TLS key parameter, as `needs`
+/// deployment's log group and reading its TLS key and chain parameters, as `needs`
 /// says, nothing more. (Both log ARN forms: CreateLogStream is authorized
 /// on the group, PutLogEvents on its streams.)
 pub fn policy(
@@ -101,7 +102,10 @@ pub fn policy(
             "Sid": "BrokerTlsKey",
             "Effect": "Allow",
             "Action": ["ssm:GetParameter"],
-            "Resource": [parameters::arn(partition, region, account, &parameters::key_name(name))]
+            "Resource": [
+                parameters::arn(partition, region, account, &parameters::key_name(name)),
+                parameters::arn(partition, region, account, &parameters::cert_name(name))
+            ]
         }));
     }
     serde_json::json!({
@@ -268,7 +272,11 @@ pub async fn ensure(
             ));
         }
         if needs.tls_key {
-            may.push(format!("read {}", parameters::key_name(name)));
+            may.push(format!(
+                "read {} and {}",
+                parameters::key_name(name),
+                parameters::cert_name(name)
+            ));
         }
         return Ok((
             Some(access),
@@ -363,7 +371,10 @@ mod tests {
         assert_eq!(st[1]["Action"], serde_json::json!(["ssm:GetParameter"]));
         assert_eq!(
             st[1]["Resource"],
-            serde_json::json!(["arn:aws:ssm:eu-west-1:123456789012:parameter/skiff/prod/tls-key"])
+            serde_json::json!([
+                "arn:aws:ssm:eu-west-1:123456789012:parameter/skiff/prod/tls-key",
+                "arn:aws:ssm:eu-west-1:123456789012:parameter/skiff/prod/tls-cert"
+            ])
         );
         let key_only = Needs {
             logs: false,

@@ -11,7 +11,8 @@
 //! does not name the Elastic IP and its DNS name, or it expires within
 //! `tls::RENEW_BEFORE`. A new certificate means a new CA file, so the
 //! outcome says clients must take the new file, and the user data changes
-//! (the chain is in it), so the instance is replaced and picks up the key.
+//! (the chain's hash is in it), so the instance is replaced and fetches
+//! the new pair.
 
 use crate::aws::{parameters, Clients};
 use crate::config::{Config, Security};
@@ -174,9 +175,9 @@ pub async fn ensure(
     };
 
     let broker = BrokerSecurity::new(
-        chain,
-        key_param.clone(),
-        clients.region.clone(),
+        &chain,
+        name,
+        &clients.region,
         scram::bootstrap_user(&verifier),
     )
     .context("security settings")?;
@@ -222,9 +223,9 @@ pub fn worst_case(config: &Config, region: &str) -> Option<BrokerSecurity> {
     .ok()?;
     let verifier = scram::verifier_with_salt("x", &[0xff; 32], scram::ITERATIONS);
     BrokerSecurity::new(
-        issued.chain_pem,
-        parameters::key_name(&config.name),
-        region.to_string(),
+        &issued.chain_pem,
+        &config.name,
+        region,
         scram::bootstrap_user(&verifier),
     )
     .ok()
