@@ -221,7 +221,9 @@ impl BrokerSecurity {
         bootstrap_user: String,
     ) -> Result<BrokerSecurity, BadSecurity> {
         if !chain_pem.starts_with("-----BEGIN CERTIFICATE-----") || chain_pem.contains("PRIVATE") {
-            return Err(BadSecurity("the certificate chain is not a PEM certificate chain".into()));
+            return Err(BadSecurity(
+                "the certificate chain is not a PEM certificate chain".into(),
+            ));
         }
         let plain = |s: &str| {
             !s.is_empty()
@@ -239,7 +241,9 @@ impl BrokerSecurity {
             )));
         }
         if bootstrap_user.is_empty() || !bootstrap_user.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(BadSecurity("the admin's verifier is not one printable line".into()));
+            return Err(BadSecurity(
+                "the admin's verifier is not one printable line".into(),
+            ));
         }
         Ok(BrokerSecurity {
             key_parameter: crate::aws::parameters::key_name(name),
@@ -705,8 +709,12 @@ mod tests {
         ] {
             assert!(b.env.lines().any(|l| l == line), "env lacks {line}:\n{}", b.env);
         }
-        assert!(b.start_broker.contains("tls_key_parameter=\"/skiff/prod/tls-key\"\n"));
-        assert!(b.start_broker.contains("tls_cert_parameter=\"/skiff/prod/tls-cert\"\n"));
+        assert!(b
+            .start_broker
+            .contains("tls_key_parameter=\"/skiff/prod/tls-key\"\n"));
+        assert!(b
+            .start_broker
+            .contains("tls_cert_parameter=\"/skiff/prod/tls-cert\"\n"));
         assert!(b.start_broker.contains("tls_region=\"us-east-1\"\n"));
         assert!(b.start_broker.contains(&format!(
             "tls_cert_sha256=\"{}\"\n",
@@ -728,7 +736,8 @@ mod tests {
         assert!(plain.start_broker.contains("tls_key_parameter=\"\"\n"));
         // What reaches shell and YAML is checked.
         let chain = issued.chain_pem.clone();
-        let ok = |c: &str, n: &str, r: &str, u: &str| BrokerSecurity::new(c, n, r, u.into()).is_ok();
+        let ok =
+            |c: &str, n: &str, r: &str, u: &str| BrokerSecurity::new(c, n, r, u.into()).is_ok();
         assert!(!ok(&issued.key_pem, "p", "us-east-1", "u"));
         assert!(!ok(&chain, "p\"; reboot", "us-east-1", "u"));
         assert!(!ok(&chain, "p", "us-east-1; x", "u"));

@@ -147,7 +147,11 @@ impl Dir {
     /// offline guessing target).
     pub fn write_admin_verifier(&self, verifier: &str) -> Result<()> {
         self.ensure_dir()?;
-        write_atomic(&self.path.join(ADMIN_VERIFIER_FILE), verifier.as_bytes(), 0o600)
+        write_atomic(
+            &self.path.join(ADMIN_VERIFIER_FILE),
+            verifier.as_bytes(),
+            0o600,
+        )
     }
 
     /// The stored verifier, None if there is none or it is not one short
@@ -157,8 +161,10 @@ impl Dir {
         match fs::read_to_string(&p) {
             Ok(t) => {
                 let v = t.trim_end();
-                Ok((!v.is_empty() && v.len() < 4096 && v.bytes().all(|b| b.is_ascii_graphic()))
-                    .then(|| v.to_string()))
+                Ok(
+                    (!v.is_empty() && v.len() < 4096 && v.bytes().all(|b| b.is_ascii_graphic()))
+                        .then(|| v.to_string()),
+                )
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io(&p)(e)),

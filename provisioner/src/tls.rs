@@ -24,8 +24,8 @@
 //! `up` issues a new one when less than [`RENEW_BEFORE`] is left.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::pem::PemObject;
@@ -154,9 +154,7 @@ fn roots(ca_pem: &str) -> Result<rustls::RootCertStore, TlsError> {
         return Err(TlsError::BadCa("no PEM certificate in it".into()));
     }
     for c in cas {
-        roots
-            .add(c)
-            .map_err(|e| TlsError::BadCa(format!("{e}")))?;
+        roots.add(c).map_err(|e| TlsError::BadCa(format!("{e}")))?;
     }
     Ok(roots)
 }

@@ -175,10 +175,7 @@ fn verifier_accepts(verifier: &str, password: &str) -> bool {
         password.as_bytes(),
         &mut salted,
     );
-    let client_key = hmac::sign(
-        &hmac::Key::new(hmac::HMAC_SHA512, &salted),
-        b"Client Key",
-    );
+    let client_key = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA512, &salted), b"Client Key");
     let stored = digest::digest(&digest::SHA512, client_key.as_ref());
     b64.encode(stored.as_ref()) == field("stored_key")
 }
@@ -203,7 +200,10 @@ async fn up_deploys_sasl_ssl_with_the_key_in_ssm_and_no_secret_in_user_data() {
         "security.protocol=SASL_SSL".to_string(),
         "sasl.mechanism=SCRAM-SHA-512".to_string(),
         "sasl.username=admin".to_string(),
-        format!("sasl.password=<the contents of {}>", password_file.display()),
+        format!(
+            "sasl.password=<the contents of {}>",
+            password_file.display()
+        ),
         format!("ssl.ca.location={}", ca_file.display()),
     ]);
 
@@ -218,23 +218,28 @@ async fn up_deploys_sasl_ssl_with_the_key_in_ssm_and_no_secret_in_user_data() {
 
     // The key: a standard-tier SecureString; the chain: a String.
     let key = parameter(&moto, "/skiff/skiff/tls-key").await.unwrap();
-    assert_eq!(key.r#type(), Some(&aws_sdk_ssm::types::ParameterType::SecureString));
+    assert_eq!(
+        key.r#type(),
+        Some(&aws_sdk_ssm::types::ParameterType::SecureString)
+    );
     assert!(key.value().unwrap().contains("BEGIN PRIVATE KEY"));
     let chain = parameter(&moto, "/skiff/skiff/tls-cert").await.unwrap();
-    assert_eq!(chain.r#type(), Some(&aws_sdk_ssm::types::ParameterType::String));
+    assert_eq!(
+        chain.r#type(),
+        Some(&aws_sdk_ssm::types::ParameterType::String)
+    );
     let chain = chain.value().unwrap().to_string();
-    let described = ssm(&moto)
-        .await
-        .describe_parameters()
-        .send()
-        .await
-        .unwrap();
+    let described = ssm(&moto).await.describe_parameters().send().await.unwrap();
     for p in described
         .parameters()
         .iter()
         .filter(|p| p.name().is_some_and(|n| n.starts_with("/skiff/")))
     {
-        assert_eq!(p.tier(), Some(&aws_sdk_ssm::types::ParameterTier::Standard), "{p:?}");
+        assert_eq!(
+            p.tier(),
+            Some(&aws_sdk_ssm::types::ParameterTier::Standard),
+            "{p:?}"
+        );
     }
 
     // The certificate: the Elastic IP and its DNS name, chaining to the
@@ -267,14 +272,23 @@ async fn up_deploys_sasl_ssl_with_the_key_in_ssm_and_no_secret_in_user_data() {
     }
     let bootstrap = ud
         .lines()
-        .find_map(|l| l.trim().strip_prefix("SKIFF_BOOTSTRAP_USER=admin:SCRAM-SHA-512:"))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("SKIFF_BOOTSTRAP_USER=admin:SCRAM-SHA-512:")
+        })
         .expect("the bootstrap user");
     assert!(verifier_accepts(bootstrap, password));
     assert!(!verifier_accepts(bootstrap, "not the password"));
     assert!(!ud.contains(password), "the password is in the user data");
-    assert!(!ud.contains("PRIVATE KEY"), "a private key is in the user data");
+    assert!(
+        !ud.contains("PRIVATE KEY"),
+        "a private key is in the user data"
+    );
     // The chain's hash, as start-broker.sh computes it, is launched with.
-    assert!(ud.contains(&format!("tls_cert_sha256=\"{}\"", chain_sha256(&chain))), "{ud}");
+    assert!(
+        ud.contains(&format!("tls_cert_sha256=\"{}\"", chain_sha256(&chain))),
+        "{ud}"
+    );
     let inst = ec2
         .describe_instances()
         .filters(tag_filter())
@@ -294,7 +308,10 @@ async fn up_deploys_sasl_ssl_with_the_key_in_ssm_and_no_secret_in_user_data() {
         .filter(|s| s.to_string().contains("ssm:") || s.to_string().contains("kms:"))
         .collect();
     assert_eq!(ssm_statements.len(), 1, "{policy}");
-    assert_eq!(ssm_statements[0]["Action"], serde_json::json!(["ssm:GetParameter"]));
+    assert_eq!(
+        ssm_statements[0]["Action"],
+        serde_json::json!(["ssm:GetParameter"])
+    );
     assert_eq!(
         ssm_statements[0]["Resource"],
         serde_json::json!([
@@ -309,9 +326,16 @@ async fn up_deploys_sasl_ssl_with_the_key_in_ssm_and_no_secret_in_user_data() {
     moto.clear_recording();
     let run = up();
     assert!(run.stdout.contains("already up"), "{}", run.stdout);
-    assert!(mutating(moto.calls()).is_empty(), "{:?}", mutating(moto.calls()));
+    assert!(
+        mutating(moto.calls()).is_empty(),
+        "{:?}",
+        mutating(moto.calls())
+    );
     assert_unchanged(&before, &moto.resources(), "the second up");
-    assert_eq!(std::fs::read_to_string(&password_file).unwrap().trim_end(), password);
+    assert_eq!(
+        std::fs::read_to_string(&password_file).unwrap().trim_end(),
+        password
+    );
     assert_eq!(std::fs::read_to_string(&ca_file).unwrap(), ca);
 
     // down: the parameters and the role go; the local secrets stay.
@@ -370,7 +394,10 @@ async fn a_lost_key_parameter_gets_a_new_certificate_and_ca_but_the_same_passwor
     );
     let new_ca = std::fs::read_to_string(dir.join("ca.pem")).unwrap();
     assert_ne!(new_ca, ca);
-    assert_eq!(std::fs::read_to_string(dir.join("admin.password")).unwrap(), password);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("admin.password")).unwrap(),
+        password
+    );
     let chain = parameter(&moto, "/skiff/skiff/tls-cert").await.unwrap();
     let chain = chain.value().unwrap();
     let ip = elastic_ip(&ec2).await;

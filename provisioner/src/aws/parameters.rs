@@ -99,7 +99,13 @@ pub async fn put(
             (super::tags::MANAGED_BY_KEY, super::tags::MANAGED_BY_VALUE),
             (super::tags::NAME_KEY, deployment),
         ] {
-            req = req.tags(Tag::builder().key(k).value(v).build().expect("key and value"));
+            req = req.tags(
+                Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .expect("key and value"),
+            );
         }
     }
     req.send()

@@ -102,9 +102,7 @@ pub async fn run(g: &Global, out: &Printer, a: &DownArgs) -> Result<()> {
         security::existing(&clients, &config.name)
             .await
             .unwrap_or_else(|e| {
-                out.warn(format!(
-                    "could not look for the TLS key parameters: {e:#}"
-                ));
+                out.warn(format!("could not look for the TLS key parameters: {e:#}"));
                 Vec::new()
             }),
     );
@@ -417,7 +415,10 @@ pub async fn run(g: &Global, out: &Printer, a: &DownArgs) -> Result<()> {
 fn forget_secrets(out: &Printer, dir: &crate::secrets::Dir, forget: bool) -> Result<()> {
     if forget {
         if dir.remove()? {
-            out.out(format!("deleted the local secrets {}", dir.path().display()));
+            out.out(format!(
+                "deleted the local secrets {}",
+                dir.path().display()
+            ));
         }
     } else if dir.path().exists() {
         out.out(format!(

@@ -15,13 +15,13 @@
 //! `broker.env`. None of it is the deployment's.
 
 use crate::config::Overrides;
-use crate::printer::Printer;
 use crate::config::Security;
+use crate::printer::Printer;
 use crate::render::{
     BrokerSecurity, Bundle, DataVolumeId, LogSettings, Target, MAX_USER_DATA, TLS_DIR,
 };
-use crate::{scram, tls};
 use crate::Global;
+use crate::{scram, tls};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
@@ -64,7 +64,11 @@ pub fn run(g: &Global, out: &Printer, a: &RenderArgs) -> Result<()> {
         let issued = tls::issue(&config.name, ip, &dns, std::time::SystemTime::now())?;
         let password = scram::new_password()?;
         let verifier = scram::verifier(&password)?;
-        extra.push((format!("{TLS_DIR}/cert.pem"), issued.chain_pem.clone(), 0o644));
+        extra.push((
+            format!("{TLS_DIR}/cert.pem"),
+            issued.chain_pem.clone(),
+            0o644,
+        ));
         extra.push((format!("{TLS_DIR}/key.pem"), issued.key_pem, 0o600));
         extra.push(("ca.pem".into(), issued.ca_pem, 0o644));
         extra.push(("admin.password".into(), format!("{password}\n"), 0o600));

@@ -361,9 +361,16 @@ async fn steps(
                 }
                 _ => None,
             };
-            ready::wait(false, wait, &p, tls.as_ref(), Some((&clients, id)), s.progress())
-                .await?
-                .1
+            ready::wait(
+                false,
+                wait,
+                &p,
+                tls.as_ref(),
+                Some((&clients, id)),
+                s.progress(),
+            )
+            .await?
+            .1
         }
         None => Outcome::found("no address to probe"),
     };

@@ -59,7 +59,7 @@ pub struct UpArgs {
     pub public: bool,
     /// With `--public` and `security: plaintext`: open an unauthenticated,
     /// unencrypted broker to the whole internet anyway.
-    #[arg(long, requires = "public")]
+    #[arg(long)]
     pub insecure: bool,
     /// Instance type of a new deployment (t2/t3/t3a/t4g, e.g. t3.micro);
     /// `skiff resize` changes a running one.
@@ -125,6 +125,9 @@ pub struct Options {
 }
 
 pub async fn run(g: &Global, out: &Printer, a: &UpArgs) -> Result<()> {
+    if a.insecure && !a.public {
+        bail!("--insecure only goes with --public (it allows --public with `security: plaintext`)");
+    }
     let config = super::load_config(
         g,
         Overrides {
@@ -141,7 +144,9 @@ pub async fn run(g: &Global, out: &Printer, a: &UpArgs) -> Result<()> {
     )?;
     let clients = aws::connect(config.region.as_deref()).await?;
     let public = if a.public {
-        Public::Yes { insecure: a.insecure }
+        Public::Yes {
+            insecure: a.insecure,
+        }
     } else {
         Public::No
     };
@@ -586,7 +591,10 @@ async fn deploy(
     let tls = match &endpoint {
         Some(e) if !dry_run && o.wait.is_some() => {
             let ca = e.ca_pem.as_deref().ok_or_else(|| {
-                anyhow::anyhow!("no CA file {} to check the broker with", e.ca_path.display())
+                anyhow::anyhow!(
+                    "no CA file {} to check the broker with",
+                    e.ca_path.display()
+                )
             })?;
             Some(crate::probe::Tls::new(ca, &e.server_name)?)
         }
