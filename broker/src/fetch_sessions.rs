@@ -14,6 +14,12 @@
 //!   FETCH_SESSION_ID_NOT_FOUND, another epoch INVALID_FETCH_SESSION_EPOCH
 //!   (the client then starts over with a full fetch).
 //!
+//! Cost: a session keeps each partition resolved (its `Arc<Partition>`), so
+//! an incremental fetch looks only at atomics to find the partitions with
+//! news and reads and answers just those; while there are none it waits on
+//! one process-wide notification (`catalog::ANY_APPEND`), not one per
+//! partition.
+//!
 //! Bounds: at most `SKIFF_MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS`
 //! sessions (Kafka's default 1000; the least recently used is evicted for a
 //! new one) and [`MAX_CACHED_PARTITIONS`] partitions over all of them (a
@@ -22,8 +28,10 @@
 //! clients send.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use crate::catalog::Partition;
 
 use kafka_protocol::error::ResponseError;
 
@@ -31,13 +39,42 @@ use kafka_protocol::error::ResponseError;
 pub const MAX_CACHED_PARTITIONS: usize = 200_000;
 
 /// What the session remembers of one partition: the client's position and
-/// limit, and the high watermark and log start it was last told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// limit, the high watermark and log start it was last told, and the
+/// partition (`None`: it did not exist when added).
+#[derive(Debug, Clone)]
 pub struct Cached {
     pub fetch_offset: i64,
     pub max_bytes: i32,
     pub high_watermark: i64,
     pub log_start: i64,
+    pub partition: Option<Arc<Partition>>,
+}
+
+impl Cached {
+    fn new(w: &Wanted, partition: Option<Arc<Partition>>) -> Self {
+        Cached {
+            fetch_offset: w.fetch_offset,
+            max_bytes: w.max_bytes,
+            high_watermark: i64::MIN,
+            log_start: i64::MIN,
+            partition,
+        }
+    }
+
+    /// Whether the client has something to be told: records to read, a
+    /// moved high watermark or log start, or an error (a partition that
+    /// does not exist or was deleted).
+    fn has_news(&self) -> bool {
+        match &self.partition {
+            Some(p) if !p.is_deleted() => {
+                let hw = p.high_watermark();
+                self.fetch_offset != hw
+                    || hw != self.high_watermark
+                    || p.log_start() != self.log_start
+            }
+            _ => true,
+        }
+    }
 }
 
 type Key = (String, i32);
@@ -87,12 +124,9 @@ pub enum Plan {
     /// Every requested partition answered; `session_id` in the response
     /// (0: none).
     Full { session_id: i32 },
-    /// The session's partitions (the request's changes applied) are
-    /// fetched; the answer leaves out the unchanged ones.
-    Incremental {
-        session_id: i32,
-        partitions: Vec<(Key, Cached)>,
-    },
+    /// The session's partitions with news (`candidates`) are fetched;
+    /// the answer leaves out the others.
+    Incremental { session_id: i32 },
     /// Answered with this top-level error and nothing else.
     Refused(i16),
 }
@@ -126,12 +160,14 @@ impl FetchSessions {
     /// Decides how a request is served and applies its changes to its
     /// session. `wanted` are the partitions the request lists (already
     /// without duplicates), `forgotten` those it asks to drop.
+    /// `resolve` finds a partition being added.
     pub fn begin(
         &self,
         session_id: i32,
         epoch: i32,
         wanted: &[Wanted],
         forgotten: &[(String, Vec<i32>)],
+        resolve: impl Fn(&str, i32) -> Option<Arc<Partition>>,
     ) -> Plan {
         let mut inner = self.lock();
         if epoch <= 0 {
@@ -158,18 +194,16 @@ impl FetchSessions {
             let partitions: BTreeMap<Key, Cached> = wanted
                 .iter()
                 .map(|w| {
-                    (
-                        (w.topic.clone(), w.partition),
-                        Cached {
-                            fetch_offset: w.fetch_offset,
-                            max_bytes: w.max_bytes,
-                            high_watermark: i64::MIN,
-                            log_start: i64::MIN,
-                        },
-                    )
+                    let p = resolve(&w.topic, w.partition);
+                    ((w.topic.clone(), w.partition), Cached::new(w, p))
                 })
                 .collect();
             inner.partitions += partitions.len();
+            tracing::debug!(
+                session = id,
+                partitions = partitions.len(),
+                "fetch session created"
+            );
             inner.sessions.insert(
                 id,
                 Session {
@@ -196,32 +230,34 @@ impl FetchSessions {
             let entry = session
                 .partitions
                 .entry((w.topic.clone(), w.partition))
-                .or_insert(Cached {
-                    fetch_offset: w.fetch_offset,
-                    max_bytes: w.max_bytes,
-                    high_watermark: i64::MIN,
-                    log_start: i64::MIN,
-                });
+                .or_insert_with(|| Cached::new(w, resolve(&w.topic, w.partition)));
             entry.fetch_offset = w.fetch_offset;
             entry.max_bytes = w.max_bytes;
         }
         let after = session.partitions.len();
         session.next_epoch = session.next_epoch.checked_add(1).unwrap_or(1);
         session.last_used = Instant::now();
-        let partitions = session
-            .partitions
-            .iter()
-            .map(|(k, c)| (k.clone(), *c))
-            .collect();
         inner.partitions = inner.partitions + after - before;
         if inner.partitions > MAX_CACHED_PARTITIONS {
             inner.remove(session_id);
             return Plan::Refused(ResponseError::FetchSessionIdNotFound.code());
         }
-        Plan::Incremental {
-            session_id,
-            partitions,
-        }
+        Plan::Incremental { session_id }
+    }
+
+    /// The session's partitions with news for the client, in order, as
+    /// (key, fetch offset, max bytes, partition).
+    pub fn candidates(&self, session_id: i32) -> Vec<(Key, i64, i32)> {
+        let inner = self.lock();
+        let Some(session) = inner.sessions.get(&session_id) else {
+            return Vec::new();
+        };
+        session
+            .partitions
+            .iter()
+            .filter(|(_, c)| c.has_news())
+            .map(|(k, c)| (k.clone(), c.fetch_offset, c.max_bytes))
+            .collect()
     }
 
     /// Records what a response told the client, so the next incremental
@@ -267,6 +303,10 @@ impl FetchSessions {
 mod tests {
     use super::*;
 
+    fn none(_: &str, _: i32) -> Option<Arc<Partition>> {
+        None
+    }
+
     fn want(t: &str, p: i32, offset: i64) -> Wanted {
         Wanted {
             topic: t.into(),
@@ -280,36 +320,39 @@ mod tests {
     fn the_protocols_states() {
         let cache = FetchSessions::new(2);
         assert_eq!(
-            cache.begin(0, -1, &[want("a", 0, 0)], &[]),
+            cache.begin(0, -1, &[want("a", 0, 0)], &[], none),
             Plan::Full { session_id: 0 }
         );
         let Plan::Full { session_id: id } =
-            cache.begin(0, 0, &[want("a", 0, 0), want("a", 1, 0)], &[])
+            cache.begin(0, 0, &[want("a", 0, 0), want("a", 1, 0)], &[], none)
         else {
             panic!()
         };
         assert!(id > 0);
         assert_eq!(
-            cache.begin(id, 2, &[], &[]),
+            cache.begin(id, 2, &[], &[], none),
             Plan::Refused(ResponseError::InvalidFetchSessionEpoch.code())
         );
-        let Plan::Incremental { partitions, .. } =
-            cache.begin(id, 1, &[want("a", 1, 5)], &[("a".into(), vec![0])])
-        else {
-            panic!()
-        };
-        assert_eq!(partitions.len(), 1);
-        assert_eq!(partitions[0].1.fetch_offset, 5);
+        let plan = cache.begin(id, 1, &[want("a", 1, 5)], &[("a".into(), vec![0])], none);
+        assert_eq!(plan, Plan::Incremental { session_id: id });
+        // A partition that does not exist always has news (its error).
+        assert_eq!(
+            cache.candidates(id),
+            vec![(("a".to_string(), 1), 5, 1 << 20)]
+        );
         assert!(matches!(
-            cache.begin(id, 2, &[], &[]),
+            cache.begin(id, 2, &[], &[], none),
             Plan::Incremental { .. }
         ));
         assert_eq!(
-            cache.begin(id + 1000, 1, &[], &[]),
+            cache.begin(id + 1000, 1, &[], &[], none),
             Plan::Refused(ResponseError::FetchSessionIdNotFound.code())
         );
         // Closing.
-        assert_eq!(cache.begin(id, -1, &[], &[]), Plan::Full { session_id: 0 });
+        assert_eq!(
+            cache.begin(id, -1, &[], &[], none),
+            Plan::Full { session_id: 0 }
+        );
         assert!(cache.is_empty());
     }
 
@@ -317,27 +360,27 @@ mod tests {
     fn slots_evict_the_least_recently_used_and_partitions_are_capped() {
         let cache = FetchSessions::new(2);
         let ids: Vec<i32> = (0..3)
-            .map(|_| match cache.begin(0, 0, &[want("a", 0, 0)], &[]) {
+            .map(|_| match cache.begin(0, 0, &[want("a", 0, 0)], &[], none) {
                 Plan::Full { session_id } => session_id,
                 p => panic!("{p:?}"),
             })
             .collect();
         assert_eq!(cache.len(), 2);
         assert_eq!(
-            cache.begin(ids[0], 1, &[], &[]),
+            cache.begin(ids[0], 1, &[], &[], none),
             Plan::Refused(ResponseError::FetchSessionIdNotFound.code())
         );
         let many: Vec<Wanted> = (0..(MAX_CACHED_PARTITIONS as i32))
             .map(|p| want("b", p, 0))
             .collect();
         assert_eq!(
-            cache.begin(0, 0, &many, &[]),
+            cache.begin(0, 0, &many, &[], none),
             Plan::Full { session_id: 0 },
             "no room: no session"
         );
         let off = FetchSessions::new(0);
         assert_eq!(
-            off.begin(0, 0, &[want("a", 0, 0)], &[]),
+            off.begin(0, 0, &[want("a", 0, 0)], &[], none),
             Plan::Full { session_id: 0 }
         );
     }
@@ -345,7 +388,7 @@ mod tests {
     #[test]
     fn only_changes_are_answered() {
         let cache = FetchSessions::new(1);
-        let Plan::Full { session_id: id } = cache.begin(0, 0, &[want("a", 0, 0)], &[]) else {
+        let Plan::Full { session_id: id } = cache.begin(0, 0, &[want("a", 0, 0)], &[], none) else {
             panic!()
         };
         let key = ("a".to_string(), 0);

@@ -169,7 +169,13 @@ pub async fn handle(
         })
         .collect();
     let sessions = &broker.fetch_sessions;
-    let plan = sessions.begin(req.session_id, req.session_epoch, &wanted, &req.forgotten);
+    let plan = sessions.begin(
+        req.session_id,
+        req.session_epoch,
+        &wanted,
+        &req.forgotten,
+        |topic, index| broker.catalog.get(topic).and_then(|t| t.partition(index)),
+    );
     let (session_id, incremental) = match plan {
         Plan::Refused(code) => {
             return (
@@ -178,16 +184,32 @@ pub async fn handle(
             )
         }
         Plan::Full { session_id } => (session_id, false),
-        Plan::Incremental {
-            session_id,
-            partitions,
-        } => {
+        Plan::Incremental { session_id } => {
+            // Wait (up to max_wait_ms) until some partition has news, looking
+            // only at atomics; then read just those.
+            let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+            let candidates = loop {
+                let any = crate::catalog::ANY_APPEND.notified();
+                tokio::pin!(any);
+                any.as_mut().enable();
+                let found = sessions.candidates(session_id);
+                if !found.is_empty() || Instant::now() >= deadline || broker.shutdown.is_cancelled()
+                {
+                    break found;
+                }
+                tokio::select! {
+                    _ = any => {},
+                    _ = tokio::time::sleep_until(deadline) => {},
+                    _ = broker.shutdown.cancelled() => {},
+                }
+            };
+            req.max_wait_ms = 0;
             let mut topics: Vec<(String, Vec<FetchPartition>)> = Vec::new();
-            for ((topic, index), c) in partitions {
+            for ((topic, index), fetch_offset, max_bytes) in candidates {
                 let p = FetchPartition {
                     index,
-                    fetch_offset: c.fetch_offset,
-                    max_bytes: c.max_bytes,
+                    fetch_offset,
+                    max_bytes,
                 };
                 match topics.last_mut() {
                     Some((t, ps)) if *t == topic => ps.push(p),
