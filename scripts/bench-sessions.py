@@ -1,11 +1,13 @@
 """Fetch-session benchmark (KIP-227) driven by kafka-python, which uses
 incremental fetch sessions; see scripts/bench.
 
-One consumer assigned all 1,000 partitions of a topic while a producer
-sends 10 records a second to each of 10 of them; the broker's CPU over
-SECONDS (from /proc/PID/stat) and the consumer's record count, once with
-sessions off (SKIFF_MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS=0: every Fetch
-lists and answers all 1,000 partitions) and once with sessions on.
+A producer sends one record a second to each of 10 partitions of a
+1,000-partition topic (one request a second); the broker's CPU over SECONDS
+(from /proc/PID/stat) is measured three times: with the producer alone,
+then with one consumer assigned all 1,000 partitions, with sessions off
+(SKIFF_MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS=0: every Fetch lists and
+answers all 1,000 partitions) and on. Printed: the totals and the
+consumer's share (total minus the producer-alone run).
 Usage: python scripts/bench-sessions.py BROKER_BINARY [SECONDS]"""
 import os
 import sys
@@ -24,15 +26,17 @@ BUSY = 10
 RATE = 1  # records per second per busy partition (sent together)
 
 
-def run(binary, seconds, slots):
+def run(binary, seconds, slots, consume=True):
     os.environ["SKIFF_MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS"] = str(slots)
     with Broker(binary, prefix="skiff-sessions-") as b:
         admin = AdminClient({"bootstrap.servers": b.bootstrap})
         admin.create_topics([NewTopic("wide", PARTITIONS, 1)])["wide"].result(30)
-        c = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id=None, enable_auto_commit=False,
-                          auto_offset_reset="latest")
-        c.assign([KTP("wide", p) for p in range(PARTITIONS)])
-        c.poll(timeout_ms=2000)  # positions, the first (full) fetch
+        c = None
+        if consume:
+            c = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id=None, enable_auto_commit=False,
+                              auto_offset_reset="latest")
+            c.assign([KTP("wide", p) for p in range(PARTITIONS)])
+            c.poll(timeout_ms=2000)  # positions, the first (full) fetch
         stop = threading.Event()
 
         def produce():
@@ -41,7 +45,7 @@ def run(binary, seconds, slots):
                 for part in range(BUSY):
                     p.produce("wide", b"x" * 100, partition=part * (PARTITIONS // BUSY))
                 p.poll(0)
-                time.sleep(1 / RATE)
+                stop.wait(1 / RATE)
             p.flush(10)
 
         t = threading.Thread(target=produce)
@@ -50,27 +54,36 @@ def run(binary, seconds, slots):
         cpu0 = cpu_seconds(b.pid)
         end = time.monotonic() + seconds
         while time.monotonic() < end:
+            if c is None:
+                time.sleep(0.2)
+                continue
             for recs in c.poll(timeout_ms=200).values():
                 received += len(recs)
         cpu = cpu_seconds(b.pid) - cpu0
         stop.set()
         t.join()
-        c.close()
+        if c is not None:
+            c.close()
         return cpu, received
 
 
 def main():
     binary = sys.argv[1]
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 60
+    base_cpu, _ = run(binary, seconds, 1000, consume=False)
     off_cpu, off_n = run(binary, seconds, 0)
     on_cpu, on_n = run(binary, seconds, 1000)
     per_min = 60 / seconds
     print(f"fetch sessions, one kafka-python consumer of {PARTITIONS} partitions, {BUSY} receiving "
-          f"{RATE} records/s each, {seconds:.0f} s:")
-    print(f"  sessions off: broker {off_cpu * per_min:.2f} CPU-s per minute ({off_n} records consumed)")
-    print(f"  sessions on:  broker {on_cpu * per_min:.2f} CPU-s per minute ({on_n} records consumed)")
-    if on_cpu > 0:
-        print(f"  {off_cpu / on_cpu:.1f}x less broker CPU with sessions")
+          f"{RATE} record/s each, {seconds:.0f} s per run (broker CPU-s per minute):")
+    print(f"  producer alone: {base_cpu * per_min:.3f}")
+    print(f"  sessions off:   {off_cpu * per_min:.3f} in all, consumer's share "
+          f"{(off_cpu - base_cpu) * per_min:.3f} ({off_n} records consumed)")
+    print(f"  sessions on:    {on_cpu * per_min:.3f} in all, consumer's share "
+          f"{(on_cpu - base_cpu) * per_min:.3f} ({on_n} records consumed)")
+    if on_cpu > 0 and on_cpu > base_cpu:
+        print(f"  with sessions: {off_cpu / on_cpu:.1f}x less in all, "
+              f"{(off_cpu - base_cpu) / (on_cpu - base_cpu):.1f}x less for the consumer")
 
 
 if __name__ == "__main__":

@@ -169,6 +169,14 @@ pub async fn handle(
         })
         .collect();
     let sessions = &broker.fetch_sessions;
+    tracing::trace!(
+        session = req.session_id,
+        epoch = req.session_epoch,
+        partitions = wanted.len(),
+        forgotten = req.forgotten.len(),
+        max_wait_ms = req.max_wait_ms,
+        "fetch"
+    );
     let plan = sessions.begin(
         req.session_id,
         req.session_epoch,
