@@ -32,22 +32,13 @@ mod offset_fetch;
 mod produce;
 mod sync_group;
 
-// Security APIs: decoders only, until the connection's SASL state, the
-// credentials and the authorizer are wired into dispatch and the versions
-// table.
-#[allow(dead_code)] // decoded and tested; not dispatched until SASL/ACLs are wired
+// Security: SASL, users (KIP-554) and ACLs.
 mod alter_user_scram_credentials;
-#[allow(dead_code)] // decoded and tested; not dispatched until SASL/ACLs are wired
 mod create_acls;
-#[allow(dead_code)] // decoded and tested; not dispatched until SASL/ACLs are wired
 mod delete_acls;
-#[allow(dead_code)] // decoded and tested; not dispatched until SASL/ACLs are wired
 mod describe_acls;
-#[allow(dead_code)] // decoded and tested; not dispatched until SASL/ACLs are wired
 mod describe_user_scram_credentials;
-#[allow(dead_code)] // decoded and tested; not dispatched until SASL/ACLs are wired
 mod sasl_authenticate;
-#[allow(dead_code)] // decoded and tested; not dispatched until SASL/ACLs are wired
 mod sasl_handshake;
 
 #[cfg(test)]
@@ -113,6 +104,8 @@ pub enum HandleError {
     },
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    #[error("{0:?} before SASL authentication (only ApiVersions, SaslHandshake and SaslAuthenticate are served until then)")]
+    Unauthenticated(ApiKey),
 }
 
 pub(crate) fn ready(frame: BytesMut) -> Pending {
@@ -160,6 +153,15 @@ pub enum Request {
     DescribeGroups(describe_groups::DescribeGroupsRequest),
     DeleteGroups(delete_groups::DeleteGroupsRequest),
     OffsetDelete(offset_delete::OffsetDeleteRequest),
+    SaslHandshake(sasl_handshake::SaslHandshakeRequest),
+    SaslAuthenticate(sasl_authenticate::SaslAuthenticateRequest),
+    DescribeUserScramCredentials(
+        describe_user_scram_credentials::DescribeUserScramCredentialsRequest,
+    ),
+    AlterUserScramCredentials(alter_user_scram_credentials::AlterUserScramCredentialsRequest),
+    CreateAcls(create_acls::CreateAclsRequest),
+    DescribeAcls(describe_acls::DescribeAclsRequest),
+    DeleteAcls(delete_acls::DeleteAclsRequest),
 }
 
 /// Decodes a request frame (header and body): the whole of Skiff's decoding
@@ -247,6 +249,25 @@ pub fn decode(frame: Bytes) -> Result<(RequestHeader, ApiKey, Request), HandleEr
         ApiKey::OffsetDelete => {
             offset_delete::OffsetDeleteRequest::decode(r, v).map(Request::OffsetDelete)
         }
+        ApiKey::SaslHandshake => {
+            sasl_handshake::SaslHandshakeRequest::decode(r, v).map(Request::SaslHandshake)
+        }
+        ApiKey::SaslAuthenticate => {
+            sasl_authenticate::SaslAuthenticateRequest::decode(r, v).map(Request::SaslAuthenticate)
+        }
+        ApiKey::DescribeUserScramCredentials => {
+            describe_user_scram_credentials::DescribeUserScramCredentialsRequest::decode(r, v)
+                .map(Request::DescribeUserScramCredentials)
+        }
+        ApiKey::AlterUserScramCredentials => {
+            alter_user_scram_credentials::AlterUserScramCredentialsRequest::decode(r, v)
+                .map(Request::AlterUserScramCredentials)
+        }
+        ApiKey::CreateAcls => create_acls::CreateAclsRequest::decode(r, v).map(Request::CreateAcls),
+        ApiKey::DescribeAcls => {
+            describe_acls::DescribeAclsRequest::decode(r, v).map(Request::DescribeAcls)
+        }
+        ApiKey::DeleteAcls => delete_acls::DeleteAclsRequest::decode(r, v).map(Request::DeleteAcls),
         _ => return Err(HandleError::UnknownApi(header.api_key)),
     }
     .map_err(|error| HandleError::Body {
@@ -278,6 +299,14 @@ pub async fn handle(
     frame_budget: Held,
 ) -> Result<Pending, HandleError> {
     let (header, api, request) = decode(frame)?;
+    if conn.unauthenticated
+        && !matches!(
+            api,
+            ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+        )
+    {
+        return Err(HandleError::Unauthenticated(api));
+    }
     let mut pending = if let Request::Produce(req) = request {
         let v = header.api_version;
         let corr = header.correlation_id;
@@ -378,7 +407,85 @@ async fn serve(
         Request::DescribeGroups(req) => respond(api, v, corr, &describe_groups::handle(b, v, req)),
         Request::DeleteGroups(req) => respond(api, v, corr, &delete_groups::handle(b, req).await),
         Request::OffsetDelete(req) => respond(api, v, corr, &offset_delete::handle(b, req).await),
+        Request::SaslHandshake(req) => {
+            respond(api, v, corr, &sasl_handshake::handle(b, conn, v, req))
+        }
+        Request::SaslAuthenticate(req) => {
+            respond(api, v, corr, &sasl_authenticate::handle(b, conn, req))
+        }
+        Request::DescribeUserScramCredentials(req) => respond(
+            api,
+            v,
+            corr,
+            &describe_user_scram_credentials::handle(b, conn, req),
+        ),
+        Request::AlterUserScramCredentials(req) => respond(
+            api,
+            v,
+            corr,
+            &alter_user_scram_credentials::handle(b, conn, req).await,
+        ),
+        Request::CreateAcls(req) => respond(api, v, corr, &create_acls::handle(b, conn, req).await),
+        Request::DescribeAcls(req) => respond(api, v, corr, &describe_acls::handle(b, conn, req)),
+        Request::DeleteAcls(req) => respond(api, v, corr, &delete_acls::handle(b, conn, req).await),
     }
+}
+
+/// A bare SASL token after a v0 SaslHandshake: the bare answer, or `None`
+/// when the exchange failed (the connection closes).
+pub fn raw_sasl_token(
+    broker: &Broker,
+    conn: &mut ConnectionState,
+    token: &[u8],
+) -> Option<BytesMut> {
+    sasl_authenticate::raw_token(broker, conn, token)
+}
+
+/// Kafka error codes the security handlers answer.
+pub(crate) const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+pub(crate) const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+pub(crate) const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+pub(crate) const SECURITY_DISABLED: i16 = 54;
+pub(crate) const RESOURCE_NOT_FOUND: i16 = 91;
+pub(crate) const DUPLICATE_RESOURCE: i16 = 92;
+pub(crate) const UNACCEPTABLE_CREDENTIAL: i16 = 93;
+
+/// Whether the connection's principal may do `op` on the resource (always,
+/// with `SKIFF_AUTHORIZER=none`). Checked from memory.
+pub(crate) fn allowed(
+    broker: &Broker,
+    conn: &ConnectionState,
+    op: crate::security::acl::Operation,
+    resource_type: crate::security::acl::ResourceType,
+    name: &str,
+) -> bool {
+    broker
+        .security
+        .allows(&conn.principal, conn.peer.ip(), op, resource_type, name)
+}
+
+/// Why an ACL API (CreateAcls, DescribeAcls, DeleteAcls) is refused: no ACL
+/// authorizer (SECURITY_DISABLED, as Kafka without an authorizer), or no
+/// `op` on the cluster.
+pub(crate) fn acl_api_refusal(
+    broker: &Broker,
+    conn: &ConnectionState,
+    op: crate::security::acl::Operation,
+) -> Option<(i16, &'static str)> {
+    use crate::security::acl::{ResourceType, CLUSTER_NAME};
+    if !broker.security.acl_enabled() {
+        return Some((
+            SECURITY_DISABLED,
+            "no authorizer is configured (SKIFF_AUTHORIZER=none); set SKIFF_AUTHORIZER=acl",
+        ));
+    }
+    if !allowed(broker, conn, op, ResourceType::Cluster, CLUSTER_NAME) {
+        return Some((
+            CLUSTER_AUTHORIZATION_FAILED,
+            "this operation on ACLs needs permission on the cluster",
+        ));
+    }
+    None
 }
 
 pub(crate) fn str(s: impl Into<String>) -> StrBytes {

@@ -47,6 +47,14 @@ pub const SUPPORTED: &[Supported] = &[
     s(ApiKey::DescribeGroups, 0, 5),
     s(ApiKey::DeleteGroups, 0, 2),
     s(ApiKey::OffsetDelete, 0, 0),
+    // Security.
+    s(ApiKey::SaslHandshake, 0, 1),
+    s(ApiKey::SaslAuthenticate, 0, 2),
+    s(ApiKey::DescribeAcls, 1, 3),
+    s(ApiKey::CreateAcls, 1, 3),
+    s(ApiKey::DeleteAcls, 1, 3),
+    s(ApiKey::DescribeUserScramCredentials, 0, 0),
+    s(ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The supported range of `api`, if Skiff serves it at all.
