@@ -233,15 +233,16 @@ def ck_conf(broker, user=None, password=None, mechanism="SCRAM-SHA-512", host="1
 
 def kp_conf(broker, user, password, mechanism="SCRAM-SHA-512", host="127.0.0.1"):
     """kafka-python settings (ssl_check_hostname on)."""
-    return {
+    c = {
         "bootstrap_servers": f"{host}:{broker.port}",
         "security_protocol": broker.protocol,
-        "ssl_cafile": str(broker.pki.ca),
-        "ssl_check_hostname": True,
         "sasl_mechanism": mechanism,
         "sasl_plain_username": user,
         "sasl_plain_password": password,
     }
+    if "SSL" in broker.protocol:
+        c.update({"ssl_cafile": str(broker.pki.ca), "ssl_check_hostname": True})
+    return c
 
 
 def aio_conf(broker, user, password, mechanism="SCRAM-SHA-512", host="127.0.0.1"):

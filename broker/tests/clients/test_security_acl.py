@@ -84,11 +84,13 @@ def error_code(fut, timeout=20):
 def create_user(b, name, password, mechanism=ScramMechanism.SCRAM_SHA_512, iterations=4096):
     """Through AlterUserScramCredentials as the super user."""
     up = UserScramCredentialUpsertion(name, ScramCredentialInfo(mechanism, iterations), password.encode())
-    admin_of(b).alter_user_scram_credentials([up])[name].result(timeout=20)
+    a = admin_of(b)  # held until the futures resolve: a collected client fails them
+    a.alter_user_scram_credentials([up])[name].result(timeout=20)
 
 
 def create_topics(b, *names):
-    futs = admin_of(b).create_topics([NewTopic(n, num_partitions=1, replication_factor=1) for n in names])
+    a = admin_of(b)
+    futs = a.create_topics([NewTopic(n, num_partitions=1, replication_factor=1) for n in names])
     for n in names:
         futs[n].result(timeout=20)
 
@@ -98,7 +100,8 @@ def acl(restype, name, pattern, principal, op, permission=AclPermissionType.ALLO
 
 
 def grant(b, *bindings):
-    futs = admin_of(b).create_acls(list(bindings))
+    a = admin_of(b)
+    futs = a.create_acls(list(bindings))
     for binding, f in futs.items():
         f.result(timeout=20)
 
@@ -440,7 +443,8 @@ def test_users_and_acls_survive_restart_and_kill(tmp_path):
         b.kill()
         b.start()
         assert raw_login(b, "SCRAM-SHA-256", "late", "late-pw") == (0, None), "a user made just before SIGKILL is lost"
-        assert sorted(admin_of(b).describe_acls(mine).result(timeout=20)) == sorted([binding, second])
+        a = admin_of(b)
+        assert sorted(a.describe_acls(mine).result(timeout=20)) == sorted([binding, second])
         gc.collect()
         b.stop()
     finally:
