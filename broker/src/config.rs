@@ -904,4 +904,63 @@ mod tests {
         assert!(parse_endpoint("LISTENER_URL", "tcp://a").is_err());
         assert!(parse_endpoint("LISTENER_URL", "nonsense").is_err());
     }
+
+    fn settings(env: &[&str]) -> Result<Config, SettingError> {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            s: Settings,
+        }
+        use clap::Parser;
+        let mut args = vec!["skiff-broker"];
+        args.extend_from_slice(env);
+        Cli::try_parse_from(args).unwrap().s.validate()
+    }
+
+    #[test]
+    fn security_settings_that_cannot_work_name_the_setting() {
+        let cfg = settings(&[]).unwrap();
+        assert_eq!(cfg.security.protocol, SecurityProtocol::Plaintext);
+        let e = settings(&["--security-protocol", "SASL_SSL"]).unwrap_err();
+        assert!(e.setting.starts_with("SKIFF_TLS_CERT_FILE"), "{e}");
+        let e = settings(&["--security-protocol", "TLS"]).unwrap_err();
+        assert!(e.setting.starts_with("SKIFF_SECURITY_PROTOCOL"), "{e}");
+        let e = settings(&[
+            "--security-protocol",
+            "SASL_PLAINTEXT",
+            "--sasl-enabled-mechanisms",
+            "GSSAPI",
+        ])
+        .unwrap_err();
+        assert!(
+            e.setting.starts_with("SKIFF_SASL_ENABLED_MECHANISMS"),
+            "{e}"
+        );
+        let e = settings(&["--authorizer", "opa"]).unwrap_err();
+        assert!(e.setting.starts_with("SKIFF_AUTHORIZER"), "{e}");
+        let e = settings(&["--super-users", "Group:x"]).unwrap_err();
+        assert!(e.setting.starts_with("SKIFF_SUPER_USERS"), "{e}");
+        let e = settings(&["--tls-cert-file", "/c.pem"]).unwrap_err();
+        assert!(e.setting.starts_with("SKIFF_TLS_KEY_FILE"), "{e}");
+        let secret = "admin:SCRAM-SHA-512:salt=c2VjcmV0LXNhbHQ=,stored_key=AAAA,server_key=AAAA,iterations=4096";
+        let e = settings(&["--bootstrap-user", secret]).unwrap_err();
+        assert!(e.setting.starts_with("SKIFF_BOOTSTRAP_USER"), "{e}");
+        assert!(
+            !e.to_string().contains("c2VjcmV0"),
+            "the value is never quoted: {e}"
+        );
+        let ok = settings(&[
+            "--security-protocol",
+            "sasl_plaintext",
+            "--sasl-enabled-mechanisms",
+            "PLAIN,SCRAM-SHA-512",
+            "--authorizer",
+            "acl",
+            "--super-users",
+            "User:admin;User:ops",
+        ])
+        .unwrap();
+        assert!(ok.security.protocol.sasl() && !ok.security.protocol.tls());
+        assert_eq!(ok.security.super_users.len(), 2);
+    }
 }

@@ -11,3 +11,4 @@ mod hardening;
 mod hostile_frames;
 mod metrics;
 mod requests;
+mod security;

@@ -142,7 +142,12 @@ fn collapse_duplicates(topics: &mut Vec<(String, Vec<FetchPartition>)>) {
 }
 
 /// The response and the in-flight budget its record bytes hold.
-pub async fn handle(broker: &Broker, mut req: FetchRequest) -> (FetchResponse, Held) {
+/// Topics the principal may not READ get TOPIC_AUTHORIZATION_FAILED.
+pub async fn handle(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    mut req: FetchRequest,
+) -> (FetchResponse, Held) {
     if req.session_id != 0 || req.session_epoch > 0 {
         let response =
             FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
@@ -152,6 +157,14 @@ pub async fn handle(broker: &Broker, mut req: FetchRequest) -> (FetchResponse, H
     req.max_bytes = req.max_bytes.clamp(0, broker.config.fetch_max_bytes);
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let resolved = resolve(broker, &req);
+    let denied: Vec<bool> = req
+        .topics
+        .iter()
+        .map(|(name, _)| {
+            !super::topic_allowed(broker, conn, crate::security::acl::Operation::Read, name)
+        })
+        .collect();
+    let any_denied = denied.iter().any(|d| *d);
     loop {
         // Listen before looking, so an append between the look and the wait
         // is not missed.
@@ -164,7 +177,7 @@ pub async fn handle(broker: &Broker, mut req: FetchRequest) -> (FetchResponse, H
         for w in wakeups.iter_mut() {
             w.as_mut().enable();
         }
-        let mut ready = false;
+        let mut ready = any_denied;
         for (parts, (_, requested)) in resolved.iter().zip(&req.topics) {
             for (p, r) in parts.iter().zip(requested) {
                 match p {
@@ -181,7 +194,7 @@ pub async fn handle(broker: &Broker, mut req: FetchRequest) -> (FetchResponse, H
         let now = Instant::now();
         let stopping = broker.shutdown.is_cancelled();
         if ready || now >= deadline || wakeups.is_empty() || stopping {
-            let (response, held) = collect(broker, &req, &resolved).await;
+            let (response, held) = collect(broker, &req, &resolved, &denied).await;
             let bytes: usize = response
                 .responses
                 .iter()
@@ -209,15 +222,20 @@ async fn collect(
     broker: &Broker,
     req: &FetchRequest,
     resolved: &[Vec<Option<Arc<Partition>>>],
+    denied: &[bool],
 ) -> (FetchResponse, Held) {
     let mut held = Held::default();
     let mut remaining = req.max_bytes.max(0) as usize;
     let mut any_records = false;
     let mut topics = Vec::with_capacity(req.topics.len());
-    for (parts, (name, requested)) in resolved.iter().zip(&req.topics) {
+    for ((parts, (name, requested)), denied) in resolved.iter().zip(&req.topics).zip(denied) {
         let mut out = Vec::with_capacity(requested.len());
         for (p, r) in parts.iter().zip(requested) {
             let data = PartitionData::default().with_partition_index(r.index);
+            if *denied {
+                out.push(data.with_error_code(super::TOPIC_AUTHORIZATION_FAILED));
+                continue;
+            }
             let Some(p) = p.as_ref().filter(|p| !p.is_deleted()) else {
                 out.push(data.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;

@@ -53,9 +53,20 @@ impl ListOffsetsRequest {
     }
 }
 
-pub async fn handle(broker: &Broker, req: ListOffsetsRequest) -> ListOffsetsResponse {
+/// Topics the principal may not DESCRIBE get TOPIC_AUTHORIZATION_FAILED.
+pub async fn handle(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    req: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
     for (name, partitions) in req.topics {
+        let denied = !super::topic_allowed(
+            broker,
+            conn,
+            crate::security::acl::Operation::Describe,
+            &name,
+        );
         let topic = broker.catalog.get(&name);
         let mut out = Vec::with_capacity(partitions.len());
         for (index, timestamp) in partitions {
@@ -64,6 +75,10 @@ pub async fn handle(broker: &Broker, req: ListOffsetsRequest) -> ListOffsetsResp
                 .with_timestamp(-1)
                 .with_offset(-1)
                 .with_leader_epoch(if req.version >= 4 { 0 } else { -1 });
+            if denied {
+                out.push(resp.with_error_code(super::TOPIC_AUTHORIZATION_FAILED));
+                continue;
+            }
             let Some(p) = topic.as_ref().and_then(|t| t.partition(index)) else {
                 out.push(resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;

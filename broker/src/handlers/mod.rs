@@ -310,7 +310,7 @@ pub async fn handle(
     let mut pending = if let Request::Produce(req) = request {
         let v = header.api_version;
         let corr = header.correlation_id;
-        let pending = produce::handle(broker, conn.peer, v, corr, req);
+        let pending = produce::handle(broker, conn, v, corr, req);
         Box::pin(async move {
             let out = pending.await;
             drop(frame_budget);
@@ -350,63 +350,92 @@ async fn serve(
         Request::ApiVersions { supported } => {
             api_versions::handle(b, header.client_id.as_deref(), supported, v, corr).await
         }
-        Request::Produce(req) => Ok(produce::handle(b, conn.peer, v, corr, req)),
+        Request::Produce(req) => Ok(produce::handle(b, conn, v, corr, req)),
         Request::Fetch(req) => {
-            let (body, budget) = fetch::handle(b, req).await;
+            let (body, budget) = fetch::handle(b, conn, req).await;
             let frame = response::encode(api, v, corr, &body)?;
             Ok(Box::pin(std::future::ready(Some(Response {
                 frame,
                 budget,
             }))))
         }
-        Request::ListOffsets(req) => respond(api, v, corr, &list_offsets::handle(b, req).await),
-        Request::Metadata(req) => respond(api, v, corr, &metadata::handle(b, req).await),
-        Request::CreateTopics(req) => respond(
-            api,
-            v,
-            corr,
-            &create_topics::handle(b, conn.peer, req).await,
-        ),
-        Request::DeleteTopics(req) => respond(api, v, corr, &delete_topics::handle(b, req).await),
-        Request::DeleteRecords(req) => respond(api, v, corr, &delete_records::handle(b, req).await),
-        Request::InitProducerId(req) => {
-            respond(api, v, corr, &init_producer_id::handle(b, req).await)
+        Request::ListOffsets(req) => {
+            respond(api, v, corr, &list_offsets::handle(b, conn, req).await)
         }
-        Request::DescribeConfigs(req) => respond(api, v, corr, &describe_configs::handle(b, req)),
-        Request::AlterConfigs(req) => respond(api, v, corr, &alter_configs::handle(b, req).await),
+        Request::Metadata(req) => respond(api, v, corr, &metadata::handle(b, conn, req).await),
+        Request::CreateTopics(req) => {
+            respond(api, v, corr, &create_topics::handle(b, conn, req).await)
+        }
+        Request::DeleteTopics(req) => {
+            respond(api, v, corr, &delete_topics::handle(b, conn, req).await)
+        }
+        Request::DeleteRecords(req) => {
+            respond(api, v, corr, &delete_records::handle(b, conn, req).await)
+        }
+        Request::InitProducerId(req) => {
+            respond(api, v, corr, &init_producer_id::handle(b, conn, req).await)
+        }
+        Request::DescribeConfigs(req) => {
+            respond(api, v, corr, &describe_configs::handle(b, conn, req))
+        }
+        Request::AlterConfigs(req) => {
+            respond(api, v, corr, &alter_configs::handle(b, conn, req).await)
+        }
         Request::IncrementalAlterConfigs(req) => respond(
             api,
             v,
             corr,
-            &alter_configs::handle_incremental(b, req).await,
+            &alter_configs::handle_incremental(b, conn, req).await,
         ),
-        Request::CreatePartitions(req) => respond(
-            api,
-            v,
-            corr,
-            &create_partitions::handle(b, conn.peer, req).await,
-        ),
+        Request::CreatePartitions(req) => {
+            respond(api, v, corr, &create_partitions::handle(b, conn, req).await)
+        }
         Request::DescribeCluster => respond(api, v, corr, &describe_cluster::handle(b)),
         Request::FindCoordinator(req) => {
             respond(api, v, corr, &find_coordinator::handle(b, v, req))
         }
+        // Membership needs READ on the group.
+        Request::JoinGroup(req) if !group_read(b, conn, &req.group_id) => {
+            let denied = kafka_protocol::messages::JoinGroupResponse::default()
+                .with_error_code(GROUP_AUTHORIZATION_FAILED)
+                .with_generation_id(-1);
+            respond(api, v, corr, &denied)
+        }
         Request::JoinGroup(req) => {
             respond(api, v, corr, &join_group::handle(b, conn, v, req).await)
         }
+        Request::SyncGroup(req) if !group_read(b, conn, &req.group_id) => {
+            let denied = kafka_protocol::messages::SyncGroupResponse::default()
+                .with_error_code(GROUP_AUTHORIZATION_FAILED);
+            respond(api, v, corr, &denied)
+        }
         Request::SyncGroup(req) => respond(api, v, corr, &sync_group::handle(b, v, req).await),
+        Request::Heartbeat(req) if !group_read(b, conn, &req.group_id) => {
+            let denied = kafka_protocol::messages::HeartbeatResponse::default()
+                .with_error_code(GROUP_AUTHORIZATION_FAILED);
+            respond(api, v, corr, &denied)
+        }
         Request::Heartbeat(req) => respond(api, v, corr, &heartbeat::handle(b, req)),
+        Request::LeaveGroup(req) if !group_read(b, conn, &req.group_id) => {
+            let denied = kafka_protocol::messages::LeaveGroupResponse::default()
+                .with_error_code(GROUP_AUTHORIZATION_FAILED);
+            respond(api, v, corr, &denied)
+        }
         Request::LeaveGroup(req) => respond(api, v, corr, &leave_group::handle(b, v, req)),
-        Request::OffsetCommit(req) => respond(
-            api,
-            v,
-            corr,
-            &offset_commit::handle(b, conn.peer, req).await,
-        ),
-        Request::OffsetFetch(req) => respond(api, v, corr, &offset_fetch::handle(b, v, req)),
-        Request::ListGroups(req) => respond(api, v, corr, &list_groups::handle(b, v, req)),
-        Request::DescribeGroups(req) => respond(api, v, corr, &describe_groups::handle(b, v, req)),
-        Request::DeleteGroups(req) => respond(api, v, corr, &delete_groups::handle(b, req).await),
-        Request::OffsetDelete(req) => respond(api, v, corr, &offset_delete::handle(b, req).await),
+        Request::OffsetCommit(req) => {
+            respond(api, v, corr, &offset_commit::handle(b, conn, req).await)
+        }
+        Request::OffsetFetch(req) => respond(api, v, corr, &offset_fetch::handle(b, conn, v, req)),
+        Request::ListGroups(req) => respond(api, v, corr, &list_groups::handle(b, conn, v, req)),
+        Request::DescribeGroups(req) => {
+            respond(api, v, corr, &describe_groups::handle(b, conn, v, req))
+        }
+        Request::DeleteGroups(req) => {
+            respond(api, v, corr, &delete_groups::handle(b, conn, req).await)
+        }
+        Request::OffsetDelete(req) => {
+            respond(api, v, corr, &offset_delete::handle(b, conn, req).await)
+        }
         Request::SaslHandshake(req) => {
             respond(api, v, corr, &sasl_handshake::handle(b, conn, v, req))
         }
@@ -462,6 +491,52 @@ pub(crate) fn allowed(
     broker
         .security
         .allows(&conn.principal, conn.peer.ip(), op, resource_type, name)
+}
+
+/// [`allowed`] for a topic.
+pub(crate) fn topic_allowed(
+    broker: &Broker,
+    conn: &ConnectionState,
+    op: crate::security::acl::Operation,
+    name: &str,
+) -> bool {
+    allowed(
+        broker,
+        conn,
+        op,
+        crate::security::acl::ResourceType::Topic,
+        name,
+    )
+}
+
+/// [`allowed`] for a group.
+pub(crate) fn group_allowed(
+    broker: &Broker,
+    conn: &ConnectionState,
+    op: crate::security::acl::Operation,
+    name: &str,
+) -> bool {
+    allowed(
+        broker,
+        conn,
+        op,
+        crate::security::acl::ResourceType::Group,
+        name,
+    )
+}
+
+fn group_read(broker: &Broker, conn: &ConnectionState, group: &str) -> bool {
+    group_allowed(broker, conn, crate::security::acl::Operation::Read, group)
+}
+
+/// [`allowed`] for the cluster.
+pub(crate) fn cluster_allowed(
+    broker: &Broker,
+    conn: &ConnectionState,
+    op: crate::security::acl::Operation,
+) -> bool {
+    use crate::security::acl::{ResourceType, CLUSTER_NAME};
+    allowed(broker, conn, op, ResourceType::Cluster, CLUSTER_NAME)
 }
 
 /// Why an ACL API (CreateAcls, DescribeAcls, DeleteAcls) is refused: no ACL

@@ -2,8 +2,6 @@
 //! classic groups, then stores the offsets (with leader epoch and metadata)
 //! through the writer; the response leaves after the commit.
 
-use std::net::SocketAddr;
-
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -78,27 +76,37 @@ impl OffsetCommitRequest {
 /// A partition's row to write, or the error code it gets.
 type Checked = std::result::Result<OffsetRow, i16>;
 
+/// Needs READ on the group and on each topic.
 pub async fn handle(
     broker: &Broker,
-    peer: SocketAddr,
+    conn: &crate::connection::ConnectionState,
     req: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
-    let group_error = broker.coordinator.check_commit(
-        &req.group_id,
-        &req.member_id,
-        req.instance_id.as_deref(),
-        req.generation,
-        Some(peer),
-    );
+    use crate::security::acl::Operation;
+    let peer = conn.peer;
+    let group_error = if !super::group_allowed(broker, conn, Operation::Read, &req.group_id) {
+        super::GROUP_AUTHORIZATION_FAILED
+    } else {
+        broker.coordinator.check_commit(
+            &req.group_id,
+            &req.member_id,
+            req.instance_id.as_deref(),
+            req.generation,
+            Some(peer),
+        )
+    };
     let now = now_ms();
     // Per partition: Ok(row) to write, or an error code.
     let mut results: Vec<(String, Vec<(i32, Checked)>)> = Vec::new();
     for (topic, partitions) in req.topics {
         let known = broker.catalog.get(&topic);
+        let readable = super::topic_allowed(broker, conn, Operation::Read, &topic);
         let mut out = Vec::with_capacity(partitions.len());
         for p in partitions {
             let r = if group_error != NONE {
                 Err(group_error)
+            } else if !readable {
+                Err(super::TOPIC_AUTHORIZATION_FAILED)
             } else if known
                 .as_ref()
                 .and_then(|t| t.partition(p.partition))

@@ -24,6 +24,7 @@ use crate::metrics::TopicLabel;
 use crate::protocol::reader::{DecodeError, Reader, Result};
 use crate::protocol::response;
 use crate::refusals;
+use crate::security::acl::Operation;
 use crate::storage::{Appended, Queued};
 use crate::topic_config::{TimestampType, TopicConfig};
 
@@ -201,7 +202,7 @@ fn count_in(broker: &Broker, topic: &str, bytes: u64, records: u64) {
 
 pub fn handle(
     broker: &Arc<Broker>,
-    peer: SocketAddr,
+    conn: &crate::connection::ConnectionState,
     version: i16,
     correlation_id: i32,
     req: ProduceRequest,
@@ -210,14 +211,18 @@ pub fn handle(
     let acks = req.acks;
     let metrics = broker.clone();
     let transactional = req.transactional_id.is_some();
+    let peer = conn.peer;
     let slots: Vec<(String, Vec<(i32, Slot)>)> = req
         .topics
         .into_iter()
         .map(|(name, partitions)| {
+            let writable = super::topic_allowed(broker, conn, Operation::Write, &name);
             let slots = partitions
                 .into_iter()
                 .map(|(index, records)| {
-                    let slot = if acks_valid {
+                    let slot = if !writable {
+                        Slot::Now(super::TOPIC_AUTHORIZATION_FAILED, None)
+                    } else if acks_valid {
                         start_partition(broker, peer, &name, index, records, transactional)
                     } else {
                         Slot::Now(ResponseError::InvalidRequiredAcks.code(), None)

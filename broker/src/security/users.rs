@@ -130,14 +130,17 @@ pub fn add(
     tx.commit().map_err(db_err(db))
 }
 
-/// Every user and its mechanisms with their iteration counts.
-pub fn list(db: &Path) -> Result<Vec<(String, Vec<(Mechanism, u32)>)>, UserError> {
+/// A user and its mechanisms with their iteration counts.
+pub type UserRow = (String, Vec<(Mechanism, u32)>);
+
+/// Every user.
+pub fn list(db: &Path) -> Result<Vec<UserRow>, UserError> {
     let conn = crate::storage::open_admin(db).map_err(db_err(db))?;
     let rows = persist::load_credentials(&conn).map_err(|source| UserError::Load {
         path: db.display().to_string(),
         source,
     })?;
-    let mut out: Vec<(String, Vec<(Mechanism, u32)>)> = Vec::new();
+    let mut out: Vec<UserRow> = Vec::new();
     for (user, m, c) in rows {
         match out.last_mut() {
             Some((u, list)) if *u == user => list.push((m, c.iterations)),
