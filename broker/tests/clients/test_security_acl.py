@@ -47,6 +47,11 @@ MECHANISMS = "SCRAM-SHA-256,SCRAM-SHA-512"
 RESOURCE_NOT_FOUND = 91
 UNACCEPTABLE_CREDENTIAL = 93
 
+# The lead's wiring (cbacef3) has the ACL APIs but no ACL checks on
+# Produce, Fetch, Metadata, CreateTopics or the group APIs yet (work in
+# progress on main): strict, so the marker must go once they are enforced.
+ACL_ENFORCEMENT = pytest.mark.xfail(strict=True, reason="ACL checks on requests not wired into the broker yet")
+
 
 def acl_broker_in(d, start=True):
     return secure_broker(d, pki=make_pki(d), mechanisms=MECHANISMS, authorizer="acl", super_users=[ADMIN, OPS],
@@ -133,6 +138,7 @@ def read_all(conf, topic, n, timeout=20):
 # ------------------------------------------------------------------ topics
 
 
+@ACL_ENFORCEMENT
 def test_prefixed_write_allows_orders_and_refuses_payments(acl_broker):
     """WRITE on the prefix `orders.`: produce to orders.eu is delivered (and
     reads back); produce to payments fails with TOPIC_AUTHORIZATION_FAILED;
@@ -157,6 +163,7 @@ def test_prefixed_write_allows_orders_and_refuses_payments(acl_broker):
     assert read_all(ck_conf(b, ADMIN, ADMIN_PW), "payments", 0) == []
 
 
+@ACL_ENFORCEMENT
 def test_read_without_group_acl_gets_group_authorization_failed(acl_broker):
     """READ on a topic but nothing on the group: a group consumer gets
     GROUP_AUTHORIZATION_FAILED; once READ on the group is granted, the same
@@ -200,6 +207,7 @@ def test_read_without_group_acl_gets_group_authorization_failed(acl_broker):
         c.close()
 
 
+@ACL_ENFORCEMENT
 def test_metadata_hides_undescribable_topics(acl_broker):
     """A user with DESCRIBE on one topic lists only that one (the super user
     lists all); asking for another by name gets TOPIC_AUTHORIZATION_FAILED,
@@ -226,6 +234,7 @@ def test_metadata_hides_undescribable_topics(acl_broker):
 # --------------------------------------------------------- cluster and users
 
 
+@ACL_ENFORCEMENT
 def test_cluster_operations_need_cluster_acls_or_a_super_user(acl_broker):
     """A user without ACLs: CreateTopics → TOPIC_AUTHORIZATION_FAILED,
     CreateAcls, DescribeAcls and AlterUserScramCredentials →
@@ -257,6 +266,7 @@ def test_cluster_operations_need_cluster_acls_or_a_super_user(acl_broker):
     assert topic in admin_of(b).list_topics(timeout=10).topics
 
 
+@ACL_ENFORCEMENT
 def test_admin_client_create_describe_delete_acls(acl_broker):
     """confluent-kafka's create_acls / describe_acls / delete_acls: what is
     created is described back exactly, filters select, what a filter deletes
@@ -400,51 +410,68 @@ def wait_for_login(b, mechanism, user, password, expect, within=5.0):
 
 def test_users_and_acls_survive_restart_and_kill(tmp_path):
     """Users made through the API and ACLs survive a SIGTERM restart and a
-    SIGKILL: the user logs in, may write what it was allowed and not the
-    rest, and describe_acls and describe_user_scram_credentials list the
-    same. The bootstrap user is not overwritten by a start with another
-    verifier for it (a rotated password stays rotated)."""
+    SIGKILL right after they were made: the user logs in, describe_acls and
+    describe_user_scram_credentials list the same. The bootstrap user is
+    not overwritten by a start with another verifier for it (a rotated
+    password stays rotated)."""
     b = acl_broker_in(tmp_path)
     try:
         create_user(b, "keeper", "keeper-pw")
-        create_topics(b, "orders.kept", "payments")
         binding = acl(ResourceType.TOPIC, "orders.", ResourcePatternType.PREFIXED, "User:keeper", AclOperation.WRITE)
         grant(b, binding)
-        mine = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, "User:keeper", None,
-                                AclOperation.ANY, AclPermissionType.ANY)
 
-        def check(label):
+        def check(label, bindings):
             assert raw_login(b, "SCRAM-SHA-512", "keeper", "keeper-pw") == (0, None), label
-            conf = ck_conf(b, "keeper", "keeper-pw")
-            (r,) = produce_reports(conf, "orders.kept", [label.encode()])
-            assert not isinstance(r, KafkaError), (label, r)
-            (r,) = produce_reports(conf, "payments", [label.encode()])
-            assert isinstance(r, KafkaError) and r.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, (label, r)
             a = admin_of(b)
-            assert a.describe_acls(mine).result(timeout=20) == [binding], label
+            assert sorted(a.describe_acls(KEEPER_ACLS).result(timeout=20)) == sorted(bindings), label
             desc = a.describe_user_scram_credentials(["keeper"])["keeper"].result(timeout=20)
             assert [i.mechanism for i in desc.scram_credential_infos] == [ScramMechanism.SCRAM_SHA_512], label
 
-        check("before")
+        check("before", [binding])
         gc.collect()
         b.extra_env["SKIFF_BOOTSTRAP_USER"] = bootstrap_user(ADMIN, "SCRAM-SHA-512", "another-password")
         b.restart()
-        check("after SIGTERM")
+        check("after SIGTERM", [binding])
         assert raw_login(b, "SCRAM-SHA-512", ADMIN, ADMIN_PW) == (0, None)
         assert raw_login(b, "SCRAM-SHA-512", ADMIN, "another-password")[0] == SASL_AUTHENTICATION_FAILED
 
-        a = admin_of(b)
         second = acl(ResourceType.TOPIC, "payments", ResourcePatternType.LITERAL, "User:keeper", AclOperation.READ)
         grant(b, second)
+        a = admin_of(b)
         a.alter_user_scram_credentials([UserScramCredentialUpsertion(
             "late", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096), b"late-pw")])["late"].result(timeout=20)
         del a
         gc.collect()
         b.kill()
         b.start()
+        check("after SIGKILL", [binding, second])
         assert raw_login(b, "SCRAM-SHA-256", "late", "late-pw") == (0, None), "a user made just before SIGKILL is lost"
-        a = admin_of(b)
-        assert sorted(a.describe_acls(mine).result(timeout=20)) == sorted([binding, second])
+        gc.collect()
+        b.stop()
+    finally:
+        b.cleanup()
+
+
+KEEPER_ACLS = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, "User:keeper", None, AclOperation.ANY,
+                               AclPermissionType.ANY)
+
+
+@ACL_ENFORCEMENT
+def test_acls_still_enforced_after_restart(tmp_path):
+    """After a restart the persisted ACLs still decide: WRITE on `orders.`
+    lets the user produce to orders.kept and not to payments."""
+    b = acl_broker_in(tmp_path)
+    try:
+        create_user(b, "keeper", "keeper-pw")
+        create_topics(b, "orders.kept", "payments")
+        grant(b, acl(ResourceType.TOPIC, "orders.", ResourcePatternType.PREFIXED, "User:keeper", AclOperation.WRITE))
+        gc.collect()
+        b.restart()
+        conf = ck_conf(b, "keeper", "keeper-pw")
+        (r,) = produce_reports(conf, "orders.kept", [b"kept"])
+        assert not isinstance(r, KafkaError), r
+        (r,) = produce_reports(conf, "payments", [b"refused"])
+        assert isinstance(r, KafkaError) and r.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, r
         gc.collect()
         b.stop()
     finally:
