@@ -313,16 +313,19 @@ class SaslRawClient(RawClient):
         (bl,) = struct.unpack(">i", resp[pos : pos + 4])
         return err, msg, resp[pos + 4 : pos + 4 + bl]
 
-    def login(self, mechanism, user, password):
+    def login(self, mechanism, user, password, before_proof=None):
         """A whole SASL exchange; returns (error code, message) of the step
         that ended it (0, None when authenticated and the server's final
-        SCRAM message verified)."""
+        SCRAM message verified). `before_proof` is called just before the
+        message the broker checks the password with is sent."""
         err, mechs = self.handshake(mechanism)
         if err:
             return err, f"handshake error, enabled {mechs}"
         if mechanism == "PLAIN":
+            if before_proof:
+                before_proof()
             err, msg, _ = self.authenticate(b"\0" + user.encode() + b"\0" + password.encode())
-            return err, msg
+            return (err, msg) if err else (0, None)
         h = SCRAM_HASHES[mechanism]
         nonce = base64.b64encode(secrets.token_bytes(18)).decode()
         bare = f"n={user.replace('=', '=3D').replace(',', '=2C')},r={nonce}"
@@ -339,6 +342,8 @@ class SaslRawClient(RawClient):
         auth_message = f"{bare},{server_first.decode()},{without_proof}".encode()
         signature = hmac.new(stored, auth_message, h).digest()
         proof = bytes(a ^ b for a, b in zip(client_key, signature))
+        if before_proof:
+            before_proof()
         err, msg, server_final = self.authenticate(f"{without_proof},p={base64.b64encode(proof).decode()}".encode())
         if err:
             return err, msg

@@ -18,6 +18,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import threading
 import time
 import uuid
 
@@ -434,6 +435,42 @@ def test_wrong_password_answered_with_58_and_rate_limited(tmp_path):
         finally:
             other.close()
         assert "guess1" not in log_text_of(b)
+    finally:
+        b.cleanup()
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-512", "PLAIN"])
+def test_concurrent_right_passwords_from_one_address_all_log_in(tmp_path, mechanism):
+    """40 connections from one address (an application host with many
+    clients, or a NAT) sending the right password at the same moment all
+    log in: the failed-login limit counts failures, not logins."""
+    b = secure_broker(tmp_path, pki=make_pki(tmp_path), start=False)
+    n = 40
+    try:
+        add_user(b, "many", "many-pw", mechanism="all")  # before the start: no wait for the broker to see it
+        b.start()
+        clients = [SaslRawClient(b) for _ in range(n)]
+        barrier = threading.Barrier(n, timeout=10)
+        results = [None] * n
+
+        def run(i):
+            try:
+                results[i] = clients[i].login(mechanism, "many", "many-pw", before_proof=barrier.wait)
+            except Exception as e:  # reported below with the others
+                results[i] = (type(e).__name__, str(e))
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        refused = [r for r in results if r != (0, None)]
+        # The broker's answers first: a client stopped at the barrier only
+        # says that another one never got that far.
+        refused.sort(key=lambda r: r[0] == "BrokenBarrierError")
+        assert not refused, f"{len(refused)} of {n} right passwords refused, e.g. {refused[:3]}"
+        for c in clients:
+            c.close()
     finally:
         b.cleanup()
 
