@@ -289,6 +289,17 @@ class SaslRawClient(RawClient):
             ctx = ssl.create_default_context(cafile=str(ca or broker.pki.ca))
             self.sock = ctx.wrap_socket(self.sock, server_hostname=host)
 
+    def close(self, notify=True):
+        """Closes the connection, over TLS with a close_notify first unless
+        `notify` is False (a client that just drops the socket)."""
+        if notify and isinstance(self.sock, ssl.SSLSocket):
+            try:
+                self.sock.settimeout(1)
+                self.sock = self.sock.unwrap()
+            except (OSError, ssl.SSLError):
+                pass
+        self.sock.close()
+
     def peer_cert_der(self):
         return self.sock.getpeercert(binary_form=True)
 

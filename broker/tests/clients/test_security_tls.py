@@ -544,6 +544,25 @@ def test_handshake_for_a_mechanism_not_enabled(tmp_path):
         b.cleanup()
 
 
+def test_tls_client_closing_without_close_notify_is_not_a_warning(tmp_path):
+    """A client that logs in, is served and then drops its socket without a
+    TLS close_notify (as many clients do on exit) has done nothing wrong:
+    no WARN line, and nothing counted as a malformed request. (A broker of
+    its own: the refusal log is rate-limited per kind, so an earlier line
+    of the same kind could hide this one.)"""
+    b = secure_broker(tmp_path, pki=make_pki(tmp_path), bootstrap=(ADMIN, "SCRAM-SHA-512", ADMIN_PW))
+    try:
+        before = log_lines(b)
+        c = SaslRawClient(b)
+        assert c.login("SCRAM-SHA-512", ADMIN, ADMIN_PW) == (0, None)
+        assert c.metadata_brokers() == [(0, "127.0.0.1", b.port)]
+        c.close(notify=False)
+        warnings = [line for line in new_log_lines(b, before, settle=0.5) if " WARN " in line]
+        assert warnings == [], warnings
+    finally:
+        b.cleanup()
+
+
 # ------------------------------------------------------------ wrong ports
 
 
@@ -552,9 +571,18 @@ def new_log_lines(b, before, settle=1.0):
     return log_lines(b)[len(before):]
 
 
-def test_plaintext_client_on_tls_port(tls_broker):
+def test_plaintext_client_on_tls_port(tmp_path):
     """A plaintext Kafka request to the SASL_SSL port: the connection is
-    closed at once with no Kafka answer, and the broker logs one line."""
+    closed at once with no Kafka answer, and the broker logs one line (a
+    broker of its own: its refusal log is rate-limited per kind)."""
+    tls_broker = secure_broker(tmp_path, pki=make_pki(tmp_path), bootstrap=(ADMIN, "SCRAM-SHA-512", ADMIN_PW))
+    try:
+        plaintext_client_on_tls_port(tls_broker)
+    finally:
+        tls_broker.cleanup()
+
+
+def plaintext_client_on_tls_port(tls_broker):
     before = log_lines(tls_broker)
     s = socket.create_connection(("127.0.0.1", tls_broker.port), timeout=5)
     try:
@@ -602,6 +630,27 @@ def test_tls_client_on_plaintext_port(tmp_path):
             assert 18 in c.api_versions()
         finally:
             c.close()
+    finally:
+        b.cleanup()
+
+
+@pytest.mark.parametrize("sent", [b"", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"], ids=["nothing", "half-hello"])
+def test_stalled_tls_handshake_is_cut(tmp_path, sent):
+    """A client that opens the TLS port and stalls (nothing, or the start of
+    a ClientHello) is disconnected once SKIFF_FRAME_READ_TIMEOUT_MS (here
+    1 s) passes, with one log line, while another client is served."""
+    b = secure_broker(tmp_path, pki=make_pki(tmp_path), bootstrap=(ALICE, "SCRAM-SHA-512", ALICE_PW),
+                      SKIFF_FRAME_READ_TIMEOUT_MS=1000)
+    try:
+        before = log_lines(b)
+        with socket.create_connection(("127.0.0.1", b.port), timeout=5) as s:
+            s.sendall(sent)
+            assert raw_login(b, "SCRAM-SHA-512", ALICE, ALICE_PW) == (0, None)
+            t0 = time.monotonic()
+            assert closed_within(s, 5), "a stalled TLS handshake was not cut within 5 s"
+            assert time.monotonic() - t0 < 3
+        lines = new_log_lines(b, before, settle=0.3)
+        assert len(lines) == 1 and "TLS handshake" in lines[0], lines
     finally:
         b.cleanup()
 
