@@ -91,6 +91,18 @@ def setup(protocol, directory, bootstrap):
     return env, client
 
 
+def kafka_python(client):
+    """The same settings as kafka-python keyword arguments."""
+    out = {"bootstrap_servers": client["bootstrap.servers"],
+           "security_protocol": client.get("security.protocol", "PLAINTEXT")}
+    if "ssl.ca.location" in client:
+        out.update({"ssl_cafile": client["ssl.ca.location"], "ssl_check_hostname": True})
+    if "sasl.mechanism" in client:
+        out.update({"sasl_mechanism": client["sasl.mechanism"], "sasl_plain_username": client["sasl.username"],
+                    "sasl_plain_password": client["sasl.password"]})
+    return out
+
+
 def _request(sock, corr, api_key, version, body):
     header = struct.pack(">hhih", api_key, version, corr, 5) + b"bench"
     frame = header + body

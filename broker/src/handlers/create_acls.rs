@@ -63,11 +63,15 @@ pub struct CreateAclsRequest {
 }
 
 impl CreateAclsRequest {
-    pub fn decode(r: &mut Reader, _version: i16) -> Result<Self> {
+    pub fn decode(r: &mut Reader, version: i16) -> Result<Self> {
         let creations = r.array("creations", |r| {
             let resource_type = r.i8()?;
             let resource_name = r.string("resource name")?;
-            let pattern_type = r.i8()?;
+            let pattern_type = if version >= 1 {
+                r.i8()?
+            } else {
+                super::describe_acls::LITERAL
+            };
             let principal = r.string("principal")?;
             let host = r.string("host")?;
             let operation = r.i8()?;

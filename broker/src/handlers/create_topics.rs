@@ -64,7 +64,7 @@ impl CreateTopicsRequest {
             })
         })?;
         let _timeout_ms = r.i32()?;
-        let validate_only = r.bool()?;
+        let validate_only = version >= 1 && r.bool()?;
         r.tagged_fields()?;
         Ok(CreateTopicsRequest {
             version,

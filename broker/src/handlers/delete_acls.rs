@@ -10,9 +10,9 @@ pub struct DeleteAclsRequest {
 }
 
 impl DeleteAclsRequest {
-    pub fn decode(r: &mut Reader, _version: i16) -> Result<Self> {
+    pub fn decode(r: &mut Reader, version: i16) -> Result<Self> {
         let filters = r.array("filters", |r| {
-            let f = RawAclFilter::decode(r)?;
+            let f = RawAclFilter::decode(r, version)?;
             r.tagged_fields()?;
             Ok(f)
         })?;

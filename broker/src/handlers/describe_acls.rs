@@ -2,6 +2,9 @@
 //! answered with the matching ACLs grouped by resource.
 
 use crate::protocol::reader::{Reader, Result};
+
+/// The LITERAL pattern type, implied by v0 requests.
+pub(crate) const LITERAL: i8 = 3;
 use crate::security::acl::{AclBindingFilter, AclError};
 
 use super::create_acls::codes;
@@ -20,10 +23,11 @@ pub struct RawAclFilter {
 }
 
 impl RawAclFilter {
-    pub(crate) fn decode(r: &mut Reader) -> Result<Self> {
+    /// v0 has no pattern type: its filters match LITERAL patterns only.
+    pub(crate) fn decode(r: &mut Reader, version: i16) -> Result<Self> {
         let resource_type = r.i8()?;
         let resource_name = r.nullable_string()?;
-        let pattern_type = r.i8()?;
+        let pattern_type = if version >= 1 { r.i8()? } else { LITERAL };
         let principal = r.nullable_string()?;
         let host = r.nullable_string()?;
         let operation = r.i8()?;
@@ -67,8 +71,8 @@ pub struct DescribeAclsRequest {
 }
 
 impl DescribeAclsRequest {
-    pub fn decode(r: &mut Reader, _version: i16) -> Result<Self> {
-        let filter = RawAclFilter::decode(r)?;
+    pub fn decode(r: &mut Reader, version: i16) -> Result<Self> {
+        let filter = RawAclFilter::decode(r, version)?;
         r.tagged_fields()?;
         Ok(DescribeAclsRequest { filter })
     }

@@ -60,7 +60,7 @@ use crate::broker::Broker;
 use crate::budget::{Held, UNCOUNTED};
 use crate::connection::ConnectionState;
 use crate::protocol::response::{self, EncodeError};
-use crate::protocol::{versions, DecodeError, RequestHeader};
+use crate::protocol::{legacy, versions, DecodeError, RequestHeader};
 
 /// A response that may still be waiting (for a commit); `None` means the
 /// request gets no response (acks=0).
@@ -360,14 +360,26 @@ async fn serve(
             }))))
         }
         Request::ListOffsets(req) => {
-            respond(api, v, corr, &list_offsets::handle(b, conn, req).await)
+            let body = list_offsets::handle(b, conn, req).await;
+            if legacy::hand_encoded(api, v) {
+                return Ok(ready(legacy::frame(corr, &legacy::list_offsets(&body))));
+            }
+            respond(api, v, corr, &body)
         }
         Request::Metadata(req) => respond(api, v, corr, &metadata::handle(b, conn, req).await),
         Request::CreateTopics(req) => {
-            respond(api, v, corr, &create_topics::handle(b, conn, req).await)
+            let body = create_topics::handle(b, conn, req).await;
+            if legacy::hand_encoded(api, v) {
+                return Ok(ready(legacy::frame(corr, &legacy::create_topics(&body, v))));
+            }
+            respond(api, v, corr, &body)
         }
         Request::DeleteTopics(req) => {
-            respond(api, v, corr, &delete_topics::handle(b, conn, req).await)
+            let body = delete_topics::handle(b, conn, req).await;
+            if legacy::hand_encoded(api, v) {
+                return Ok(ready(legacy::frame(corr, &legacy::delete_topics(&body))));
+            }
+            respond(api, v, corr, &body)
         }
         Request::DeleteRecords(req) => {
             respond(api, v, corr, &delete_records::handle(b, conn, req).await)
@@ -455,8 +467,20 @@ async fn serve(
             &alter_user_scram_credentials::handle(b, conn, req).await,
         ),
         Request::CreateAcls(req) => respond(api, v, corr, &create_acls::handle(b, conn, req).await),
-        Request::DescribeAcls(req) => respond(api, v, corr, &describe_acls::handle(b, conn, req)),
-        Request::DeleteAcls(req) => respond(api, v, corr, &delete_acls::handle(b, conn, req).await),
+        Request::DescribeAcls(req) => {
+            let body = describe_acls::handle(b, conn, req);
+            if legacy::hand_encoded(api, v) {
+                return Ok(ready(legacy::frame(corr, &legacy::describe_acls(&body))));
+            }
+            respond(api, v, corr, &body)
+        }
+        Request::DeleteAcls(req) => {
+            let body = delete_acls::handle(b, conn, req).await;
+            if legacy::hand_encoded(api, v) {
+                return Ok(ready(legacy::frame(corr, &legacy::delete_acls(&body))));
+            }
+            respond(api, v, corr, &body)
+        }
     }
 }
 
