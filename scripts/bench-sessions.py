@@ -19,28 +19,30 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KTP
 
+import bench_security
 from launcher import Broker, cpu_seconds
 
 PARTITIONS = 1000
 BUSY = 10
 RATE = 1  # records per second per busy partition (sent together)
+SECURITY = os.environ.get("SKIFF_BENCH_SECURITY", "PLAINTEXT")
 
 
 def run(binary, seconds, slots, consume=True):
     os.environ["SKIFF_MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS"] = str(slots)
-    with Broker(binary, prefix="skiff-sessions-") as b:
-        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    with Broker(binary, prefix="skiff-sessions-", security=SECURITY) as b:
+        admin = AdminClient(b.client)
         admin.create_topics([NewTopic("wide", PARTITIONS, 1)])["wide"].result(30)
         c = None
         if consume:
-            c = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id=None, enable_auto_commit=False,
-                              auto_offset_reset="latest")
+            c = KafkaConsumer(**bench_security.kafka_python(b.client), group_id=None,
+                              enable_auto_commit=False, auto_offset_reset="latest")
             c.assign([KTP("wide", p) for p in range(PARTITIONS)])
             c.poll(timeout_ms=2000)  # positions, the first (full) fetch
         stop = threading.Event()
 
         def produce():
-            p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 5})
+            p = Producer({**b.client, "linger.ms": 5})
             while not stop.is_set():
                 for part in range(BUSY):
                     p.produce("wide", b"x" * 100, partition=part * (PARTITIONS // BUSY))
@@ -74,6 +76,7 @@ def main():
     off_cpu, off_n = run(binary, seconds, 0)
     on_cpu, on_n = run(binary, seconds, 1000)
     per_min = 60 / seconds
+    print(f"security: {SECURITY}")
     print(f"fetch sessions, one kafka-python consumer of {PARTITIONS} partitions, {BUSY} receiving "
           f"{RATE} record/s each, {seconds:.0f} s per run (broker CPU-s per minute):")
     print(f"  producer alone: {base_cpu * per_min:.3f}")
