@@ -1,7 +1,8 @@
 """Latency benchmark driven by librdkafka; see scripts/bench.
 
 Prints (1) sync produce latency: one 1 KiB record at a time with acks=all,
-each waited for before the next (p50/p99/p99.9/max); then, while another
+each waited for before the next (p50/p99/p99.9/max), and the broker's CPU
+time per record (each is one group commit); then, while another
 process saturates the broker with acks=all produce for SATURATE_S seconds,
 (2) the tail latency of a consumer at the end of another topic, which gets
 a 1 KiB record every 10 ms (from send to receipt: commit, long-poll wake-up
@@ -16,7 +17,7 @@ import time
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from launcher import Broker
+from launcher import Broker, cpu_seconds
 
 MB = 1_000_000
 SECURITY = os.environ.get("SKIFF_BENCH_SECURITY", "PLAINTEXT")
@@ -95,7 +96,11 @@ def main():
         for f in admin.create_topics([NewTopic(t, 1, 1) for t in ("sync", "load", "probe")]).values():
             f.result()
         print(f"load average at start: {os.getloadavg()[0]:.2f}")
-        print(f"sync produce (acks=all, 1 KiB, one at a time): {summary(sync_produce(client, n))}")
+        cpu = cpu_seconds(broker.pid)
+        sync_ms = sync_produce(client, n)
+        cpu_us = (cpu_seconds(broker.pid) - cpu) * 1e6 / (n + 200)  # with the 200 warm-up records
+        print(f"sync produce (acks=all, 1 KiB, one at a time): {summary(sync_ms)}; "
+              f"broker CPU {cpu_us:.0f} us per record")
 
         ctx = multiprocessing.get_context("spawn")
         done, results = ctx.Event(), ctx.Queue()

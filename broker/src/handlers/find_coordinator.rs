@@ -1,6 +1,7 @@
 //! FindCoordinator (v0-6): this broker coordinates every group. v4+ asks for
 //! several keys at once (`coordinator_keys`). Transaction coordinators are
-//! not offered (transactions are not supported).
+//! not offered (transactions are not supported): a transactional id gets
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients do not retry.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -10,6 +11,11 @@ use super::str;
 use crate::broker::Broker;
 use crate::protocol::reader::{Reader, Result};
 use crate::protocol::NONE;
+
+/// The reason given to a transactional producer.
+pub const TRANSACTIONS_UNSUPPORTED: &str =
+    "Skiff does not support transactions; unset transactional.id (an idempotent producer, \
+     enable.idempotence=true, still writes each record exactly once per partition)";
 
 pub struct FindCoordinatorRequest {
     /// 0 group, 1 transaction.
@@ -40,9 +46,14 @@ pub fn handle(
     let (error, message) = if req.key_type == 0 {
         (NONE, None)
     } else {
+        // Not COORDINATOR_NOT_AVAILABLE, which clients retry for ever
+        // (librdkafka's init_transactions until its timeout, and again): the
+        // one answer every client treats as final for a transaction
+        // coordinator lookup, with the reason in the message (librdkafka
+        // shows it in the fatal error).
         (
-            ResponseError::CoordinatorNotAvailable.code(),
-            Some(str("transactions are not supported")),
+            ResponseError::TransactionalIdAuthorizationFailed.code(),
+            Some(str(TRANSACTIONS_UNSUPPORTED)),
         )
     };
     let node = BrokerId(if error == 0 {
