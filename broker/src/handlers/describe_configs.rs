@@ -42,7 +42,9 @@ impl DescribeConfigsRequest {
             r.tagged_fields()?;
             Ok((kind, name, keys))
         })?;
-        r.bool()?; // include synonyms
+        if version >= 1 {
+            r.bool()?; // include synonyms
+        }
         if version >= 3 {
             r.bool()?; // include documentation
         }

@@ -38,55 +38,62 @@ impl FindCoordinatorRequest {
     }
 }
 
+/// A group lookup needs DESCRIBE on the group (else
+/// GROUP_AUTHORIZATION_FAILED for that key).
 pub fn handle(
     broker: &Broker,
+    conn: &crate::connection::ConnectionState,
     version: i16,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let (error, message) = if req.key_type == 0 {
+    let answer = |key: &str| -> (i16, Option<kafka_protocol::protocol::StrBytes>) {
+        if req.key_type != 0 {
+            // Not COORDINATOR_NOT_AVAILABLE, which clients retry for ever
+            // (librdkafka's init_transactions until its timeout, and again):
+            // the one answer every client treats as final for a transaction
+            // coordinator lookup, with the reason in the message (librdkafka
+            // shows it in the fatal error).
+            return (
+                ResponseError::TransactionalIdAuthorizationFailed.code(),
+                Some(str(TRANSACTIONS_UNSUPPORTED)),
+            );
+        }
+        if !super::group_allowed(broker, conn, crate::security::acl::Operation::Describe, key) {
+            return (super::GROUP_AUTHORIZATION_FAILED, None);
+        }
         (NONE, None)
-    } else {
-        // Not COORDINATOR_NOT_AVAILABLE, which clients retry for ever
-        // (librdkafka's init_transactions until its timeout, and again): the
-        // one answer every client treats as final for a transaction
-        // coordinator lookup, with the reason in the message (librdkafka
-        // shows it in the fatal error).
-        (
-            ResponseError::TransactionalIdAuthorizationFailed.code(),
-            Some(str(TRANSACTIONS_UNSUPPORTED)),
-        )
     };
-    let node = BrokerId(if error == 0 {
-        broker.config.node_id
-    } else {
-        -1
-    });
-    let host = if error == 0 {
-        str(&broker.config.advertised.host)
-    } else {
-        str("")
-    };
-    let port = if error == 0 {
-        broker.config.advertised.port as i32
-    } else {
-        -1
+    let located = |error: i16| {
+        if error == NONE {
+            (
+                BrokerId(broker.config.node_id),
+                str(&broker.config.advertised.host),
+                broker.config.advertised.port as i32,
+            )
+        } else {
+            (BrokerId(-1), str(""), -1)
+        }
     };
     if version >= 4 {
         FindCoordinatorResponse::default().with_coordinators(
             req.keys
                 .iter()
                 .map(|k| {
+                    let (error, message) = answer(k);
+                    let (node, host, port) = located(error);
                     Coordinator::default()
                         .with_key(str(k))
                         .with_node_id(node)
-                        .with_host(host.clone())
+                        .with_host(host)
                         .with_port(port)
                         .with_error_code(error)
-                        .with_error_message(message.clone())
+                        .with_error_message(message)
                 })
                 .collect(),
         )
     } else {
+        let (error, message) = answer(req.keys.first().map_or("", String::as_str));
+        let (node, host, port) = located(error);
         let r = FindCoordinatorResponse::default()
             .with_error_code(error)
             .with_node_id(node)
