@@ -319,7 +319,78 @@ pub struct Settings {
         default_value_t = 512
     )]
     pub max_connections_per_ip: usize,
+
+    /// Incremental fetch sessions held at once (KIP-227; Kafka's
+    /// max.incremental.fetch.session.cache.slots); the least recently used
+    /// is evicted for a new one. 0 turns sessions off.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS",
+        default_value_t = 1000
+    )]
+    pub max_incremental_fetch_session_cache_slots: usize,
+
+    /// How clients connect: PLAINTEXT (no TLS, no authentication), SSL
+    /// (TLS, every client anonymous), SASL_PLAINTEXT (SASL without TLS) or
+    /// SASL_SSL (TLS, then SASL). Before a SASL client has authenticated,
+    /// only ApiVersions, SaslHandshake and SaslAuthenticate are served.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_SECURITY_PROTOCOL",
+        default_value = "PLAINTEXT"
+    )]
+    pub security_protocol: String,
+
+    /// The server certificate chain (PEM, leaf first) for SSL and SASL_SSL.
+    /// Reloaded on SIGHUP and when the file changes (checked every 30 s).
+    #[arg(long, global = true, env = "SKIFF_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1). Never
+    /// logged; a warning at start-up if others may read the file.
+    #[arg(long, global = true, env = "SKIFF_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// SASL mechanisms offered, comma-separated: SCRAM-SHA-256,
+    /// SCRAM-SHA-512, PLAIN (PLAIN only when listed: it sends the password
+    /// itself, so use it over SASL_SSL only).
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_SASL_ENABLED_MECHANISMS",
+        default_value = "SCRAM-SHA-256,SCRAM-SHA-512"
+    )]
+    pub sasl_enabled_mechanisms: String,
+
+    /// Who may do what: `none` (every client that connected, authenticated
+    /// when SASL is on, may do everything) or `acl` (Kafka's ACLs, managed
+    /// with CreateAcls/DescribeAcls/DeleteAcls; no ACL, no access).
+    #[arg(long, global = true, env = "SKIFF_AUTHORIZER", default_value = "none")]
+    pub authorizer: String,
+
+    /// Principals every ACL check allows, in Kafka's form
+    /// `User:alice;User:bob`.
+    #[arg(long, global = true, env = "SKIFF_SUPER_USERS", default_value = "")]
+    pub super_users: String,
+
+    /// A user created at start-up unless it already has a credential of that
+    /// mechanism, given as a SCRAM verifier (never a password):
+    /// NAME:SCRAM-SHA-512:salt=BASE64,stored_key=BASE64,server_key=BASE64,iterations=N
+    /// (`skiff-broker user verifier NAME` prints one from a password).
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_BOOTSTRAP_USER",
+        hide_env_values = true
+    )]
+    pub bootstrap_user: Option<String>,
 }
+
+/// The most fetch sessions `SKIFF_MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS`
+/// may ask for.
+pub const MAX_FETCH_SESSION_SLOTS: usize = 100_000;
 
 /// The largest `SKIFF_FETCH_MAX_BYTES` accepted (1 GiB).
 pub const MAX_FETCH_BYTES_CEILING: i32 = 1 << 30;
@@ -412,6 +483,8 @@ pub struct Config {
     pub frame_read_timeout: Duration,
     /// `SKIFF_MAX_CONNECTIONS_PER_IP`.
     pub max_connections_per_ip: usize,
+    pub fetch_session_cache_slots: usize,
+    pub security: SecurityConfig,
 }
 
 pub fn parse_endpoint(setting: &'static str, value: &str) -> Result<Endpoint, SettingError> {
@@ -612,6 +685,13 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        let security = self.security()?;
+        if self.max_incremental_fetch_session_cache_slots > MAX_FETCH_SESSION_SLOTS {
+            return Err(err(
+                "SKIFF_MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS (--max-incremental-fetch-session-cache-slots)",
+                format!("use 0 to {MAX_FETCH_SESSION_SLOTS}"),
+            ));
+        }
         let metrics_listen = match &self.metrics_listener_url {
             Some(url) => Some(parse_endpoint(
                 "SKIFF_METRICS_LISTENER_URL (--metrics-listener-url)",
@@ -655,8 +735,145 @@ impl Settings {
             connections_max_idle: Duration::from_millis(self.connections_max_idle_ms),
             frame_read_timeout: Duration::from_millis(self.frame_read_timeout_ms),
             max_connections_per_ip: self.max_connections_per_ip,
+            fetch_session_cache_slots: self.max_incremental_fetch_session_cache_slots,
+            security,
         })
     }
+
+    /// The security settings, checked together: a combination that cannot
+    /// work stops start-up with the setting named.
+    fn security(&self) -> Result<SecurityConfig, SettingError> {
+        use crate::security::acl::{parse_super_users, AuthorizerMode};
+        use crate::security::credentials::BootstrapUser;
+        use crate::security::sasl::EnabledMechanisms;
+        use crate::security::tls::TlsFiles;
+        const PROTOCOL: &str = "SKIFF_SECURITY_PROTOCOL (--security-protocol)";
+        let protocol = SecurityProtocol::parse(&self.security_protocol).ok_or_else(|| {
+            err(
+                PROTOCOL,
+                format!(
+                    "'{}' is unknown; use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+                    self.security_protocol
+                ),
+            )
+        })?;
+        let tls = match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(err(
+                    "SKIFF_TLS_KEY_FILE (--tls-key-file)",
+                    "SKIFF_TLS_CERT_FILE is set but its key file is not",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(err(
+                    "SKIFF_TLS_CERT_FILE (--tls-cert-file)",
+                    "SKIFF_TLS_KEY_FILE is set but the certificate file is not",
+                ))
+            }
+        };
+        if protocol.tls() && tls.is_none() {
+            return Err(err(
+                "SKIFF_TLS_CERT_FILE (--tls-cert-file)",
+                format!(
+                    "{} needs a certificate: set SKIFF_TLS_CERT_FILE and SKIFF_TLS_KEY_FILE",
+                    protocol.name()
+                ),
+            ));
+        }
+        if !protocol.tls() && tls.is_some() {
+            return Err(err(
+                PROTOCOL,
+                format!(
+                    "{} does not use TLS but SKIFF_TLS_CERT_FILE is set; use SSL or SASL_SSL",
+                    protocol.name()
+                ),
+            ));
+        }
+        let mechanisms = EnabledMechanisms::parse(&self.sasl_enabled_mechanisms).map_err(|m| {
+            err(
+                "SKIFF_SASL_ENABLED_MECHANISMS (--sasl-enabled-mechanisms)",
+                m,
+            )
+        })?;
+        let authorizer = AuthorizerMode::parse(&self.authorizer)
+            .map_err(|e| err("SKIFF_AUTHORIZER (--authorizer)", e.0))?;
+        let super_users = parse_super_users(&self.super_users)
+            .map_err(|e| err("SKIFF_SUPER_USERS (--super-users)", e.0))?;
+        let bootstrap_user = match self.bootstrap_user.as_deref() {
+            None | Some("") => None,
+            Some(s) => Some(
+                BootstrapUser::parse(s)
+                    .map_err(|e| err("SKIFF_BOOTSTRAP_USER (--bootstrap-user)", e.to_string()))?,
+            ),
+        };
+        Ok(SecurityConfig {
+            protocol,
+            tls,
+            mechanisms,
+            authorizer,
+            super_users,
+            bootstrap_user,
+        })
+    }
+}
+
+/// `SKIFF_SECURITY_PROTOCOL`: Kafka's four listener protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityProtocol {
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub fn parse(s: &str) -> Option<SecurityProtocol> {
+        Some(match s.trim().to_ascii_uppercase().as_str() {
+            "PLAINTEXT" => SecurityProtocol::Plaintext,
+            "SSL" => SecurityProtocol::Ssl,
+            "SASL_PLAINTEXT" => SecurityProtocol::SaslPlaintext,
+            "SASL_SSL" => SecurityProtocol::SaslSsl,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    /// Whether the listener speaks TLS.
+    pub fn tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether clients must authenticate with SASL.
+    pub fn sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+}
+
+/// The validated security settings.
+#[derive(Debug, Clone)]
+pub struct SecurityConfig {
+    pub protocol: SecurityProtocol,
+    pub tls: Option<crate::security::tls::TlsFiles>,
+    pub mechanisms: crate::security::sasl::EnabledMechanisms,
+    pub authorizer: crate::security::acl::AuthorizerMode,
+    pub super_users: std::collections::HashSet<String>,
+    pub bootstrap_user: Option<crate::security::credentials::BootstrapUser>,
 }
 
 /// Resolves an endpoint to the socket address to bind.
@@ -709,5 +926,64 @@ mod tests {
         assert!(parse_endpoint("LISTENER_URL", "http://a:1").is_err());
         assert!(parse_endpoint("LISTENER_URL", "tcp://a").is_err());
         assert!(parse_endpoint("LISTENER_URL", "nonsense").is_err());
+    }
+
+    fn settings(env: &[&str]) -> Result<Config, SettingError> {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            s: Settings,
+        }
+        use clap::Parser;
+        let mut args = vec!["skiff-broker"];
+        args.extend_from_slice(env);
+        Cli::try_parse_from(args).unwrap().s.validate()
+    }
+
+    #[test]
+    fn security_settings_that_cannot_work_name_the_setting() {
+        let cfg = settings(&[]).unwrap();
+        assert_eq!(cfg.security.protocol, SecurityProtocol::Plaintext);
+        let e = settings(&["--security-protocol", "SASL_SSL"]).unwrap_err();
+        assert!(e.setting.starts_with("SKIFF_TLS_CERT_FILE"), "{e}");
+        let e = settings(&["--security-protocol", "TLS"]).unwrap_err();
+        assert!(e.setting.starts_with("SKIFF_SECURITY_PROTOCOL"), "{e}");
+        let e = settings(&[
+            "--security-protocol",
+            "SASL_PLAINTEXT",
+            "--sasl-enabled-mechanisms",
+            "GSSAPI",
+        ])
+        .unwrap_err();
+        assert!(
+            e.setting.starts_with("SKIFF_SASL_ENABLED_MECHANISMS"),
+            "{e}"
+        );
+        let e = settings(&["--authorizer", "opa"]).unwrap_err();
+        assert!(e.setting.starts_with("SKIFF_AUTHORIZER"), "{e}");
+        let e = settings(&["--super-users", "Group:x"]).unwrap_err();
+        assert!(e.setting.starts_with("SKIFF_SUPER_USERS"), "{e}");
+        let e = settings(&["--tls-cert-file", "/c.pem"]).unwrap_err();
+        assert!(e.setting.starts_with("SKIFF_TLS_KEY_FILE"), "{e}");
+        let secret = "admin:SCRAM-SHA-512:salt=c2VjcmV0LXNhbHQ=,stored_key=AAAA,server_key=AAAA,iterations=4096";
+        let e = settings(&["--bootstrap-user", secret]).unwrap_err();
+        assert!(e.setting.starts_with("SKIFF_BOOTSTRAP_USER"), "{e}");
+        assert!(
+            !e.to_string().contains("c2VjcmV0"),
+            "the value is never quoted: {e}"
+        );
+        let ok = settings(&[
+            "--security-protocol",
+            "sasl_plaintext",
+            "--sasl-enabled-mechanisms",
+            "PLAIN,SCRAM-SHA-512",
+            "--authorizer",
+            "acl",
+            "--super-users",
+            "User:admin;User:ops",
+        ])
+        .unwrap();
+        assert!(ok.security.protocol.sasl() && !ok.security.protocol.tls());
+        assert_eq!(ok.security.super_users.len(), 2);
     }
 }

@@ -23,8 +23,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use tokio::sync::mpsc;
@@ -67,8 +66,8 @@ pub enum FrameError {
 /// so a frame that merely *claims* to be large costs nothing until it is
 /// sent; the bytes of a large frame are taken from the in-flight budget as
 /// they arrive, not on the size prefix.
-pub struct FrameReader {
-    rd: OwnedReadHalf,
+pub struct FrameReader<R> {
+    rd: R,
     buf: BytesMut,
     limit: usize,
     budget: Budget,
@@ -83,11 +82,11 @@ pub struct FrameReader {
     deadline: Option<Instant>,
 }
 
-impl FrameReader {
+impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// `budget` bounds the bytes of large requests in flight across all
     /// connections.
     pub fn new(
-        rd: OwnedReadHalf,
+        rd: R,
         limit: usize,
         budget: Budget,
         idle: Duration,
@@ -182,8 +181,8 @@ impl FrameReader {
 /// Writes responses in request order. A response the client does not read
 /// within `timeout` ends the connection (`gone` is cancelled so its reading
 /// half stops too), which frees the memory the response holds.
-async fn write_responses(
-    mut wr: OwnedWriteHalf,
+async fn write_responses<W: AsyncWrite + Unpin>(
+    mut wr: W,
     mut rx: mpsc::Receiver<Pending>,
     timeout: Duration,
     peer: SocketAddr,
@@ -194,7 +193,12 @@ async fn write_responses(
         let Some(response) = pending.await else {
             continue;
         };
-        match tokio::time::timeout(timeout, wr.write_all(&response.frame)).await {
+        // Flushing is free on TCP and sends the TLS records rustls holds.
+        let write = async {
+            wr.write_all(&response.frame).await?;
+            wr.flush().await
+        };
+        match tokio::time::timeout(timeout, write).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 debug!(error = %e, "client went away while writing");
@@ -217,15 +221,45 @@ async fn write_responses(
 }
 
 /// What one connection knows about its client, handed to every request it
-/// serves. State that belongs to a connection lives here (authentication,
-/// once there is some), not in task-locals or globals.
+/// serves. State that belongs to a connection lives here (its principal,
+/// its SASL exchange), not in task-locals or globals.
 #[derive(Debug)]
 pub struct ConnectionState {
     /// The client's address, as accepted.
     pub peer: SocketAddr,
+    /// Who the client is: `User:NAME` once SASL succeeded, else
+    /// `User:ANONYMOUS`.
+    pub principal: String,
+    /// Whether requests other than ApiVersions, SaslHandshake and
+    /// SaslAuthenticate must wait for authentication.
+    pub unauthenticated: bool,
+    /// The SASL exchange under way, if any.
+    pub sasl: Option<SaslExchange>,
+    /// Set by a handler whose response must be the connection's last (a
+    /// failed authentication, as Kafka closes those connections).
+    pub close_after_response: bool,
+}
+
+/// A SASL exchange: the mechanism chosen by SaslHandshake and the steps so
+/// far. `raw` after a v0 handshake: tokens then come as bare size-prefixed
+/// frames instead of SaslAuthenticate requests.
+#[derive(Debug)]
+pub struct SaslExchange {
+    pub authenticator: crate::security::sasl::Authenticator,
+    pub raw: bool,
 }
 
 impl ConnectionState {
+    pub fn new(peer: SocketAddr, sasl: bool) -> Self {
+        ConnectionState {
+            peer,
+            principal: crate::security::acl::ANONYMOUS.to_string(),
+            unauthenticated: sasl,
+            sasl: None,
+            close_after_response: false,
+        }
+    }
+
     /// The client's address as Kafka shows it in DescribeGroups
     /// ("/127.0.0.1").
     pub fn client_host(&self) -> String {
@@ -234,11 +268,51 @@ impl ConnectionState {
 }
 
 /// Serves one connection from `peer` until the client closes it, sends
-/// something that must close it, or the broker shuts down.
+/// something that must close it, or the broker shuts down. On an SSL or
+/// SASL_SSL listener the TLS handshake comes first, bounded by
+/// `SKIFF_FRAME_READ_TIMEOUT_MS`; a client that does not speak TLS there
+/// gets its connection closed and one log line.
 pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
-    let mut state = ConnectionState { peer };
     let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
+    let Some(acceptor) = broker.security.tls.clone() else {
+        let (rd, wr) = stream.into_split();
+        return serve_stream(rd, wr, peer, broker).await;
+    };
+    let timeout = broker.config.frame_read_timeout;
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => {
+            let (rd, wr) = tokio::io::split(tls);
+            serve_stream(rd, wr, peer, broker).await
+        }
+        Ok(Err(e)) => refusals::refused(
+            "TLS handshake",
+            Some(peer),
+            &format!(
+                "closing connection: TLS handshake failed ({e}); a client using PLAINTEXT or SASL_PLAINTEXT against this {} listener fails this way",
+                broker.security.protocol.name()
+            ),
+        ),
+        Err(_) => refusals::refused(
+            "SKIFF_FRAME_READ_TIMEOUT_MS",
+            Some(peer),
+            &format!("closing connection: the TLS handshake did not complete within {timeout:?}"),
+        ),
+    }
+}
+
+/// Whether a frame size prefix is really the start of a TLS record (a
+/// handshake record, type 0x16, version 3.x): a TLS client on a listener
+/// that does not speak TLS.
+fn looks_like_tls(size: usize) -> bool {
+    size >> 16 == 0x1603
+}
+
+async fn serve_stream<R, W>(rd: R, wr: W, peer: SocketAddr, broker: Arc<Broker>)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let mut state = ConnectionState::new(peer, broker.security.sasl());
     let config = &broker.config;
     let mut frames = FrameReader::new(
         rd,
@@ -293,6 +367,18 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
                 debug!(%peer, error = %e, "client went away in the middle of a frame");
                 break;
             }
+            Err(FrameError::TooLarge { size, .. }) if looks_like_tls(size) => {
+                refusals::refused(
+                    "TLS client on a non-TLS listener",
+                    Some(peer),
+                    &format!(
+                        "closing connection: the client started a TLS handshake but this listener is {} (set SKIFF_SECURITY_PROTOCOL to SSL or SASL_SSL, or use security.protocol={} in the client)",
+                        broker.security.protocol.name(),
+                        broker.security.protocol.name()
+                    ),
+                );
+                break;
+            }
             Err(e @ FrameError::TooLarge { .. }) => {
                 refusals::refused(
                     "SKIFF_MAX_REQUEST_BYTES",
@@ -310,6 +396,21 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
                 break;
             }
         };
+        if state.sasl.as_ref().is_some_and(|s| s.raw) {
+            // After a v0 SaslHandshake the frame is a bare SASL token.
+            drop(held);
+            let reply = handlers::raw_sasl_token(&broker, &mut state, &frame);
+            let done = reply.is_none() || state.close_after_response;
+            if let Some(reply) = reply {
+                if tx.send(handlers::ready(reply)).await.is_err() {
+                    break;
+                }
+            }
+            if done {
+                break;
+            }
+            continue;
+        }
         let api = frame
             .get(0..2)
             .and_then(|b| ApiKey::try_from(i16::from_be_bytes([b[0], b[1]])).ok());
@@ -334,7 +435,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
                     }
                     out
                 });
-                if tx.send(pending).await.is_err() {
+                if tx.send(pending).await.is_err() || state.close_after_response {
                     break;
                 }
             }

@@ -21,6 +21,7 @@ pub mod config;
 mod connection;
 mod coordinator;
 mod decompress;
+mod fetch_sessions;
 mod handlers;
 pub mod healthcheck;
 pub mod memory;
@@ -28,7 +29,7 @@ mod metrics;
 mod protocol;
 mod refusals;
 pub mod retention;
-/// Not wired into connections yet: public for its benchmark (examples/).
+/// Public for its benchmark (examples/) and the `user` subcommand.
 pub mod security;
 mod server;
 mod storage;
@@ -135,6 +136,18 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
             source,
         })?;
     let coordinator = Coordinator::new(config.groups, committed);
+    let security = load_security(&config, &storage)
+        .await
+        .map_err(|e| match e {
+            SecurityLoadError::Tls(e) => StartError::Setting(SettingError {
+                setting: "SKIFF_TLS_CERT_FILE / SKIFF_TLS_KEY_FILE",
+                message: e.to_string(),
+            }),
+            SecurityLoadError::Storage(source) => StartError::Load {
+                path: path.clone(),
+                source,
+            },
+        })?;
     // Listening on port 0 (tests) advertises the port actually bound.
     if config.advertised.port == 0 {
         config.advertised.port = addr.port();
@@ -148,6 +161,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     );
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
+    let fetch_session_slots = config.fetch_session_cache_slots;
     let broker = Arc::new(Broker {
         budget: budget::Budget::new(config.max_inflight_bytes),
         config,
@@ -156,7 +170,24 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         coordinator,
         shutdown: shutdown.clone(),
         metrics: metrics::Metrics::default(),
+        security,
+        fetch_sessions: fetch_sessions::FetchSessions::new(fetch_session_slots),
     });
+    if let Some(cert) = broker.security.cert() {
+        let stop = shutdown.clone();
+        let reloader =
+            security::tls::spawn_reloader(cert, security::tls::DEFAULT_POLL, async move {
+                stop.cancelled().await
+            })
+            .map_err(|e| SettingError {
+                setting: "SKIFF_TLS_CERT_FILE",
+                message: format!("cannot watch for SIGHUP to reload the certificate: {e}"),
+            })?;
+        tasks.spawn(async move {
+            let _ = reloader.await;
+        });
+    }
+    tasks.spawn(security::context::follow_changes(broker.clone()));
     tasks.spawn(server::run(listener, broker.clone(), tasks.clone()));
     if let Some(listener) = metrics_listener {
         tasks.spawn(metrics::serve(listener, broker.clone()));
@@ -169,6 +200,56 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         broker,
         tasks,
     })
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SecurityLoadError {
+    #[error(transparent)]
+    Tls(#[from] security::tls::TlsError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Creates the bootstrap user if it has no credential of its mechanism yet
+/// (an existing one is kept, so a password changed since is not reverted),
+/// then loads users, ACLs and the certificate.
+async fn load_security(
+    config: &Config,
+    storage: &Storage,
+) -> Result<security::context::Security, SecurityLoadError> {
+    let mut snapshot = storage.read_security().await?;
+    if let Some(user) = config.security.bootstrap_user.clone() {
+        let exists = snapshot
+            .credentials
+            .iter()
+            .any(|(name, m, _)| *name == user.username && *m == user.mechanism);
+        if !exists {
+            let name = user.username.clone();
+            let mechanism = user.mechanism;
+            storage
+                .security_write(
+                    256,
+                    Box::new(move |c| {
+                        security::persist::upsert_credential(
+                            c,
+                            &user.username,
+                            user.mechanism,
+                            &user.credential,
+                        )
+                    }),
+                )
+                .await
+                .map_err(|e| {
+                    StorageError::Corrupt(format!("cannot store the bootstrap user: {e}"))
+                })?;
+            info!(user = %name, %mechanism, "bootstrap user created (SKIFF_BOOTSTRAP_USER)");
+            snapshot = storage.read_security().await?;
+        }
+    }
+    Ok(security::context::Security::new(
+        &config.security,
+        snapshot,
+    )?)
 }
 
 impl Running {

@@ -12,6 +12,8 @@ use tracing_subscriber::EnvFilter;
 
 use skiff_broker::backup::BackupError;
 use skiff_broker::config::{Config, SettingError, Settings};
+use skiff_broker::security::scram::Mechanism;
+use skiff_broker::security::users::{self, UserError};
 use skiff_broker::{healthcheck, StartError};
 
 #[derive(Parser)]
@@ -51,6 +53,42 @@ enum Sub {
     /// space that retention and deleted topics freed. The broker must be
     /// stopped.
     Compact,
+    /// Manage SASL users in the database (STORAGE_ENGINE), with the broker
+    /// running or stopped; a running broker sees changes within 2 s. Only
+    /// SCRAM verifiers are stored, never passwords.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add a user or replace its password. The password is the first line
+    /// of stdin.
+    Add {
+        name: String,
+        /// SCRAM-SHA-256, SCRAM-SHA-512 or all.
+        #[arg(long, default_value = "all")]
+        mechanism: String,
+        /// PBKDF2 iterations (4096 to 16384, as Kafka).
+        #[arg(long, default_value_t = 4096)]
+        iterations: u32,
+    },
+    /// List users and their mechanisms (never secrets).
+    List,
+    /// Remove a user (its ACLs stay, as in Kafka).
+    Remove { name: String },
+    /// Print the SKIFF_BOOTSTRAP_USER value (a verifier) for a user whose
+    /// password is the first line of stdin. Writes nothing.
+    Verifier {
+        name: String,
+        /// SCRAM-SHA-256 or SCRAM-SHA-512.
+        #[arg(long, default_value = "SCRAM-SHA-512")]
+        mechanism: String,
+        #[arg(long, default_value_t = 4096)]
+        iterations: u32,
+    },
 }
 
 /// Why the program stops with an error: the message, prefixed with the
@@ -71,6 +109,12 @@ enum Failure {
     Compact(BackupError),
     #[error("skiff-broker healthcheck: {0}")]
     Healthcheck(String),
+    #[error("skiff-broker user: {0}")]
+    User(#[from] UserError),
+    #[error(
+        "skiff-broker user: --mechanism '{0}' is unknown; use SCRAM-SHA-256, SCRAM-SHA-512 or all"
+    )]
+    Mechanism(String),
 }
 
 impl Failure {
@@ -109,7 +153,57 @@ fn run() -> Result<ExitCode, Failure> {
         Some(Sub::Healthcheck { timeout }) => check_health(&config, timeout),
         Some(Sub::Backup { to }) => backup(&config, &to),
         Some(Sub::Compact) => compact(&config),
+        Some(Sub::User { action }) => user(&config, action),
     }
+}
+
+fn mechanisms(name: &str, all: bool) -> Result<Vec<Mechanism>, Failure> {
+    if all && name.eq_ignore_ascii_case("all") {
+        return Ok(Mechanism::ALL.to_vec());
+    }
+    Mechanism::from_name(&name.to_ascii_uppercase())
+        .map(|m| vec![m])
+        .ok_or_else(|| Failure::Mechanism(name.to_string()))
+}
+
+fn user(config: &Config, action: UserAction) -> Result<ExitCode, Failure> {
+    let db = &config.database;
+    match action {
+        UserAction::Add {
+            name,
+            mechanism,
+            iterations,
+        } => {
+            let mechs = mechanisms(&mechanism, true)?;
+            let password = users::read_password(std::io::stdin().lock())?;
+            users::add(db, &name, &mechs, &password, iterations)?;
+            let names: Vec<&str> = mechs.iter().map(|m| m.name()).collect();
+            println!("user {name} saved ({})", names.join(", "));
+        }
+        UserAction::List => {
+            for (name, mechs) in users::list(db)? {
+                let list: Vec<String> = mechs
+                    .iter()
+                    .map(|(m, it)| format!("{m} ({it} iterations)"))
+                    .collect();
+                println!("{name}\t{}", list.join(", "));
+            }
+        }
+        UserAction::Remove { name } => {
+            users::remove(db, &name)?;
+            println!("user {name} removed");
+        }
+        UserAction::Verifier {
+            name,
+            mechanism,
+            iterations,
+        } => {
+            let m = mechanisms(&mechanism, false)?[0];
+            let password = users::read_password(std::io::stdin().lock())?;
+            println!("{}", users::verifier(&name, m, &password, iterations)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Serves until SIGTERM or SIGINT, then stops cleanly.
@@ -162,8 +256,13 @@ fn check_health(config: &Config, timeout: u64) -> Result<ExitCode, Failure> {
         "::" => "::1",
         h => h,
     };
-    healthcheck::check(host, config.listen.port, Duration::from_secs(timeout))
-        .map_err(Failure::Healthcheck)?;
+    let timeout = Duration::from_secs(timeout);
+    if config.security.protocol.tls() {
+        healthcheck::check_tls(host, config.listen.port, timeout)
+    } else {
+        healthcheck::check(host, config.listen.port, timeout)
+    }
+    .map_err(Failure::Healthcheck)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,5 +9,7 @@ mod backup;
 mod groups;
 mod hardening;
 mod hostile_frames;
+mod legacy;
 mod metrics;
 mod requests;
+mod security;

@@ -126,12 +126,42 @@ async fn alter(
         .map_err(|e| (e.kafka_code(), e.to_string()))
 }
 
-pub async fn handle(broker: &Broker, req: AlterConfigsRequest) -> AlterConfigsResponse {
+/// A topic needs ALTER_CONFIGS on it (the broker's configs are read-only).
+fn refusal(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    res: &Resource,
+) -> Option<(i16, String)> {
+    use crate::security::acl::Operation;
+    let ok = if res.kind == RESOURCE_TOPIC {
+        super::topic_allowed(broker, conn, Operation::AlterConfigs, &res.name)
+    } else {
+        super::cluster_allowed(broker, conn, Operation::AlterConfigs)
+    };
+    (!ok).then(|| {
+        let code = if res.kind == RESOURCE_TOPIC {
+            super::TOPIC_AUTHORIZATION_FAILED
+        } else {
+            super::CLUSTER_AUTHORIZATION_FAILED
+        };
+        (code, "ALTER_CONFIGS is needed on this resource".to_string())
+    })
+}
+
+pub async fn handle(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    req: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let mut responses = Vec::with_capacity(req.resources.len());
     for res in req.resources {
         let r = alter_configs_response::AlterConfigsResourceResponse::default()
             .with_resource_type(res.kind)
             .with_resource_name(str(&res.name));
+        if let Some((code, msg)) = refusal(broker, conn, &res) {
+            responses.push(r.with_error_code(code).with_error_message(Some(str(msg))));
+            continue;
+        }
         responses.push(match alter(broker, res, false, req.validate_only).await {
             Ok(()) => r,
             Err((code, msg)) => r.with_error_code(code).with_error_message(Some(str(msg))),
@@ -142,6 +172,7 @@ pub async fn handle(broker: &Broker, req: AlterConfigsRequest) -> AlterConfigsRe
 
 pub async fn handle_incremental(
     broker: &Broker,
+    conn: &crate::connection::ConnectionState,
     req: AlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::with_capacity(req.resources.len());
@@ -149,6 +180,10 @@ pub async fn handle_incremental(
         let r = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
             .with_resource_type(res.kind)
             .with_resource_name(str(&res.name));
+        if let Some((code, msg)) = refusal(broker, conn, &res) {
+            responses.push(r.with_error_code(code).with_error_message(Some(str(msg))));
+            continue;
+        }
         responses.push(match alter(broker, res, true, req.validate_only).await {
             Ok(()) => r,
             Err((code, msg)) => r.with_error_code(code).with_error_message(Some(str(msg))),

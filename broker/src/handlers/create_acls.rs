@@ -63,11 +63,15 @@ pub struct CreateAclsRequest {
 }
 
 impl CreateAclsRequest {
-    pub fn decode(r: &mut Reader, _version: i16) -> Result<Self> {
+    pub fn decode(r: &mut Reader, version: i16) -> Result<Self> {
         let creations = r.array("creations", |r| {
             let resource_type = r.i8()?;
             let resource_name = r.string("resource name")?;
-            let pattern_type = r.i8()?;
+            let pattern_type = if version >= 1 {
+                r.i8()?
+            } else {
+                super::describe_acls::LITERAL
+            };
             let principal = r.string("principal")?;
             let host = r.string("host")?;
             let operation = r.i8()?;
@@ -86,4 +90,80 @@ impl CreateAclsRequest {
         r.tagged_fields()?;
         Ok(CreateAclsRequest { creations })
     }
+}
+
+use kafka_protocol::messages::create_acls_response::AclCreationResult;
+use kafka_protocol::messages::CreateAclsResponse;
+
+use super::str;
+use crate::broker::Broker;
+use crate::connection::ConnectionState;
+use crate::security::persist;
+
+/// Needs ALTER on the cluster. Each creation is validated on its own; the
+/// valid ones are written in one commit, then added to the authorizer.
+pub async fn handle(
+    broker: &Broker,
+    conn: &ConnectionState,
+    req: CreateAclsRequest,
+) -> CreateAclsResponse {
+    if let Some((code, msg)) = super::acl_api_refusal(broker, conn, Operation::Alter) {
+        let results = req
+            .creations
+            .iter()
+            .map(|_| {
+                AclCreationResult::default()
+                    .with_error_code(code)
+                    .with_error_message(Some(str(msg)))
+            })
+            .collect();
+        return CreateAclsResponse::default().with_results(results);
+    }
+    let checked: Vec<std::result::Result<AclBinding, AclError>> =
+        req.creations.iter().map(AclCreation::to_binding).collect();
+    let valid: Vec<AclBinding> = checked
+        .iter()
+        .filter_map(|r| r.as_ref().ok().cloned())
+        .collect();
+    let mut failure = None;
+    if !valid.is_empty() {
+        let rows = valid.clone();
+        let growth = rows
+            .iter()
+            .map(|b| 128 + (b.resource_name.len() + b.principal.len() + b.host.len()) as u64)
+            .sum();
+        match broker
+            .storage
+            .security_write(
+                growth,
+                Box::new(move |c| {
+                    for b in &rows {
+                        persist::insert_acl(c, b)?;
+                    }
+                    Ok(())
+                }),
+            )
+            .await
+        {
+            Ok(()) => {
+                for b in valid {
+                    broker.security.authorizer.add(b);
+                }
+            }
+            Err(e) => failure = Some(e),
+        }
+    }
+    let results = checked
+        .into_iter()
+        .map(|r| match (r, &failure) {
+            (Err(e), _) => AclCreationResult::default()
+                .with_error_code(AclError::CODE)
+                .with_error_message(Some(str(e.0))),
+            (Ok(_), Some(e)) => AclCreationResult::default()
+                .with_error_code(e.kafka_code())
+                .with_error_message(Some(str(e.to_string()))),
+            (Ok(_), None) => AclCreationResult::default(),
+        })
+        .collect();
+    CreateAclsResponse::default().with_results(results)
 }

@@ -5,8 +5,6 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsResponse, TopicName};
 
-use std::net::SocketAddr;
-
 use super::create_topics::partition_limit;
 use super::str;
 use crate::broker::Broker;
@@ -42,16 +40,22 @@ impl CreatePartitionsRequest {
     }
 }
 
+/// Each topic needs ALTER on it.
 pub async fn handle(
     broker: &Broker,
-    peer: SocketAddr,
+    conn: &crate::connection::ConnectionState,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
+    let peer = conn.peer;
     let mut results = Vec::with_capacity(req.topics.len());
     // Partitions the validate_only topics before this one would add.
     let mut validated = 0i64;
     for (name, count) in req.topics {
         let result = CreatePartitionsTopicResult::default().with_name(TopicName(str(&name)));
+        if !super::topic_allowed(broker, conn, crate::security::acl::Operation::Alter, &name) {
+            results.push(result.with_error_code(super::TOPIC_AUTHORIZATION_FAILED));
+            continue;
+        }
         let Some(topic) = broker.catalog.get(&name) else {
             results.push(result.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
             continue;

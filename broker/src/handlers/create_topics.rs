@@ -64,7 +64,7 @@ impl CreateTopicsRequest {
             })
         })?;
         let _timeout_ms = r.i32()?;
-        let validate_only = r.bool()?;
+        let validate_only = version >= 1 && r.bool()?;
         r.tagged_fields()?;
         Ok(CreateTopicsRequest {
             version,
@@ -167,11 +167,15 @@ pub(super) fn partition_limit(
     Some((ResponseError::PolicyViolation.code(), message))
 }
 
+/// Each topic needs CREATE on the cluster or on the topic.
 pub async fn handle(
     broker: &Broker,
-    peer: SocketAddr,
+    conn: &crate::connection::ConnectionState,
     req: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
+    use crate::security::acl::Operation;
+    let peer = conn.peer;
+    let cluster_create = super::cluster_allowed(broker, conn, Operation::Create);
     // Config details are part of the response from v5 on.
     let configs = |c: &TopicConfig| (req.version >= 5).then(|| described_configs(c));
     let mut seen = HashSet::new();
@@ -196,6 +200,14 @@ pub async fn handle(
                         "topic '{}' appears more than once in the request",
                         t.name
                     )))),
+            );
+            continue;
+        }
+        if !cluster_create && !super::topic_allowed(broker, conn, Operation::Create, &t.name) {
+            results.push(
+                result
+                    .with_error_code(super::TOPIC_AUTHORIZATION_FAILED)
+                    .with_error_message(Some(str("CREATE on the cluster or the topic is needed"))),
             );
             continue;
         }

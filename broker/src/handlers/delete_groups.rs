@@ -21,10 +21,20 @@ impl DeleteGroupsRequest {
     }
 }
 
-pub async fn handle(broker: &Broker, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+/// Each group needs DELETE on it.
+pub async fn handle(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    req: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(req.groups.len());
     for id in req.groups {
-        let code = broker.coordinator.delete_group(&broker.storage, &id).await;
+        let code =
+            if !super::group_allowed(broker, conn, crate::security::acl::Operation::Delete, &id) {
+                super::GROUP_AUTHORIZATION_FAILED
+            } else {
+                broker.coordinator.delete_group(&broker.storage, &id).await
+            };
         results.push(
             DeletableGroupResult::default()
                 .with_group_id(GroupId(str(id)))

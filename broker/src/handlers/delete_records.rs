@@ -36,15 +36,26 @@ impl DeleteRecordsRequest {
     }
 }
 
-pub async fn handle(broker: &Broker, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
+/// Each topic needs DELETE on it.
+pub async fn handle(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    req: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
     for (name, partitions) in req.topics {
+        let denied =
+            !super::topic_allowed(broker, conn, crate::security::acl::Operation::Delete, &name);
         let topic = broker.catalog.get(&name);
         let mut out = Vec::with_capacity(partitions.len());
         for (index, offset) in partitions {
             let result = DeleteRecordsPartitionResult::default()
                 .with_partition_index(index)
                 .with_low_watermark(-1);
+            if denied {
+                out.push(result.with_error_code(super::TOPIC_AUTHORIZATION_FAILED));
+                continue;
+            }
             let Some(partition) = topic.as_ref().and_then(|t| t.partition(index)) else {
                 out.push(result.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;

@@ -35,7 +35,12 @@ impl DeleteTopicsRequest {
     }
 }
 
-pub async fn handle(broker: &Broker, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+/// Each topic needs DELETE on it.
+pub async fn handle(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    req: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let mut responses = Vec::with_capacity(req.topics.len());
     for (name, id) in req.topics {
         let name = name.or_else(|| broker.catalog.get_by_id(id).map(|t| t.name.clone()));
@@ -45,6 +50,10 @@ pub async fn handle(broker: &Broker, req: DeleteTopicsRequest) -> DeleteTopicsRe
             continue;
         };
         let result = result.with_name(Some(TopicName(str(&name))));
+        if !super::topic_allowed(broker, conn, crate::security::acl::Operation::Delete, &name) {
+            responses.push(result.with_error_code(super::TOPIC_AUTHORIZATION_FAILED));
+            continue;
+        }
         let deleted = broker.storage.delete_topic(&name).await;
         responses.push(match deleted {
             Ok(id) => {

@@ -2,6 +2,9 @@
 //! answered with the matching ACLs grouped by resource.
 
 use crate::protocol::reader::{Reader, Result};
+
+/// The LITERAL pattern type, implied by v0 requests.
+pub(crate) const LITERAL: i8 = 3;
 use crate::security::acl::{AclBindingFilter, AclError};
 
 use super::create_acls::codes;
@@ -20,10 +23,11 @@ pub struct RawAclFilter {
 }
 
 impl RawAclFilter {
-    pub(crate) fn decode(r: &mut Reader) -> Result<Self> {
+    /// v0 has no pattern type: its filters match LITERAL patterns only.
+    pub(crate) fn decode(r: &mut Reader, version: i16) -> Result<Self> {
         let resource_type = r.i8()?;
         let resource_name = r.nullable_string()?;
-        let pattern_type = r.i8()?;
+        let pattern_type = if version >= 1 { r.i8()? } else { LITERAL };
         let principal = r.nullable_string()?;
         let host = r.nullable_string()?;
         let operation = r.i8()?;
@@ -67,9 +71,66 @@ pub struct DescribeAclsRequest {
 }
 
 impl DescribeAclsRequest {
-    pub fn decode(r: &mut Reader, _version: i16) -> Result<Self> {
-        let filter = RawAclFilter::decode(r)?;
+    pub fn decode(r: &mut Reader, version: i16) -> Result<Self> {
+        let filter = RawAclFilter::decode(r, version)?;
         r.tagged_fields()?;
         Ok(DescribeAclsRequest { filter })
     }
+}
+
+use kafka_protocol::messages::describe_acls_response::{AclDescription, DescribeAclsResource};
+use kafka_protocol::messages::DescribeAclsResponse;
+
+use super::str;
+use crate::broker::Broker;
+use crate::connection::ConnectionState;
+use crate::security::acl::{Operation, CLUSTER_NAME};
+
+/// Needs DESCRIBE on the cluster; SECURITY_DISABLED without the ACL
+/// authorizer, as Kafka answers without an authorizer.
+pub fn handle(
+    broker: &Broker,
+    conn: &ConnectionState,
+    req: DescribeAclsRequest,
+) -> DescribeAclsResponse {
+    let response = DescribeAclsResponse::default();
+    if let Some((code, msg)) = super::acl_api_refusal(broker, conn, Operation::Describe) {
+        return response
+            .with_error_code(code)
+            .with_error_message(Some(str(msg)));
+    }
+    let filter = match req.filter.to_filter() {
+        Ok(f) => f,
+        Err(e) => {
+            return response
+                .with_error_code(AclError::CODE)
+                .with_error_message(Some(str(e.0)))
+        }
+    };
+    let _ = CLUSTER_NAME;
+    let mut resources: Vec<DescribeAclsResource> = Vec::new();
+    for b in broker.security.authorizer.matching(&filter) {
+        let acl = AclDescription::default()
+            .with_principal(str(&b.principal))
+            .with_host(str(&b.host))
+            .with_operation(b.operation.code())
+            .with_permission_type(b.permission.code());
+        match resources.last_mut() {
+            Some(r)
+                if r.resource_type == b.resource_type.code()
+                    && r.resource_name.as_str() == b.resource_name
+                    && r.pattern_type == b.pattern_type.code() =>
+            {
+                r.acls.push(acl)
+            }
+            _ => resources.push(
+                DescribeAclsResource::default()
+                    .with_resource_type(b.resource_type.code())
+                    .with_resource_name(str(&b.resource_name))
+                    .with_pattern_type(b.pattern_type.code())
+                    .with_acls(vec![acl]),
+            ),
+        }
+    }
+    response.with_resources(resources)
 }

@@ -38,7 +38,14 @@ impl DescribeConfigsRequest {
     }
 }
 
-pub fn handle(broker: &Broker, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+/// A topic needs DESCRIBE_CONFIGS on it, the broker DESCRIBE_CONFIGS on the
+/// cluster.
+pub fn handle(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    req: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
+    use crate::security::acl::Operation;
     let results = req
         .resources
         .into_iter()
@@ -46,6 +53,20 @@ pub fn handle(broker: &Broker, req: DescribeConfigsRequest) -> DescribeConfigsRe
             let result = DescribeConfigsResult::default()
                 .with_resource_type(kind)
                 .with_resource_name(str(&name));
+            let permitted = match kind {
+                RESOURCE_TOPIC => {
+                    super::topic_allowed(broker, conn, Operation::DescribeConfigs, &name)
+                }
+                _ => super::cluster_allowed(broker, conn, Operation::DescribeConfigs),
+            };
+            if !permitted {
+                let code = if kind == RESOURCE_TOPIC {
+                    super::TOPIC_AUTHORIZATION_FAILED
+                } else {
+                    super::CLUSTER_AUTHORIZATION_FAILED
+                };
+                return result.with_error_code(code);
+            }
             match kind {
                 RESOURCE_TOPIC => match broker.catalog.get(&name) {
                     None => result

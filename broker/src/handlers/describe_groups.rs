@@ -26,13 +26,25 @@ impl DescribeGroupsRequest {
     }
 }
 
-pub fn handle(broker: &Broker, version: i16, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+/// Each group needs DESCRIBE on it.
+pub fn handle(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    version: i16,
+    req: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
     let mut seen = std::collections::HashSet::new();
+    let allowed = |id: &str| {
+        super::group_allowed(broker, conn, crate::security::acl::Operation::Describe, id)
+    };
     DescribeGroupsResponse::default().with_groups(
         req.groups
             .into_iter()
             .filter(|id| seen.insert(id.clone()))
             .map(|id| match broker.coordinator.summary(&id) {
+                _ if !allowed(&id) => DescribedGroup::default()
+                    .with_group_id(GroupId(str(id)))
+                    .with_error_code(super::GROUP_AUTHORIZATION_FAILED),
                 None => DescribedGroup::default()
                     .with_group_id(GroupId(str(id)))
                     .with_group_state(str("Dead")),

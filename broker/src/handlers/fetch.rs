@@ -18,8 +18,9 @@
 //! left out when the budget is spent, as if `max_bytes` were reached, so two
 //! fetches can never wait on each other.
 //!
-//! Skiff keeps no fetch sessions (KIP-227): every response carries session id
-//! 0, which tells clients to send full fetch requests.
+//! Incremental fetch sessions (KIP-227) are kept by `fetch_sessions.rs`:
+//! an incremental request is served over its session's partitions and its
+//! answer leaves out those with nothing new.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +53,8 @@ pub struct FetchRequest {
     pub session_id: i32,
     pub session_epoch: i32,
     pub topics: Vec<(String, Vec<FetchPartition>)>,
+    /// Partitions to drop from the session (v7+).
+    pub forgotten: Vec<(String, Vec<i32>)>,
 }
 
 impl FetchRequest {
@@ -91,14 +94,16 @@ impl FetchRequest {
             r.tagged_fields()?;
             Ok((name, partitions))
         })?;
-        if version >= 7 {
+        let forgotten = if version >= 7 {
             r.array("forgotten topics", |r| {
-                r.string("topic name")?;
-                r.array("partitions", |r| r.i32())?;
+                let name = r.string("topic name")?;
+                let partitions = r.array("partitions", |r| r.i32())?;
                 r.tagged_fields()?;
-                Ok(())
-            })?;
-        }
+                Ok((name, partitions))
+            })?
+        } else {
+            Vec::new()
+        };
         if version >= 11 {
             r.string("rack id")?;
         }
@@ -110,6 +115,7 @@ impl FetchRequest {
             session_id,
             session_epoch,
             topics,
+            forgotten,
         })
     }
 }
@@ -142,16 +148,99 @@ fn collapse_duplicates(topics: &mut Vec<(String, Vec<FetchPartition>)>) {
 }
 
 /// The response and the in-flight budget its record bytes hold.
-pub async fn handle(broker: &Broker, mut req: FetchRequest) -> (FetchResponse, Held) {
-    if req.session_id != 0 || req.session_epoch > 0 {
-        let response =
-            FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
-        return (response, Held::default());
-    }
+/// Topics the principal may not READ get TOPIC_AUTHORIZATION_FAILED.
+pub async fn handle(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    mut req: FetchRequest,
+) -> (FetchResponse, Held) {
+    use crate::fetch_sessions::{Plan, Wanted};
     collapse_duplicates(&mut req.topics);
+    let wanted: Vec<Wanted> = req
+        .topics
+        .iter()
+        .flat_map(|(t, ps)| {
+            ps.iter().map(|p| Wanted {
+                topic: t.clone(),
+                partition: p.index,
+                fetch_offset: p.fetch_offset,
+                max_bytes: p.max_bytes,
+            })
+        })
+        .collect();
+    let sessions = &broker.fetch_sessions;
+    let plan = sessions.begin(req.session_id, req.session_epoch, &wanted, &req.forgotten);
+    let (session_id, incremental) = match plan {
+        Plan::Refused(code) => {
+            return (
+                FetchResponse::default().with_error_code(code),
+                Held::default(),
+            )
+        }
+        Plan::Full { session_id } => (session_id, false),
+        Plan::Incremental {
+            session_id,
+            partitions,
+        } => {
+            let mut topics: Vec<(String, Vec<FetchPartition>)> = Vec::new();
+            for ((topic, index), c) in partitions {
+                let p = FetchPartition {
+                    index,
+                    fetch_offset: c.fetch_offset,
+                    max_bytes: c.max_bytes,
+                };
+                match topics.last_mut() {
+                    Some((t, ps)) if *t == topic => ps.push(p),
+                    _ => topics.push((topic, vec![p])),
+                }
+            }
+            req.topics = topics;
+            (session_id, true)
+        }
+    };
+    let (mut response, held) = serve(broker, conn, req).await;
+    if session_id != 0 {
+        let seen = response.responses.iter().flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                let must = p.error_code != 0 || p.records.as_ref().is_some_and(|r| !r.is_empty());
+                (
+                    (t.topic.0.to_string(), p.partition_index),
+                    p.high_watermark,
+                    p.log_start_offset,
+                    must,
+                )
+            })
+        });
+        let keep = sessions.observe(session_id, seen.collect::<Vec<_>>());
+        if incremental {
+            let mut keep = keep.into_iter();
+            for t in response.responses.iter_mut() {
+                t.partitions.retain(|_| keep.next().unwrap_or(true));
+            }
+            response.responses.retain(|t| !t.partitions.is_empty());
+        }
+    }
+    (response.with_session_id(session_id), held)
+}
+
+/// Serves the partitions of `req` (those of its session, for an
+/// incremental fetch).
+async fn serve(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    mut req: FetchRequest,
+) -> (FetchResponse, Held) {
     req.max_bytes = req.max_bytes.clamp(0, broker.config.fetch_max_bytes);
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let resolved = resolve(broker, &req);
+    let denied: Vec<bool> = req
+        .topics
+        .iter()
+        .map(|(name, _)| {
+            !super::topic_allowed(broker, conn, crate::security::acl::Operation::Read, name)
+        })
+        .collect();
+    let any_denied = denied.iter().any(|d| *d);
     loop {
         // Listen before looking, so an append between the look and the wait
         // is not missed.
@@ -164,7 +253,7 @@ pub async fn handle(broker: &Broker, mut req: FetchRequest) -> (FetchResponse, H
         for w in wakeups.iter_mut() {
             w.as_mut().enable();
         }
-        let mut ready = false;
+        let mut ready = any_denied;
         for (parts, (_, requested)) in resolved.iter().zip(&req.topics) {
             for (p, r) in parts.iter().zip(requested) {
                 match p {
@@ -181,7 +270,7 @@ pub async fn handle(broker: &Broker, mut req: FetchRequest) -> (FetchResponse, H
         let now = Instant::now();
         let stopping = broker.shutdown.is_cancelled();
         if ready || now >= deadline || wakeups.is_empty() || stopping {
-            let (response, held) = collect(broker, &req, &resolved).await;
+            let (response, held) = collect(broker, &req, &resolved, &denied).await;
             let bytes: usize = response
                 .responses
                 .iter()
@@ -209,15 +298,20 @@ async fn collect(
     broker: &Broker,
     req: &FetchRequest,
     resolved: &[Vec<Option<Arc<Partition>>>],
+    denied: &[bool],
 ) -> (FetchResponse, Held) {
     let mut held = Held::default();
     let mut remaining = req.max_bytes.max(0) as usize;
     let mut any_records = false;
     let mut topics = Vec::with_capacity(req.topics.len());
-    for (parts, (name, requested)) in resolved.iter().zip(&req.topics) {
+    for ((parts, (name, requested)), denied) in resolved.iter().zip(&req.topics).zip(denied) {
         let mut out = Vec::with_capacity(requested.len());
         for (p, r) in parts.iter().zip(requested) {
             let data = PartitionData::default().with_partition_index(r.index);
+            if *denied {
+                out.push(data.with_error_code(super::TOPIC_AUTHORIZATION_FAILED));
+                continue;
+            }
             let Some(p) = p.as_ref().filter(|p| !p.is_deleted()) else {
                 out.push(data.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;

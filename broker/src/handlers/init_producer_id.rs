@@ -25,12 +25,31 @@ impl InitProducerIdRequest {
     }
 }
 
-pub async fn handle(broker: &Broker, req: InitProducerIdRequest) -> InitProducerIdResponse {
+/// An idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on
+/// some topic (Kafka 2.8+, KIP-679), else CLUSTER_AUTHORIZATION_FAILED.
+pub async fn handle(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    req: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
     if req.transactional_id.is_some() {
         return response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    }
+    {
+        use crate::security::acl::{Operation, ResourceType};
+        let may = super::cluster_allowed(broker, conn, Operation::IdempotentWrite)
+            || broker.security.authorizer.allows_some(
+                &conn.principal,
+                conn.peer.ip(),
+                Operation::Write,
+                ResourceType::Topic,
+            );
+        if !may {
+            return response.with_error_code(super::CLUSTER_AUTHORIZATION_FAILED);
+        }
     }
     match broker.storage.allocate_producer_id().await {
         Ok(id) => response

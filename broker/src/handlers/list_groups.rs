@@ -30,7 +30,16 @@ impl ListGroupsRequest {
     }
 }
 
-pub fn handle(broker: &Broker, version: i16, req: ListGroupsRequest) -> ListGroupsResponse {
+/// Every group with DESCRIBE on the cluster, else those the principal may
+/// DESCRIBE.
+pub fn handle(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    version: i16,
+    req: ListGroupsRequest,
+) -> ListGroupsResponse {
+    use crate::security::acl::Operation;
+    let all = super::cluster_allowed(broker, conn, Operation::Describe);
     let wanted = |filter: &[String], value: &str| {
         filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
     };
@@ -43,6 +52,7 @@ pub fn handle(broker: &Broker, version: i16, req: ListGroupsRequest) -> ListGrou
             .list()
             .into_iter()
             .filter(|g| wanted(&req.states, g.state))
+            .filter(|g| all || super::group_allowed(broker, conn, Operation::Describe, &g.id))
             .map(|g| {
                 let listed = ListedGroup::default()
                     .with_group_id(GroupId(str(g.id)))

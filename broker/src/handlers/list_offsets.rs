@@ -1,4 +1,5 @@
-//! ListOffsets (v1-9): earliest (-2, and -4 earliest-local), latest (-1),
+//! ListOffsets (v0-9; v0 answers the one offset in its list of offsets,
+//! when the client asked for at least one): earliest (-2, and -4 earliest-local), latest (-1),
 //! max timestamp (-3), and the first offset at or after a timestamp.
 //!
 //! Timestamp lookups find the first batch whose max timestamp reaches the
@@ -22,6 +23,9 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
+/// A v0 request for no offsets at all (max_num_offsets 0): no target Kafka
+/// defines, so it is answered with nothing.
+const NO_OFFSETS: i64 = i64::MIN;
 
 pub struct ListOffsetsRequest {
     pub version: i16,
@@ -42,6 +46,10 @@ impl ListOffsetsRequest {
                     r.i32()?; // current leader epoch
                 }
                 let timestamp = r.i64()?;
+                if version == 0 && r.i32()? < 1 {
+                    // max_num_offsets: 0 asks for an empty list.
+                    return Ok((index, NO_OFFSETS));
+                }
                 r.tagged_fields()?;
                 Ok((index, timestamp))
             })?;
@@ -53,9 +61,20 @@ impl ListOffsetsRequest {
     }
 }
 
-pub async fn handle(broker: &Broker, req: ListOffsetsRequest) -> ListOffsetsResponse {
+/// Topics the principal may not DESCRIBE get TOPIC_AUTHORIZATION_FAILED.
+pub async fn handle(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    req: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
     for (name, partitions) in req.topics {
+        let denied = !super::topic_allowed(
+            broker,
+            conn,
+            crate::security::acl::Operation::Describe,
+            &name,
+        );
         let topic = broker.catalog.get(&name);
         let mut out = Vec::with_capacity(partitions.len());
         for (index, timestamp) in partitions {
@@ -64,6 +83,10 @@ pub async fn handle(broker: &Broker, req: ListOffsetsRequest) -> ListOffsetsResp
                 .with_timestamp(-1)
                 .with_offset(-1)
                 .with_leader_epoch(if req.version >= 4 { 0 } else { -1 });
+            if denied {
+                out.push(resp.with_error_code(super::TOPIC_AUTHORIZATION_FAILED));
+                continue;
+            }
             let Some(p) = topic.as_ref().and_then(|t| t.partition(index)) else {
                 out.push(resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;

@@ -90,12 +90,22 @@ fn missing(name: Option<String>, id: Uuid, code: i16) -> MetadataResponseTopic {
         .with_topic_authorized_operations(OPERATIONS_OMITTED)
 }
 
-pub async fn handle(broker: &Broker, req: MetadataRequest) -> MetadataResponse {
+/// Topics the principal may not DESCRIBE are left out of an all-topics
+/// answer and answered TOPIC_AUTHORIZATION_FAILED when named; creating a
+/// missing topic needs CREATE on the cluster or the topic, as in Kafka.
+pub async fn handle(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    req: MetadataRequest,
+) -> MetadataResponse {
+    use crate::security::acl::Operation;
+    let describable = |name: &str| super::topic_allowed(broker, conn, Operation::Describe, name);
     let topics = match req.topics {
         None => broker
             .catalog
             .all()
             .iter()
+            .filter(|t| describable(&t.name))
             .map(|t| topic_metadata(broker, t))
             .collect(),
         Some(requested) => {
@@ -110,12 +120,15 @@ pub async fn handle(broker: &Broker, req: MetadataRequest) -> MetadataResponse {
             for (name, id) in requested {
                 let Some(name) = name else {
                     out.push(match broker.catalog.get_by_id(id) {
-                        Some(t) => topic_metadata(broker, &t),
+                        Some(t) if describable(&t.name) => topic_metadata(broker, &t),
+                        Some(_) => missing(None, id, super::TOPIC_AUTHORIZATION_FAILED),
                         None => missing(None, id, ResponseError::UnknownTopicId.code()),
                     });
                     continue;
                 };
-                if let Some(t) = broker.catalog.get(&name) {
+                if !describable(&name) {
+                    out.push(missing(Some(name), id, super::TOPIC_AUTHORIZATION_FAILED));
+                } else if let Some(t) = broker.catalog.get(&name) {
                     out.push(topic_metadata(broker, &t));
                 } else if validate_name(&name).is_err() {
                     out.push(missing(
@@ -129,6 +142,10 @@ pub async fn handle(broker: &Broker, req: MetadataRequest) -> MetadataResponse {
                         id,
                         ResponseError::UnknownTopicOrPartition.code(),
                     ));
+                } else if !super::cluster_allowed(broker, conn, Operation::Create)
+                    && !super::topic_allowed(broker, conn, Operation::Create, &name)
+                {
+                    out.push(missing(Some(name), id, super::TOPIC_AUTHORIZATION_FAILED));
                 } else {
                     match broker.topic_or_create(&name).await {
                         Ok(t) => out.push(topic_metadata(broker, &t)),

@@ -32,22 +32,13 @@ mod offset_fetch;
 mod produce;
 mod sync_group;
 
-// Security APIs: decoders only, until the connection's SASL state, the
-// credentials and the authorizer are wired into dispatch and the versions
-// table.
-#[allow(dead_code)] // decoded and tested; not dispatched until SASL/ACLs are wired
+// Security: SASL, users (KIP-554) and ACLs.
 mod alter_user_scram_credentials;
-#[allow(dead_code)] // decoded and tested; not dispatched until SASL/ACLs are wired
 mod create_acls;
-#[allow(dead_code)] // decoded and tested; not dispatched until SASL/ACLs are wired
 mod delete_acls;
-#[allow(dead_code)] // decoded and tested; not dispatched until SASL/ACLs are wired
 mod describe_acls;
-#[allow(dead_code)] // decoded and tested; not dispatched until SASL/ACLs are wired
 mod describe_user_scram_credentials;
-#[allow(dead_code)] // decoded and tested; not dispatched until SASL/ACLs are wired
 mod sasl_authenticate;
-#[allow(dead_code)] // decoded and tested; not dispatched until SASL/ACLs are wired
 mod sasl_handshake;
 
 #[cfg(test)]
@@ -69,7 +60,7 @@ use crate::broker::Broker;
 use crate::budget::{Held, UNCOUNTED};
 use crate::connection::ConnectionState;
 use crate::protocol::response::{self, EncodeError};
-use crate::protocol::{versions, DecodeError, RequestHeader};
+use crate::protocol::{legacy, versions, DecodeError, RequestHeader};
 
 /// A response that may still be waiting (for a commit); `None` means the
 /// request gets no response (acks=0).
@@ -113,6 +104,8 @@ pub enum HandleError {
     },
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    #[error("{0:?} before SASL authentication (only ApiVersions, SaslHandshake and SaslAuthenticate are served until then)")]
+    Unauthenticated(ApiKey),
 }
 
 pub(crate) fn ready(frame: BytesMut) -> Pending {
@@ -160,6 +153,15 @@ pub enum Request {
     DescribeGroups(describe_groups::DescribeGroupsRequest),
     DeleteGroups(delete_groups::DeleteGroupsRequest),
     OffsetDelete(offset_delete::OffsetDeleteRequest),
+    SaslHandshake(sasl_handshake::SaslHandshakeRequest),
+    SaslAuthenticate(sasl_authenticate::SaslAuthenticateRequest),
+    DescribeUserScramCredentials(
+        describe_user_scram_credentials::DescribeUserScramCredentialsRequest,
+    ),
+    AlterUserScramCredentials(alter_user_scram_credentials::AlterUserScramCredentialsRequest),
+    CreateAcls(create_acls::CreateAclsRequest),
+    DescribeAcls(describe_acls::DescribeAclsRequest),
+    DeleteAcls(delete_acls::DeleteAclsRequest),
 }
 
 /// Decodes a request frame (header and body): the whole of Skiff's decoding
@@ -247,6 +249,25 @@ pub fn decode(frame: Bytes) -> Result<(RequestHeader, ApiKey, Request), HandleEr
         ApiKey::OffsetDelete => {
             offset_delete::OffsetDeleteRequest::decode(r, v).map(Request::OffsetDelete)
         }
+        ApiKey::SaslHandshake => {
+            sasl_handshake::SaslHandshakeRequest::decode(r, v).map(Request::SaslHandshake)
+        }
+        ApiKey::SaslAuthenticate => {
+            sasl_authenticate::SaslAuthenticateRequest::decode(r, v).map(Request::SaslAuthenticate)
+        }
+        ApiKey::DescribeUserScramCredentials => {
+            describe_user_scram_credentials::DescribeUserScramCredentialsRequest::decode(r, v)
+                .map(Request::DescribeUserScramCredentials)
+        }
+        ApiKey::AlterUserScramCredentials => {
+            alter_user_scram_credentials::AlterUserScramCredentialsRequest::decode(r, v)
+                .map(Request::AlterUserScramCredentials)
+        }
+        ApiKey::CreateAcls => create_acls::CreateAclsRequest::decode(r, v).map(Request::CreateAcls),
+        ApiKey::DescribeAcls => {
+            describe_acls::DescribeAclsRequest::decode(r, v).map(Request::DescribeAcls)
+        }
+        ApiKey::DeleteAcls => delete_acls::DeleteAclsRequest::decode(r, v).map(Request::DeleteAcls),
         _ => return Err(HandleError::UnknownApi(header.api_key)),
     }
     .map_err(|error| HandleError::Body {
@@ -278,10 +299,18 @@ pub async fn handle(
     frame_budget: Held,
 ) -> Result<Pending, HandleError> {
     let (header, api, request) = decode(frame)?;
+    if conn.unauthenticated
+        && !matches!(
+            api,
+            ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+        )
+    {
+        return Err(HandleError::Unauthenticated(api));
+    }
     let mut pending = if let Request::Produce(req) = request {
         let v = header.api_version;
         let corr = header.correlation_id;
-        let pending = produce::handle(broker, conn.peer, v, corr, req);
+        let pending = produce::handle(broker, conn, v, corr, req);
         Box::pin(async move {
             let out = pending.await;
             drop(frame_budget);
@@ -321,64 +350,241 @@ async fn serve(
         Request::ApiVersions { supported } => {
             api_versions::handle(b, header.client_id.as_deref(), supported, v, corr).await
         }
-        Request::Produce(req) => Ok(produce::handle(b, conn.peer, v, corr, req)),
+        Request::Produce(req) => Ok(produce::handle(b, conn, v, corr, req)),
         Request::Fetch(req) => {
-            let (body, budget) = fetch::handle(b, req).await;
+            let (body, budget) = fetch::handle(b, conn, req).await;
             let frame = response::encode(api, v, corr, &body)?;
             Ok(Box::pin(std::future::ready(Some(Response {
                 frame,
                 budget,
             }))))
         }
-        Request::ListOffsets(req) => respond(api, v, corr, &list_offsets::handle(b, req).await),
-        Request::Metadata(req) => respond(api, v, corr, &metadata::handle(b, req).await),
-        Request::CreateTopics(req) => respond(
-            api,
-            v,
-            corr,
-            &create_topics::handle(b, conn.peer, req).await,
-        ),
-        Request::DeleteTopics(req) => respond(api, v, corr, &delete_topics::handle(b, req).await),
-        Request::DeleteRecords(req) => respond(api, v, corr, &delete_records::handle(b, req).await),
-        Request::InitProducerId(req) => {
-            respond(api, v, corr, &init_producer_id::handle(b, req).await)
+        Request::ListOffsets(req) => {
+            let body = list_offsets::handle(b, conn, req).await;
+            if legacy::hand_encoded(api, v) {
+                return Ok(ready(legacy::frame(corr, &legacy::list_offsets(&body))));
+            }
+            respond(api, v, corr, &body)
         }
-        Request::DescribeConfigs(req) => respond(api, v, corr, &describe_configs::handle(b, req)),
-        Request::AlterConfigs(req) => respond(api, v, corr, &alter_configs::handle(b, req).await),
+        Request::Metadata(req) => respond(api, v, corr, &metadata::handle(b, conn, req).await),
+        Request::CreateTopics(req) => {
+            let body = create_topics::handle(b, conn, req).await;
+            if legacy::hand_encoded(api, v) {
+                return Ok(ready(legacy::frame(corr, &legacy::create_topics(&body, v))));
+            }
+            respond(api, v, corr, &body)
+        }
+        Request::DeleteTopics(req) => {
+            let body = delete_topics::handle(b, conn, req).await;
+            if legacy::hand_encoded(api, v) {
+                return Ok(ready(legacy::frame(corr, &legacy::delete_topics(&body))));
+            }
+            respond(api, v, corr, &body)
+        }
+        Request::DeleteRecords(req) => {
+            respond(api, v, corr, &delete_records::handle(b, conn, req).await)
+        }
+        Request::InitProducerId(req) => {
+            respond(api, v, corr, &init_producer_id::handle(b, conn, req).await)
+        }
+        Request::DescribeConfigs(req) => {
+            respond(api, v, corr, &describe_configs::handle(b, conn, req))
+        }
+        Request::AlterConfigs(req) => {
+            respond(api, v, corr, &alter_configs::handle(b, conn, req).await)
+        }
         Request::IncrementalAlterConfigs(req) => respond(
             api,
             v,
             corr,
-            &alter_configs::handle_incremental(b, req).await,
+            &alter_configs::handle_incremental(b, conn, req).await,
         ),
-        Request::CreatePartitions(req) => respond(
-            api,
-            v,
-            corr,
-            &create_partitions::handle(b, conn.peer, req).await,
-        ),
+        Request::CreatePartitions(req) => {
+            respond(api, v, corr, &create_partitions::handle(b, conn, req).await)
+        }
         Request::DescribeCluster => respond(api, v, corr, &describe_cluster::handle(b)),
         Request::FindCoordinator(req) => {
             respond(api, v, corr, &find_coordinator::handle(b, v, req))
         }
+        // Membership needs READ on the group.
+        Request::JoinGroup(req) if !group_read(b, conn, &req.group_id) => {
+            let denied = kafka_protocol::messages::JoinGroupResponse::default()
+                .with_error_code(GROUP_AUTHORIZATION_FAILED)
+                .with_generation_id(-1);
+            respond(api, v, corr, &denied)
+        }
         Request::JoinGroup(req) => {
             respond(api, v, corr, &join_group::handle(b, conn, v, req).await)
         }
+        Request::SyncGroup(req) if !group_read(b, conn, &req.group_id) => {
+            let denied = kafka_protocol::messages::SyncGroupResponse::default()
+                .with_error_code(GROUP_AUTHORIZATION_FAILED);
+            respond(api, v, corr, &denied)
+        }
         Request::SyncGroup(req) => respond(api, v, corr, &sync_group::handle(b, v, req).await),
+        Request::Heartbeat(req) if !group_read(b, conn, &req.group_id) => {
+            let denied = kafka_protocol::messages::HeartbeatResponse::default()
+                .with_error_code(GROUP_AUTHORIZATION_FAILED);
+            respond(api, v, corr, &denied)
+        }
         Request::Heartbeat(req) => respond(api, v, corr, &heartbeat::handle(b, req)),
+        Request::LeaveGroup(req) if !group_read(b, conn, &req.group_id) => {
+            let denied = kafka_protocol::messages::LeaveGroupResponse::default()
+                .with_error_code(GROUP_AUTHORIZATION_FAILED);
+            respond(api, v, corr, &denied)
+        }
         Request::LeaveGroup(req) => respond(api, v, corr, &leave_group::handle(b, v, req)),
-        Request::OffsetCommit(req) => respond(
+        Request::OffsetCommit(req) => {
+            respond(api, v, corr, &offset_commit::handle(b, conn, req).await)
+        }
+        Request::OffsetFetch(req) => respond(api, v, corr, &offset_fetch::handle(b, conn, v, req)),
+        Request::ListGroups(req) => respond(api, v, corr, &list_groups::handle(b, conn, v, req)),
+        Request::DescribeGroups(req) => {
+            respond(api, v, corr, &describe_groups::handle(b, conn, v, req))
+        }
+        Request::DeleteGroups(req) => {
+            respond(api, v, corr, &delete_groups::handle(b, conn, req).await)
+        }
+        Request::OffsetDelete(req) => {
+            respond(api, v, corr, &offset_delete::handle(b, conn, req).await)
+        }
+        Request::SaslHandshake(req) => {
+            respond(api, v, corr, &sasl_handshake::handle(b, conn, v, req))
+        }
+        Request::SaslAuthenticate(req) => {
+            respond(api, v, corr, &sasl_authenticate::handle(b, conn, req))
+        }
+        Request::DescribeUserScramCredentials(req) => respond(
             api,
             v,
             corr,
-            &offset_commit::handle(b, conn.peer, req).await,
+            &describe_user_scram_credentials::handle(b, conn, req),
         ),
-        Request::OffsetFetch(req) => respond(api, v, corr, &offset_fetch::handle(b, v, req)),
-        Request::ListGroups(req) => respond(api, v, corr, &list_groups::handle(b, v, req)),
-        Request::DescribeGroups(req) => respond(api, v, corr, &describe_groups::handle(b, v, req)),
-        Request::DeleteGroups(req) => respond(api, v, corr, &delete_groups::handle(b, req).await),
-        Request::OffsetDelete(req) => respond(api, v, corr, &offset_delete::handle(b, req).await),
+        Request::AlterUserScramCredentials(req) => respond(
+            api,
+            v,
+            corr,
+            &alter_user_scram_credentials::handle(b, conn, req).await,
+        ),
+        Request::CreateAcls(req) => respond(api, v, corr, &create_acls::handle(b, conn, req).await),
+        Request::DescribeAcls(req) => {
+            let body = describe_acls::handle(b, conn, req);
+            if legacy::hand_encoded(api, v) {
+                return Ok(ready(legacy::frame(corr, &legacy::describe_acls(&body))));
+            }
+            respond(api, v, corr, &body)
+        }
+        Request::DeleteAcls(req) => {
+            let body = delete_acls::handle(b, conn, req).await;
+            if legacy::hand_encoded(api, v) {
+                return Ok(ready(legacy::frame(corr, &legacy::delete_acls(&body))));
+            }
+            respond(api, v, corr, &body)
+        }
     }
+}
+
+/// A bare SASL token after a v0 SaslHandshake: the bare answer, or `None`
+/// when the exchange failed (the connection closes).
+pub fn raw_sasl_token(
+    broker: &Broker,
+    conn: &mut ConnectionState,
+    token: &[u8],
+) -> Option<BytesMut> {
+    sasl_authenticate::raw_token(broker, conn, token)
+}
+
+/// Kafka error codes the security handlers answer.
+pub(crate) const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+pub(crate) const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+pub(crate) const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+pub(crate) const SECURITY_DISABLED: i16 = 54;
+pub(crate) const RESOURCE_NOT_FOUND: i16 = 91;
+pub(crate) const DUPLICATE_RESOURCE: i16 = 92;
+pub(crate) const UNACCEPTABLE_CREDENTIAL: i16 = 93;
+
+/// Whether the connection's principal may do `op` on the resource (always,
+/// with `SKIFF_AUTHORIZER=none`). Checked from memory.
+pub(crate) fn allowed(
+    broker: &Broker,
+    conn: &ConnectionState,
+    op: crate::security::acl::Operation,
+    resource_type: crate::security::acl::ResourceType,
+    name: &str,
+) -> bool {
+    broker
+        .security
+        .allows(&conn.principal, conn.peer.ip(), op, resource_type, name)
+}
+
+/// [`allowed`] for a topic.
+pub(crate) fn topic_allowed(
+    broker: &Broker,
+    conn: &ConnectionState,
+    op: crate::security::acl::Operation,
+    name: &str,
+) -> bool {
+    allowed(
+        broker,
+        conn,
+        op,
+        crate::security::acl::ResourceType::Topic,
+        name,
+    )
+}
+
+/// [`allowed`] for a group.
+pub(crate) fn group_allowed(
+    broker: &Broker,
+    conn: &ConnectionState,
+    op: crate::security::acl::Operation,
+    name: &str,
+) -> bool {
+    allowed(
+        broker,
+        conn,
+        op,
+        crate::security::acl::ResourceType::Group,
+        name,
+    )
+}
+
+fn group_read(broker: &Broker, conn: &ConnectionState, group: &str) -> bool {
+    group_allowed(broker, conn, crate::security::acl::Operation::Read, group)
+}
+
+/// [`allowed`] for the cluster.
+pub(crate) fn cluster_allowed(
+    broker: &Broker,
+    conn: &ConnectionState,
+    op: crate::security::acl::Operation,
+) -> bool {
+    use crate::security::acl::{ResourceType, CLUSTER_NAME};
+    allowed(broker, conn, op, ResourceType::Cluster, CLUSTER_NAME)
+}
+
+/// Why an ACL API (CreateAcls, DescribeAcls, DeleteAcls) is refused: no ACL
+/// authorizer (SECURITY_DISABLED, as Kafka without an authorizer), or no
+/// `op` on the cluster.
+pub(crate) fn acl_api_refusal(
+    broker: &Broker,
+    conn: &ConnectionState,
+    op: crate::security::acl::Operation,
+) -> Option<(i16, &'static str)> {
+    use crate::security::acl::{ResourceType, CLUSTER_NAME};
+    if !broker.security.acl_enabled() {
+        return Some((
+            SECURITY_DISABLED,
+            "no authorizer is configured (SKIFF_AUTHORIZER=none); set SKIFF_AUTHORIZER=acl",
+        ));
+    }
+    if !allowed(broker, conn, op, ResourceType::Cluster, CLUSTER_NAME) {
+        return Some((
+            CLUSTER_AUTHORIZATION_FAILED,
+            "this operation on ACLs needs permission on the cluster",
+        ));
+    }
+    None
 }
 
 pub(crate) fn str(s: impl Into<String>) -> StrBytes {

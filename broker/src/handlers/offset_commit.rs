@@ -1,8 +1,12 @@
-//! OffsetCommit (v2-9): validates membership and generation as Kafka does for
+//! OffsetCommit (v0-9): validates membership and generation as Kafka does for
 //! classic groups, then stores the offsets (with leader epoch and metadata)
 //! through the writer; the response leaves after the commit.
-
-use std::net::SocketAddr;
+//!
+//! v0 carries no generation or member: a group-less commit, accepted as a
+//! v2+ commit with generation -1 is (the group must have no members). v1
+//! carries a commit timestamp per partition; it dates the offset for
+//! offsets retention, as in Kafka (-1: now; a time in the future counts as
+//! now).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
@@ -23,6 +27,8 @@ pub struct CommitPartition {
     pub offset: i64,
     pub leader_epoch: i32,
     pub metadata: Option<String>,
+    /// v1 only: when the client says it committed (-1: now).
+    pub commit_timestamp: i64,
 }
 
 pub struct OffsetCommitRequest {
@@ -36,14 +42,17 @@ pub struct OffsetCommitRequest {
 impl OffsetCommitRequest {
     pub fn decode(r: &mut Reader, version: i16) -> Result<Self> {
         let group_id = r.string("group id")?;
-        let generation = r.i32()?;
-        let member_id = r.string("member id")?;
+        let (generation, member_id) = if version >= 1 {
+            (r.i32()?, r.string("member id")?)
+        } else {
+            (-1, String::new())
+        };
         let instance_id = if version >= 7 {
             r.nullable_string()?
         } else {
             None
         };
-        if version <= 4 {
+        if (2..=4).contains(&version) {
             r.i64()?; // retention time
         }
         let topics = r.array("topics", |r| {
@@ -52,6 +61,7 @@ impl OffsetCommitRequest {
                 let partition = r.i32()?;
                 let offset = r.i64()?;
                 let leader_epoch = if version >= 6 { r.i32()? } else { -1 };
+                let commit_timestamp = if version == 1 { r.i64()? } else { -1 };
                 let metadata = r.nullable_string()?;
                 r.tagged_fields()?;
                 Ok(CommitPartition {
@@ -59,6 +69,7 @@ impl OffsetCommitRequest {
                     offset,
                     leader_epoch,
                     metadata,
+                    commit_timestamp,
                 })
             })?;
             r.tagged_fields()?;
@@ -78,27 +89,37 @@ impl OffsetCommitRequest {
 /// A partition's row to write, or the error code it gets.
 type Checked = std::result::Result<OffsetRow, i16>;
 
+/// Needs READ on the group and on each topic.
 pub async fn handle(
     broker: &Broker,
-    peer: SocketAddr,
+    conn: &crate::connection::ConnectionState,
     req: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
-    let group_error = broker.coordinator.check_commit(
-        &req.group_id,
-        &req.member_id,
-        req.instance_id.as_deref(),
-        req.generation,
-        Some(peer),
-    );
+    use crate::security::acl::Operation;
+    let peer = conn.peer;
+    let group_error = if !super::group_allowed(broker, conn, Operation::Read, &req.group_id) {
+        super::GROUP_AUTHORIZATION_FAILED
+    } else {
+        broker.coordinator.check_commit(
+            &req.group_id,
+            &req.member_id,
+            req.instance_id.as_deref(),
+            req.generation,
+            Some(peer),
+        )
+    };
     let now = now_ms();
     // Per partition: Ok(row) to write, or an error code.
     let mut results: Vec<(String, Vec<(i32, Checked)>)> = Vec::new();
     for (topic, partitions) in req.topics {
         let known = broker.catalog.get(&topic);
+        let readable = super::topic_allowed(broker, conn, Operation::Read, &topic);
         let mut out = Vec::with_capacity(partitions.len());
         for p in partitions {
             let r = if group_error != NONE {
                 Err(group_error)
+            } else if !readable {
+                Err(super::TOPIC_AUTHORIZATION_FAILED)
             } else if known
                 .as_ref()
                 .and_then(|t| t.partition(p.partition))
@@ -118,7 +139,11 @@ pub async fn handle(
                     offset: p.offset,
                     leader_epoch: p.leader_epoch,
                     metadata: p.metadata.unwrap_or_default(),
-                    commit_ms: now,
+                    commit_ms: if p.commit_timestamp >= 0 {
+                        p.commit_timestamp.min(now)
+                    } else {
+                        now
+                    },
                 })
             };
             out.push((p.partition, r));

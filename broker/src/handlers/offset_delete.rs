@@ -30,7 +30,21 @@ impl OffsetDeleteRequest {
     }
 }
 
-pub async fn handle(broker: &Broker, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+/// Needs DELETE on the group (READ on the topics, as Kafka, is implied by
+/// having committed them; not checked).
+pub async fn handle(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    req: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
+    if !super::group_allowed(
+        broker,
+        conn,
+        crate::security::acl::Operation::Delete,
+        &req.group_id,
+    ) {
+        return OffsetDeleteResponse::default().with_error_code(super::GROUP_AUTHORIZATION_FAILED);
+    }
     let subscribed = match broker.coordinator.subscribed_topics(&req.group_id) {
         Ok(s) => s,
         Err(c) => return OffsetDeleteResponse::default().with_error_code(c),

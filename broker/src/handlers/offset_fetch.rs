@@ -99,44 +99,62 @@ fn fields(c: &Option<Committed>) -> (i64, i32, String) {
     }
 }
 
-pub fn handle(broker: &Broker, version: i16, req: OffsetFetchRequest) -> OffsetFetchResponse {
+/// Needs DESCRIBE on the group (else GROUP_AUTHORIZATION_FAILED); topics
+/// the principal may not DESCRIBE are left out.
+pub fn handle(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    version: i16,
+    req: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    use crate::security::acl::Operation;
+    let group_ok =
+        |g: &GroupFetch| super::group_allowed(broker, conn, Operation::Describe, &g.group_id);
+    let lookup = |g: &GroupFetch| {
+        let mut found = lookup(broker, g);
+        found.retain(|(t, _)| super::topic_allowed(broker, conn, Operation::Describe, t));
+        found
+    };
     if version >= 8 {
         return OffsetFetchResponse::default().with_groups(
             req.groups
                 .iter()
                 .map(|g| {
-                    OffsetFetchResponseGroup::default()
-                        .with_group_id(GroupId(str(&g.group_id)))
-                        .with_topics(
-                            lookup(broker, g)
-                                .into_iter()
-                                .map(|(t, ps)| {
-                                    OffsetFetchResponseTopics::default()
-                                        .with_name(TopicName(str(t)))
-                                        .with_partitions(
-                                            ps.iter()
-                                                .map(|(p, c)| {
-                                                    let (o, e, m) = fields(c);
-                                                    OffsetFetchResponsePartitions::default()
-                                                        .with_partition_index(*p)
-                                                        .with_committed_offset(o)
-                                                        .with_committed_leader_epoch(e)
-                                                        .with_metadata(Some(str(m)))
-                                                })
-                                                .collect(),
-                                        )
-                                })
-                                .collect(),
-                        )
+                    let group = OffsetFetchResponseGroup::default()
+                        .with_group_id(GroupId(str(&g.group_id)));
+                    if !group_ok(g) {
+                        return group.with_error_code(super::GROUP_AUTHORIZATION_FAILED);
+                    }
+                    group.with_topics(
+                        lookup(g)
+                            .into_iter()
+                            .map(|(t, ps)| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(TopicName(str(t)))
+                                    .with_partitions(
+                                        ps.iter()
+                                            .map(|(p, c)| {
+                                                let (o, e, m) = fields(c);
+                                                OffsetFetchResponsePartitions::default()
+                                                    .with_partition_index(*p)
+                                                    .with_committed_offset(o)
+                                                    .with_committed_leader_epoch(e)
+                                                    .with_metadata(Some(str(m)))
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    )
                 })
                 .collect(),
         );
     }
-    let found = req
-        .groups
-        .first()
-        .map(|g| lookup(broker, g))
-        .unwrap_or_default();
+    if let Some(g) = req.groups.first().filter(|g| !group_ok(g)) {
+        let _ = g;
+        return OffsetFetchResponse::default().with_error_code(super::GROUP_AUTHORIZATION_FAILED);
+    }
+    let found = req.groups.first().map(lookup).unwrap_or_default();
     OffsetFetchResponse::default().with_topics(
         found
             .into_iter()

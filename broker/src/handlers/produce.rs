@@ -1,4 +1,6 @@
-//! Produce (v3-10; v0-2 advertised for librdkafka's sake and refused).
+//! Produce (v3-10; v0-2 advertised for librdkafka's sake and refused: their
+//! message sets (formats v0 and v1) get UNSUPPORTED_FOR_MESSAGE_FORMAT per
+//! partition, in a response of their version, never a dropped connection).
 //!
 //! Each partition's record set must be one batch (as Kafka from v3 on:
 //! INVALID_RECORD otherwise), checked (magic 2, lengths, CRC32C,
@@ -21,9 +23,10 @@ use crate::batch::{self, BatchError, BatchHeader};
 use crate::broker::Broker;
 use crate::clock::now_ms;
 use crate::metrics::TopicLabel;
-use crate::protocol::reader::{DecodeError, Reader, Result};
+use crate::protocol::reader::{Reader, Result};
 use crate::protocol::response;
 use crate::refusals;
+use crate::security::acl::Operation;
 use crate::storage::{Appended, Queued};
 use crate::topic_config::{TimestampType, TopicConfig};
 
@@ -38,12 +41,11 @@ pub struct ProduceRequest {
 
 impl ProduceRequest {
     pub fn decode(r: &mut Reader, version: i16) -> Result<Self> {
-        if version < 3 {
-            return Err(DecodeError::Invalid(
-                "Produce v0-2 (message formats v0 and v1) is not supported; use a client that sends record batches (v2)",
-            ));
-        }
-        let transactional_id = r.nullable_string()?;
+        let transactional_id = if version >= 3 {
+            r.nullable_string()?
+        } else {
+            None
+        };
         let acks = r.i16()?;
         let _timeout_ms = r.i32()?;
         let topics = r.array("topics", |r| {
@@ -201,7 +203,7 @@ fn count_in(broker: &Broker, topic: &str, bytes: u64, records: u64) {
 
 pub fn handle(
     broker: &Arc<Broker>,
-    peer: SocketAddr,
+    conn: &crate::connection::ConnectionState,
     version: i16,
     correlation_id: i32,
     req: ProduceRequest,
@@ -210,14 +212,21 @@ pub fn handle(
     let acks = req.acks;
     let metrics = broker.clone();
     let transactional = req.transactional_id.is_some();
+    let peer = conn.peer;
     let slots: Vec<(String, Vec<(i32, Slot)>)> = req
         .topics
         .into_iter()
         .map(|(name, partitions)| {
+            let writable = super::topic_allowed(broker, conn, Operation::Write, &name);
             let slots = partitions
                 .into_iter()
                 .map(|(index, records)| {
-                    let slot = if acks_valid {
+                    let slot = if version < 3 {
+                        // Message formats v0/v1, whatever the bytes say.
+                        Slot::Now(ResponseError::UnsupportedForMessageFormat.code(), None)
+                    } else if !writable {
+                        Slot::Now(super::TOPIC_AUTHORIZATION_FAILED, None)
+                    } else if acks_valid {
                         start_partition(broker, peer, &name, index, records, transactional)
                     } else {
                         Slot::Now(ResponseError::InvalidRequiredAcks.code(), None)
@@ -278,6 +287,13 @@ pub fn handle(
             );
         }
         let body = ProduceResponse::default().with_responses(responses);
+        if version < 3 {
+            let legacy = crate::protocol::legacy::produce(&body, version);
+            return Some(super::Response::new(crate::protocol::legacy::frame(
+                correlation_id,
+                &legacy,
+            )));
+        }
         match response::encode(ApiKey::Produce, version, correlation_id, &body) {
             Ok(frame) => Some(super::Response::new(frame)),
             Err(e) => {

@@ -7,6 +7,7 @@
 //! by Skiff's own bounded decoders (see `reader` for why).
 
 pub mod header;
+pub mod legacy;
 pub mod reader;
 pub mod response;
 pub mod versions;

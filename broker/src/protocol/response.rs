@@ -29,6 +29,7 @@ pub fn encode<R: Encodable>(
         message: e.to_string(),
     };
     let header_version = api.response_header_version(version);
+    let version = super::legacy::body_version(api, version);
     let body_size = body.compute_size(version).map_err(|e| wrap(&e))?;
     let header_size = if header_version >= 1 { 5 } else { 4 };
     let mut buf = BytesMut::with_capacity(4 + header_size + body_size);

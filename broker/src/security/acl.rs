@@ -486,6 +486,25 @@ impl TypeIndex {
         }
     }
 
+    /// Whether the ACLs allow `op` on some resource of this type (Kafka's
+    /// `authorizeByResourceType`, as InitProducerId uses it): an ALLOW
+    /// that applies, unless a DENY on every name (literal `*`) applies.
+    fn allows_some(&self, principal: &str, host: IpAddr, op: Operation) -> bool {
+        let denied_everywhere = self
+            .literal
+            .get(WILDCARD)
+            .into_iter()
+            .flatten()
+            .any(|e| e.result(principal, host, op) == Some(Permission::Deny));
+        !denied_everywhere
+            && self
+                .literal
+                .values()
+                .chain(self.prefixed.values())
+                .flatten()
+                .any(|e| e.result(principal, host, op) == Some(Permission::Allow))
+    }
+
     /// Whether the ACLs allow `op` on `name`: a matching DENY ends the search.
     fn allows(&self, principal: &str, host: IpAddr, op: Operation, name: &str) -> bool {
         let mut allowed = false;
@@ -587,6 +606,23 @@ impl Authorizer {
     ) -> bool {
         self.view()
             .authorize(principal, host, op, resource_type, name)
+    }
+
+    /// Whether `principal` may do `op` on at least one resource of the type.
+    pub fn allows_some(
+        &self,
+        principal: &str,
+        host: IpAddr,
+        op: Operation,
+        resource_type: ResourceType,
+    ) -> bool {
+        if self.mode == AuthorizerMode::None || self.is_super_user(principal) {
+            return true;
+        }
+        match resource_type.slot() {
+            Some(slot) => self.read().by_type[slot].allows_some(principal, normalize(host), op),
+            None => false,
+        }
     }
 
     /// Replaces every ACL at once (after another process changed the table);

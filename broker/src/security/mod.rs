@@ -11,11 +11,15 @@
 //! - `acl`: Kafka's ACL model and the in-memory authorizer.
 //! - `persist`: the SQLite tables that hold users and ACLs.
 //! - `tls`: certificate loading, the rustls server configuration and reload.
+//! - `context`: the broker's security state built from those, shared by
+//!   every connection, and the follower of changes made by other processes.
+//! - `users`: `skiff-broker user add/list/remove/verifier`.
 //!
 //! Everything a client sends before it has authenticated is hostile: every
 //! parser here bounds its input before it spends memory or CPU on it.
 
 pub mod acl;
+pub mod context;
 pub mod credentials;
 pub mod persist;
 pub mod plain;
@@ -23,3 +27,4 @@ pub mod rate_limit;
 pub mod sasl;
 pub mod scram;
 pub mod tls;
+pub mod users;

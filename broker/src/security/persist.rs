@@ -33,6 +33,13 @@ CREATE TABLE IF NOT EXISTS acls (
     permission    INTEGER NOT NULL,
     PRIMARY KEY (resource_type, resource_name, pattern_type, principal, host, operation, permission)
 ) WITHOUT ROWID;
+-- Bumped by every change to the two tables above, by the broker or by
+-- `skiff-broker user`: a running broker reloads them when it changes.
+CREATE TABLE IF NOT EXISTS security_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    n  INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO security_generation (id, n) VALUES (0, 0);
 ";
 
 /// Why the security tables could not be read or written.
@@ -53,6 +60,28 @@ pub enum PersistError {
 /// Creates the tables if they do not exist.
 pub fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)
+}
+
+/// Marks a change to users or ACLs, in the transaction that makes it.
+pub fn bump_generation(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute("UPDATE security_generation SET n = n + 1 WHERE id = 0", [])?;
+    Ok(())
+}
+
+/// The change counter (0 when the table does not exist yet).
+pub fn generation(conn: &Connection) -> rusqlite::Result<i64> {
+    Ok(conn
+        .query_row("SELECT n FROM security_generation WHERE id = 0", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .or_else(|e| match e {
+            rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => {
+                Ok(None)
+            }
+            e => Err(e),
+        })?
+        .unwrap_or(0))
 }
 
 /// Every stored verifier.

@@ -16,6 +16,9 @@ use crate::batch::BatchHeader;
 use crate::catalog::{Partition, Topic};
 use crate::config::MAX_PARTITIONS_CEILING;
 
+/// Writes rows of the security tables in the open transaction.
+pub type SecurityWrite = Box<dyn FnOnce(&rusqlite::Connection) -> rusqlite::Result<()> + Send>;
+
 /// Where a command's answer goes.
 pub(super) type Reply<T> = oneshot::Sender<WriteResult<T>>;
 
@@ -80,6 +83,14 @@ pub(super) enum Command {
         offset: i64,
         reply: Reply<i64>,
     },
+    /// A change to users or ACLs (`security::persist`), applied inside the
+    /// group's transaction; the caller updates its in-memory tables once
+    /// the answer says it committed.
+    Security {
+        apply: SecurityWrite,
+        growth: u64,
+        reply: Reply<()>,
+    },
     /// Answered by the writer's next group: proves it is alive and not stuck.
     Ping {
         reply: Reply<()>,
@@ -126,6 +137,7 @@ impl Command {
                     .sum(),
             },
             Command::AllocateProducerId { .. } => ROW,
+            Command::Security { growth, .. } => *growth,
             Command::CommitOffsets { group, offsets, .. } => offsets
                 .iter()
                 .map(|r| ROW + len(group) + len(&r.topic) + len(&r.metadata))
@@ -158,6 +170,7 @@ impl Command {
             Command::ExpireOffsets { .. } => "offsets retention",
             Command::EnforceRetention { .. } => "retention",
             Command::DeleteRecords { .. } => "a record deletion",
+            Command::Security { .. } => "a user or ACL change",
             Command::Ping { .. } => "a ping",
             Command::Shutdown => "shutdown",
         }

@@ -47,7 +47,7 @@ use uuid::Uuid;
 
 use crate::batch::BatchHeader;
 use crate::catalog::{Catalog, Partition, Topic};
-pub use command::{Appended, ConfigChange};
+pub use command::{Appended, ConfigChange, SecurityWrite};
 use command::{Command, Reply};
 pub use disk::{lock_database, DiskLimits};
 pub use error::{over_partition_limit, StorageError, WriteError, WriteResult, PARTITION_LIMIT};
@@ -58,6 +58,32 @@ pub use schema::Durability;
 
 /// How many read-only connections may run queries at once.
 const READERS: usize = 4;
+
+/// A connection for `skiff-broker user`, which may run beside a broker:
+/// an existing file is used as it is (only the security tables are created
+/// if missing); a new one is set up as the broker would.
+pub fn open_admin(path: &Path) -> rusqlite::Result<Connection> {
+    let existed = path.exists();
+    let conn = Connection::open(path)?;
+    if existed {
+        busy::install(&conn)?;
+        crate::security::persist::create_schema(&conn)?;
+    } else {
+        schema::configure_writer(&conn, Durability::Normal)?;
+    }
+    Ok(conn)
+}
+
+/// The users and ACLs as read from the file at one change counter.
+pub struct SecuritySnapshot {
+    pub generation: i64,
+    pub credentials: Vec<(
+        String,
+        crate::security::scram::Mechanism,
+        crate::security::scram::ScramCredential,
+    )>,
+    pub acls: Vec<crate::security::acl::AclBinding>,
+}
 
 /// Why `Storage::open` failed.
 #[derive(Debug, thiserror::Error)]
@@ -297,6 +323,37 @@ impl Storage {
             offset,
             reply,
         })
+    }
+
+    /// Writes to the users and ACL tables (`security::persist`) in the next
+    /// group commit; `growth` bounds the bytes it adds, for the disk guard.
+    pub fn security_write(&self, growth: u64, apply: SecurityWrite) -> Queued<()> {
+        self.queue(|reply| Command::Security {
+            apply,
+            growth,
+            reply,
+        })
+    }
+
+    /// The users and ACLs as stored, and the change counter they belong to.
+    pub async fn read_security(&self) -> Result<SecuritySnapshot, StorageError> {
+        use crate::security::persist;
+        self.read(|c| {
+            let generation = persist::generation(c)?;
+            let corrupt = |e: persist::PersistError| StorageError::Corrupt(e.to_string());
+            Ok(SecuritySnapshot {
+                generation,
+                credentials: persist::load_credentials(c).map_err(corrupt)?,
+                acls: persist::load_acls(c).map_err(corrupt)?,
+            })
+        })
+        .await
+    }
+
+    /// The users and ACLs change counter.
+    pub async fn security_generation(&self) -> Result<i64, StorageError> {
+        self.read(|c| Ok(crate::security::persist::generation(c)?))
+            .await
     }
 
     /// Stops the writer after everything queued so far, checkpoints and

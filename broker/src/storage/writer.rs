@@ -187,6 +187,11 @@ fn dispatch(
             offset,
             reply,
         } => answer(reply, state.delete_records(tx, partition, offset)?),
+        Command::Security { apply, reply, .. } => {
+            apply(tx)?;
+            crate::security::persist::bump_generation(tx)?;
+            answer(reply, Staged::Written(Box::new(|| Ok(()))))
+        }
         Command::Ping { reply } => answer(reply, Staged::Written(Box::new(|| Ok(())))),
         Command::Shutdown => Box::new(|_| {}),
     })
@@ -207,6 +212,7 @@ fn refuse(cmd: Command, e: WriteError) -> AfterCommit {
         Command::ExpireOffsets { reply, .. } => answer(reply, Staged::Refused(e)),
         Command::EnforceRetention { reply, .. } => answer(reply, Staged::Refused(e)),
         Command::DeleteRecords { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::Security { reply, .. } => answer(reply, Staged::Refused(e)),
         Command::Ping { reply } => answer(reply, Staged::Refused(e)),
         Command::Shutdown => Box::new(|_| {}),
     }

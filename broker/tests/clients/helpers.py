@@ -340,10 +340,10 @@ class RawClient:
         return brokers
 
     def produce(self, topic, partition, records: bytes, acks=-1, version=3):
-        """Produce v3 of one record set to one partition; returns
-        (error_code, base_offset) of that partition's response."""
+        """Produce (v3 unless asked) of one record set to one partition;
+        returns (error_code, base_offset) of that partition's response."""
         body = (
-            kstr(None)
+            (kstr(None) if version >= 3 else b"")
             + struct.pack(">hi", acks, 10000)
             + struct.pack(">i", 1)
             + kstr(topic)
