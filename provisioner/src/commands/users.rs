@@ -44,7 +44,7 @@ pub struct UsersArgs {
 pub enum UsersCommand {
     /// Create a user with a new random password (shown once) and its ACLs.
     Add {
-        #[arg(value_name = "NAME", value_parser = parse_user)]
+        #[arg(id = "user_name", value_name = "NAME", value_parser = parse_user)]
         name: String,
         /// Let it read (consume, describe) topics whose name starts with
         /// PREFIX (repeatable).
@@ -63,7 +63,7 @@ pub enum UsersCommand {
     List,
     /// Delete a user's credentials and every ACL of it.
     Remove {
-        #[arg(value_name = "NAME", value_parser = parse_user)]
+        #[arg(id = "user_name", value_name = "NAME", value_parser = parse_user)]
         name: String,
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
