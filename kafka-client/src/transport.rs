@@ -416,4 +416,85 @@ mod tests {
         assert!(e.contains("cannot read the CA file"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// A server that knows the user but not the credential: answers
+    /// SaslHandshake, a well-formed server-first message, then a server
+    /// signature it made up. The client must refuse it.
+    #[tokio::test]
+    async fn a_server_that_cannot_sign_is_refused() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = l.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut step = 0;
+                    loop {
+                        let mut len = [0u8; 4];
+                        if s.read_exact(&mut len).await.is_err() {
+                            return;
+                        }
+                        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+                        s.read_exact(&mut body).await.unwrap();
+                        let key = i16::from_be_bytes([body[0], body[1]]);
+                        let mut out = body[4..8].to_vec(); // correlation id
+                        match key {
+                            18 => {
+                                out.extend_from_slice(&[0, 0, 0, 0, 0, 3]);
+                                for (k, max) in [(18i16, 3i16), (17, 1), (36, 1)] {
+                                    out.extend_from_slice(&k.to_be_bytes());
+                                    out.extend_from_slice(&0i16.to_be_bytes());
+                                    out.extend_from_slice(&max.to_be_bytes());
+                                }
+                            }
+                            17 => {
+                                out.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 13]);
+                                out.extend_from_slice(b"SCRAM-SHA-256");
+                            }
+                            _ => {
+                                // Header: key, version, correlation, client id.
+                                let id_len = i16::from_be_bytes([body[8], body[9]]) as usize;
+                                let auth = &body[10 + id_len + 4..];
+                                let text = std::str::from_utf8(auth).unwrap();
+                                let reply = if step == 0 {
+                                    let nonce = text.rsplit_once("r=").unwrap().1;
+                                    format!("r={nonce}srv,s=c2FsdHNhbHQ=,i=4096")
+                                } else {
+                                    "v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_string()
+                                };
+                                step += 1;
+                                out.extend_from_slice(&[0, 0, 0xff, 0xff]);
+                                out.extend_from_slice(&(reply.len() as i32).to_be_bytes());
+                                out.extend_from_slice(reply.as_bytes());
+                                out.extend_from_slice(&0i64.to_be_bytes());
+                            }
+                        }
+                        let mut frame = (out.len() as i32).to_be_bytes().to_vec();
+                        frame.extend_from_slice(&out);
+                        if s.write_all(&frame).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let options = |m| crate::Options {
+            security: Security::SaslPlaintext(Sasl {
+                mechanism: Mechanism::from_name(m).unwrap(),
+                user: "u".into(),
+                password: "pencil".into(),
+            }),
+            timeout: Duration::from_secs(2),
+            ..crate::Options::default()
+        };
+        let e = Connection::open(&addr, &options("SCRAM-SHA-256"))
+            .await
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("server's signature is wrong"), "{e}");
+        assert!(matches!(e, Error::Auth { .. }), "{e}");
+    }
 }
