@@ -293,6 +293,50 @@ mod tests {
         crate::Cli::command().debug_assert();
     }
 
+    fn args(protocol: Option<Protocol>, ca: Option<&str>, pw: Option<&str>) -> TargetArgs {
+        TargetArgs {
+            bootstrap: Some("127.0.0.1:9092".into()),
+            security_protocol: protocol,
+            ca_file: ca.map(Into::into),
+            user: None,
+            password_file: pw.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn security_from_flags() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let pw = t.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let pw = pw.to_str().unwrap();
+        // A deployment name no test stores secrets for.
+        let name = "no-secrets-stored-here";
+        let (s, f) = security(name, &args(None, None, None), false).unwrap();
+        assert_eq!((s, f), (Security::Plaintext, None));
+        let (s, f) = security(name, &args(None, Some("/ca.pem"), Some(pw)), false).unwrap();
+        let Security::SaslSsl(tls, sasl) = s else {
+            panic!("{s:?}")
+        };
+        assert_eq!(
+            tls.ca_file.as_deref(),
+            Some(std::path::Path::new("/ca.pem"))
+        );
+        assert_eq!(
+            (sasl.user.as_str(), sasl.password.as_str()),
+            ("admin", "s3cret")
+        );
+        assert_eq!(sasl.mechanism, Mechanism::Scram(MECHANISM));
+        assert_eq!(f.as_deref(), Some(std::path::Path::new(pw)));
+        let (s, _) = security(name, &args(Some(Protocol::Ssl), None, None), true).unwrap();
+        assert!(matches!(s, Security::Ssl(_)), "{s:?}");
+        // Commands that need the admin fail without a password, naming
+        // where it was looked for.
+        let e = security(name, &args(None, None, None), true).unwrap_err();
+        assert!(e.to_string().contains("admin.password"), "{e}");
+    }
+
     #[test]
     fn bootstrap_addresses() {
         for ok in [
