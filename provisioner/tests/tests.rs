@@ -17,3 +17,4 @@ mod preflight;
 mod resize;
 mod topics;
 mod up;
+mod users;
