@@ -9,6 +9,7 @@ with librdkafka's defaults (a Fetch long poll every 500 ms per consumer, a
 heartbeat every 3 s) and once with 30 s long polls, where heartbeats are
 most of what is left.
 Usage: python scripts/bench-groups.py BROKER_BINARY [IDLE_SECONDS]"""
+import os
 import statistics
 import sys
 import time
@@ -19,12 +20,13 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from launcher import Broker, cpu_seconds
 
 GROUPS = 20
+SECURITY = os.environ.get("SKIFF_BENCH_SECURITY", "PLAINTEXT")
 PER_GROUP = 5
 RUNS = 5
 
 
-def time_to_first_record(bootstrap, topic, group):
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"})
+def time_to_first_record(client, topic, group):
+    c = Consumer({**client, "group.id": group, "auto.offset.reset": "earliest"})
     t0 = time.perf_counter()
     c.subscribe([topic])
     try:
@@ -37,14 +39,14 @@ def time_to_first_record(bootstrap, topic, group):
         c.close()
 
 
-def idle_phase(broker, bootstrap, idle_s, extra, label):
+def idle_phase(broker, client, idle_s, extra, label):
     """100 consumers in 20 groups on the idle topic; once every group is
     stable, the broker CPU over idle_s."""
     consumers = []
     try:
         for g in range(GROUPS):
             for _ in range(PER_GROUP):
-                conf = {"bootstrap.servers": bootstrap, "group.id": f"idle-{g}", "auto.offset.reset": "earliest"}
+                conf = {**client, "group.id": f"idle-{g}", "auto.offset.reset": "earliest"}
                 conf.update(extra)
                 c = Consumer(conf)
                 c.subscribe(["idle"])
@@ -79,24 +81,25 @@ def idle_phase(broker, bootstrap, idle_s, extra, label):
 def main():
     binary = sys.argv[1]
     idle_s = float(sys.argv[2]) if len(sys.argv) > 2 else 60.0
-    with Broker(binary, prefix="skiff-bench-groups-") as broker:
-        bootstrap = broker.bootstrap
-        admin = AdminClient({"bootstrap.servers": bootstrap})
+    with Broker(binary, prefix="skiff-bench-groups-", security=SECURITY) as broker:
+        client = broker.client
+        print(f"security: {SECURITY}")
+        admin = AdminClient(client)
         futures = admin.create_topics([NewTopic("ttfr", 1, 1), NewTopic("idle", PER_GROUP, 1)])
         for f in futures.values():
             f.result()
-        p = Producer({"bootstrap.servers": bootstrap})
+        p = Producer(client)
         for i in range(1000):
             p.produce("ttfr", b"record %d" % i)
         p.flush(30)
 
-        times = [time_to_first_record(bootstrap, "ttfr", f"ttfr-{i}") for i in range(RUNS)]
+        times = [time_to_first_record(client, "ttfr", f"ttfr-{i}") for i in range(RUNS)]
         print(
             f"time to first record after subscribe (librdkafka defaults, {RUNS} fresh groups): "
             f"median {statistics.median(times):.3f} s, max {max(times):.3f} s"
         )
-        idle_phase(broker, bootstrap, idle_s, {}, "librdkafka defaults (heartbeat 3 s, fetch long poll 500 ms)")
-        idle_phase(broker, bootstrap, idle_s, {"fetch.wait.max.ms": 30000}, "fetch long poll 30 s (mostly heartbeats)")
+        idle_phase(broker, client, idle_s, {}, "librdkafka defaults (heartbeat 3 s, fetch long poll 500 ms)")
+        idle_phase(broker, client, idle_s, {"fetch.wait.max.ms": 30000}, "fetch long poll 30 s (mostly heartbeats)")
 
 
 if __name__ == "__main__":

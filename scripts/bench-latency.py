@@ -1,7 +1,8 @@
 """Latency benchmark driven by librdkafka; see scripts/bench.
 
 Prints (1) sync produce latency: one 1 KiB record at a time with acks=all,
-each waited for before the next (p50/p99/p99.9/max); then, while another
+each waited for before the next (p50/p99/p99.9/max), and the broker's CPU
+time per record (each is one group commit); then, while another
 process saturates the broker with acks=all produce for SATURATE_S seconds,
 (2) the tail latency of a consumer at the end of another topic, which gets
 a 1 KiB record every 10 ms (from send to receipt: commit, long-poll wake-up
@@ -16,9 +17,10 @@ import time
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from launcher import Broker
+from launcher import Broker, cpu_seconds
 
 MB = 1_000_000
+SECURITY = os.environ.get("SKIFF_BENCH_SECURITY", "PLAINTEXT")
 SATURATE_S = 15
 
 
@@ -32,8 +34,8 @@ def summary(ms):
             f"p99.9 {pct(ms, 0.999):.2f} ms, max {max(ms):.2f} ms ({len(ms)} samples)")
 
 
-def sync_produce(bootstrap, n):
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0})
+def sync_produce(client, n):
+    producer = Producer({**client, "acks": "all", "linger.ms": 0})
     payload = os.urandom(1024)
     for _ in range(200):  # warm-up: connection, metadata
         producer.produce("sync", payload, partition=0)
@@ -48,9 +50,9 @@ def sync_produce(bootstrap, n):
     return out
 
 
-def saturate(bootstrap, seconds, done):
+def saturate(client, seconds, done):
     producer = Producer({
-        "bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
+        **client, "acks": "all", "linger.ms": 5,
         "batch.size": 1_000_000, "queue.buffering.max.kbytes": 200_000,
     })
     payload = os.urandom(1024)
@@ -64,9 +66,9 @@ def saturate(bootstrap, seconds, done):
     done.set()
 
 
-def catch_up(bootstrap, seconds, out):
+def catch_up(client, seconds, out):
     consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": "lagging", "enable.auto.commit": False,
+        **client, "group.id": "lagging", "enable.auto.commit": False,
         "max.partition.fetch.bytes": 1048576,
     })
     consumer.assign([TopicPartition("load", 0, 0)])
@@ -87,24 +89,29 @@ def catch_up(bootstrap, seconds, out):
 def main():
     binary = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
-    with Broker(binary, prefix="skiff-bench-latency-") as broker:
-        bootstrap = broker.bootstrap
-        admin = AdminClient({"bootstrap.servers": bootstrap})
+    with Broker(binary, prefix="skiff-bench-latency-", security=SECURITY) as broker:
+        client = broker.client
+        print(f"security: {SECURITY}")
+        admin = AdminClient(client)
         for f in admin.create_topics([NewTopic(t, 1, 1) for t in ("sync", "load", "probe")]).values():
             f.result()
         print(f"load average at start: {os.getloadavg()[0]:.2f}")
-        print(f"sync produce (acks=all, 1 KiB, one at a time): {summary(sync_produce(bootstrap, n))}")
+        cpu = cpu_seconds(broker.pid)
+        sync_ms = sync_produce(client, n)
+        cpu_us = (cpu_seconds(broker.pid) - cpu) * 1e6 / (n + 200)  # with the 200 warm-up records
+        print(f"sync produce (acks=all, 1 KiB, one at a time): {summary(sync_ms)}; "
+              f"broker CPU {cpu_us:.0f} us per record")
 
         ctx = multiprocessing.get_context("spawn")
         done, results = ctx.Event(), ctx.Queue()
-        loader = ctx.Process(target=saturate, args=(bootstrap, SATURATE_S, done))
-        lagging = ctx.Process(target=catch_up, args=(bootstrap, SATURATE_S, results))
+        loader = ctx.Process(target=saturate, args=(client, SATURATE_S, done))
+        lagging = ctx.Process(target=catch_up, args=(client, SATURATE_S, results))
         loader.start()
         time.sleep(3)  # a backlog for the lagging consumer
         lagging.start()
 
-        probe_out = Producer({"bootstrap.servers": bootstrap, "acks": "1", "linger.ms": 0})
-        probe_in = Consumer({"bootstrap.servers": bootstrap, "group.id": "tail",
+        probe_out = Producer({**client, "acks": "1", "linger.ms": 0})
+        probe_in = Consumer({**client, "group.id": "tail",
                              "enable.auto.commit": False, "fetch.wait.max.ms": 500})
         end_offset = probe_in.get_watermark_offsets(TopicPartition("probe", 0), timeout=10)[1]
         probe_in.assign([TopicPartition("probe", 0, end_offset)])

@@ -6,9 +6,12 @@ import time
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+import bench_security
 from launcher import Broker, cpu_seconds, device_writes, io_counts, status_kb
 
 MB = 1_000_000
+SECURITY = os.environ.get("SKIFF_BENCH_SECURITY", "PLAINTEXT")
+LOGINS = 200
 
 
 def main():
@@ -22,16 +25,15 @@ def main():
     if retention is not None:
         os.environ["SKIFF_RETENTION_CHECK_INTERVAL_MS"] = "1000"
         config = {"retention.bytes": str(retention)}
-    with Broker(binary, prefix="skiff-bench-") as broker:
-        bootstrap = broker.bootstrap
+    with Broker(binary, prefix="skiff-bench-", security=SECURITY) as broker:
         time.sleep(0.5)
         idle_rss = status_kb(broker.pid, "VmRSS")
-        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin = AdminClient(broker.client)
         admin.create_topics([NewTopic("bench", 1, 1, config=config)])["bench"].result()
 
         payload = os.urandom(size)
         producer = Producer({
-            "bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
+            **broker.client, "acks": "all", "linger.ms": 5,
             "batch.size": 1_000_000, "queue.buffering.max.messages": 1_000_000,
             "queue.buffering.max.kbytes": 2_000_000,
         })
@@ -59,7 +61,7 @@ def main():
             raise SystemExit(f"{len(failures)} produce failures, first: {failures[0]}")
 
         consumer = Consumer({
-            "bootstrap.servers": bootstrap, "group.id": "bench",
+            **broker.client, "group.id": "bench",
             "enable.auto.commit": False, "enable.auto.offset.store": False,
             "fetch.max.bytes": 52428800, "max.partition.fetch.bytes": 1048576,
         })
@@ -82,6 +84,7 @@ def main():
         consume_s = time.perf_counter() - t0
         consume_cpu = cpu_seconds(broker.pid) - cpu0
         consumer.close()
+        login_cpu = login_cost(broker) if SECURITY == "SASL_SSL" else None
         peak_rss = status_kb(broker.pid, "VmHWM")
         time.sleep(11)  # the broker hands freed memory back every 10 s
         after_rss = status_kb(broker.pid, "VmRSS")
@@ -91,6 +94,8 @@ def main():
         written, calls = (broker.final_io[0] - io0[0], broker.final_io[1] - io0[1])
         payload_mb = records * size / MB
         db_bytes = os.path.getsize(broker.db)
+        print(f"security: {SECURITY}" + (f" ({broker.client['sasl.mechanism']}, host name verified)"
+                                         if SECURITY.startswith("SASL") else ""))
         print(f"records: {records} x {size} B = {payload_mb:.1f} MB payload")
         print(f"produce: {records / produce_s:,.0f} records/s, {payload_mb / produce_s:.1f} MB/s, "
               f"broker CPU {produce_cpu:.2f} s = {produce_cpu / payload_mb:.5f} CPU-s/MB")
@@ -103,6 +108,21 @@ def main():
               f"payload byte (/proc/PID/io, produce to exit), {calls / payload_mb:.1f} write calls/MB; "
               f"device write I/Os {dev_ios / payload_mb:.1f}/MB (whole device, shared)")
         print(f"database: {db_bytes / MB:.1f} MB = {db_bytes / (records * size):.3f} x payload")
+        if login_cpu is not None:
+            cpu, wall = login_cpu
+            print(f"login (new connection: TLS handshake + SCRAM-SHA-512, {bench_security.ITERATIONS} iterations): "
+                  f"broker CPU {cpu * 1000 / LOGINS:.2f} ms each, {wall * 1000 / LOGINS:.2f} ms wall each "
+                  f"({LOGINS} in a row)")
+
+
+def login_cost(broker):
+    """Broker CPU and wall seconds of LOGINS sequential logins."""
+    bench_security.login(broker.client)  # warm-up
+    cpu0 = cpu_seconds(broker.pid)
+    t0 = time.perf_counter()
+    for _ in range(LOGINS):
+        bench_security.login(broker.client)
+    return cpu_seconds(broker.pid) - cpu0, time.perf_counter() - t0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ Each broker gets a fresh database in a temporary directory and a free port on
 (`skiff-broker healthcheck`, an ApiVersions round trip), not when its port
 merely accepts connections: the listener is bound before the database is
 opened, so an open port says nothing about whether requests are served.
+With `security` other than PLAINTEXT (the benchmark's `--security`) the
+broker gets a throw-away certificate and SCRAM user (bench_security) and
+`client` holds the librdkafka settings to reach it.
 Also holds the /proc readings the scripts print (CPU seconds, RSS)."""
 
 import os
@@ -63,7 +66,7 @@ class Broker:
     """A skiff-broker process on 127.0.0.1 with its own database; use it as a
     context manager so the process and the directory go away on any exit."""
 
-    def __init__(self, binary, prefix="skiff-", log_level="warn"):
+    def __init__(self, binary, prefix="skiff-", log_level="warn", security="PLAINTEXT"):
         self.binary = binary
         self.dir = tempfile.mkdtemp(prefix=prefix)
         self.db = os.path.join(self.dir, "skiff.db")
@@ -71,9 +74,17 @@ class Broker:
         self.url = f"tcp://127.0.0.1:{self.port}"
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.final_io = None
+        self.security = security
+        self.env = dict(os.environ, RUST_LOG=log_level)
+        self.client = {"bootstrap.servers": self.bootstrap}
+        if security != "PLAINTEXT":
+            import bench_security
+
+            env, self.client = bench_security.setup(security, self.dir, self.bootstrap)
+            self.env.update(env)
         self.proc = subprocess.Popen(
             [binary, "--listener-url", self.url, "--storage-engine", f"sqlite://{self.db}"],
-            env=dict(os.environ, RUST_LOG=log_level),
+            env=self.env,
         )
         try:
             self._wait_ready()
@@ -94,6 +105,7 @@ class Broker:
                 [self.binary, "--listener-url", self.url, "healthcheck", "--timeout", "1"],
                 capture_output=True,
                 text=True,
+                env=self.env,
             )
             if check.returncode == 0:
                 return

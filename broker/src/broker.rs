@@ -26,6 +26,8 @@ pub struct Broker {
     /// Bytes of large frames and responses in flight (`budget.rs`).
     pub budget: crate::budget::Budget,
     pub metrics: crate::metrics::Metrics,
+    /// Incremental fetch sessions (KIP-227).
+    pub fetch_sessions: crate::fetch_sessions::FetchSessions,
     /// TLS, SASL, users and ACLs.
     pub security: crate::security::context::Security,
 }

@@ -15,6 +15,12 @@ use uuid::Uuid;
 
 use crate::topic_config::TopicConfig;
 
+/// Woken whenever any partition's high watermark moves or a partition is
+/// deleted: an incremental fetch session waits on this one notification
+/// instead of one per partition (waking, it checks its partitions' atomics).
+/// Process-wide: several brokers in one test process only cause extra checks.
+pub static ANY_APPEND: Notify = Notify::const_new();
+
 /// One partition of a topic.
 #[derive(Debug)]
 pub struct Partition {
@@ -56,6 +62,7 @@ impl Partition {
     pub fn advance(&self, high_watermark: i64) {
         self.high_watermark.store(high_watermark, Ordering::Release);
         self.appended.notify_waiters();
+        ANY_APPEND.notify_waiters();
     }
     /// Marks the partition gone (writer only, after the deleting commit) and
     /// wakes its long polls.
@@ -63,6 +70,7 @@ impl Partition {
         self.deleted.store(true, Ordering::Release);
         self.tail.clear();
         self.appended.notify_waiters();
+        ANY_APPEND.notify_waiters();
     }
     pub fn is_deleted(&self) -> bool {
         self.deleted.load(Ordering::Acquire)

@@ -320,6 +320,17 @@ pub struct Settings {
     )]
     pub max_connections_per_ip: usize,
 
+    /// Incremental fetch sessions held at once (KIP-227; Kafka's
+    /// max.incremental.fetch.session.cache.slots); the least recently used
+    /// is evicted for a new one. 0 turns sessions off.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS",
+        default_value_t = 1000
+    )]
+    pub max_incremental_fetch_session_cache_slots: usize,
+
     /// How clients connect: PLAINTEXT (no TLS, no authentication), SSL
     /// (TLS, every client anonymous), SASL_PLAINTEXT (SASL without TLS) or
     /// SASL_SSL (TLS, then SASL). Before a SASL client has authenticated,
@@ -376,6 +387,10 @@ pub struct Settings {
     )]
     pub bootstrap_user: Option<String>,
 }
+
+/// The most fetch sessions `SKIFF_MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS`
+/// may ask for.
+pub const MAX_FETCH_SESSION_SLOTS: usize = 100_000;
 
 /// The largest `SKIFF_FETCH_MAX_BYTES` accepted (1 GiB).
 pub const MAX_FETCH_BYTES_CEILING: i32 = 1 << 30;
@@ -468,6 +483,7 @@ pub struct Config {
     pub frame_read_timeout: Duration,
     /// `SKIFF_MAX_CONNECTIONS_PER_IP`.
     pub max_connections_per_ip: usize,
+    pub fetch_session_cache_slots: usize,
     pub security: SecurityConfig,
 }
 
@@ -670,6 +686,12 @@ impl Settings {
             ));
         }
         let security = self.security()?;
+        if self.max_incremental_fetch_session_cache_slots > MAX_FETCH_SESSION_SLOTS {
+            return Err(err(
+                "SKIFF_MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS (--max-incremental-fetch-session-cache-slots)",
+                format!("use 0 to {MAX_FETCH_SESSION_SLOTS}"),
+            ));
+        }
         let metrics_listen = match &self.metrics_listener_url {
             Some(url) => Some(parse_endpoint(
                 "SKIFF_METRICS_LISTENER_URL (--metrics-listener-url)",
@@ -713,6 +735,7 @@ impl Settings {
             connections_max_idle: Duration::from_millis(self.connections_max_idle_ms),
             frame_read_timeout: Duration::from_millis(self.frame_read_timeout_ms),
             max_connections_per_ip: self.max_connections_per_ip,
+            fetch_session_cache_slots: self.max_incremental_fetch_session_cache_slots,
             security,
         })
     }

@@ -41,6 +41,9 @@ use crate::refusals;
 /// produce requests in flight keep a producer's pipeline busy while earlier
 /// ones commit, without holding many megabytes of frames per connection.
 const MAX_IN_FLIGHT: usize = 4;
+/// How long a connection stays open after an answer that ends it (a failed
+/// authentication), as Kafka's `connection.failed.authentication.delay.ms`.
+const CLOSE_AFTER_REFUSAL_DELAY: Duration = Duration::from_millis(100);
 /// A frame's declared size is trusted up to this much buffer at once; beyond
 /// it the buffer grows only as bytes arrive.
 const TRUSTED_FRAME: usize = 1024 * 1024;
@@ -347,7 +350,14 @@ where
             Ok(None) => break,
             // A client that hangs up abruptly, or an idle one closed as
             // Kafka closes them, is routine, not a warning.
-            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+            // A TLS client closing without close_notify (many do) is the
+            // same.
+            Err(FrameError::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
                 debug!(%peer, error = %e, "client reset the connection");
                 break;
             }
@@ -435,7 +445,15 @@ where
                     }
                     out
                 });
-                if tx.send(pending).await.is_err() || state.close_after_response {
+                if tx.send(pending).await.is_err() {
+                    break;
+                }
+                if state.close_after_response {
+                    // As Kafka (connection.failed.authentication.delay.ms):
+                    // the answer goes out first and the close follows a
+                    // little later, so clients that drop data arriving
+                    // with the close still read why.
+                    tokio::time::sleep(CLOSE_AFTER_REFUSAL_DELAY).await;
                     break;
                 }
             }

@@ -21,6 +21,7 @@ pub mod config;
 mod connection;
 mod coordinator;
 mod decompress;
+mod fetch_sessions;
 mod handlers;
 pub mod healthcheck;
 pub mod memory;
@@ -160,6 +161,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     );
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
+    let fetch_session_slots = config.fetch_session_cache_slots;
     let broker = Arc::new(Broker {
         budget: budget::Budget::new(config.max_inflight_bytes),
         config,
@@ -169,6 +171,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         shutdown: shutdown.clone(),
         metrics: metrics::Metrics::default(),
         security,
+        fetch_sessions: fetch_sessions::FetchSessions::new(fetch_session_slots),
     });
     if let Some(cert) = broker.security.cert() {
         let stop = shutdown.clone();

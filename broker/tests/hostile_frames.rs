@@ -78,8 +78,8 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
         ("unsupported metadata version", frame(3, 99, &[0, 0, 0, 0])),
         ("negative api version", frame(3, -1, &[0, 0, 0, 0])),
         (
-            "produce v2 (message format v1)",
-            frame(0, 2, &[0, 1, 0, 0, 0, 0, 0, 0, 0, 0]),
+            "truncated produce v2 (message format v1)",
+            frame(0, 2, &[0, 1, 0, 0, 0]),
         ),
     ];
     // Produce v3 whose topic name claims 32767 bytes.

@@ -219,3 +219,51 @@ async fn acl_apis_v0_create_describe_and_delete_literal_acls() {
     r.advance(8);
     assert_eq!(r.get_i32(), 0, "nothing left");
 }
+
+/// DescribeConfigs v0, as a Kafka 2.1-era client lists a topic's configs:
+/// `is_default` instead of the source, no synonyms.
+#[tokio::test]
+async fn describe_configs_v0_marks_defaults() {
+    let broker = TestBroker::start().await;
+    let mut c = broker.client().await;
+    let mut body = BytesMut::new();
+    body.put_i32(1);
+    string(&mut body, "cfg");
+    body.put_i32(1); // partitions
+    body.put_i16(1); // replication factor
+    body.put_i32(0); // assignments
+    body.put_i32(1); // configs
+    string(&mut body, "retention.ms");
+    string(&mut body, "60000");
+    body.put_i32(5000);
+    let mut r = call(&mut c, 19, 0, &body).await;
+    r.advance(4);
+    get_string(&mut r);
+    assert_eq!(r.get_i16(), 0, "topic created with an override");
+
+    // [resource type, name, keys (null: all)]
+    let mut body = BytesMut::new();
+    body.put_i32(1);
+    body.put_i8(2);
+    string(&mut body, "cfg");
+    body.put_i32(-1);
+    let mut r = call(&mut c, 32, 0, &body).await;
+    r.advance(4); // throttle
+    assert_eq!(r.get_i32(), 1);
+    assert_eq!(r.get_i16(), 0);
+    let message = r.get_i16();
+    r.advance(message.max(0) as usize);
+    assert_eq!(r.get_i8(), 2);
+    assert_eq!(get_string(&mut r), "cfg");
+    let n = r.get_i32();
+    let mut configs = std::collections::HashMap::new();
+    for _ in 0..n {
+        let name = get_string(&mut r);
+        let value = get_string(&mut r);
+        let (_read_only, is_default, _sensitive) = (r.get_u8(), r.get_u8(), r.get_u8());
+        configs.insert(name, (value, is_default));
+    }
+    assert!(r.is_empty(), "nothing after the v0 fields");
+    assert_eq!(configs["retention.ms"], ("60000".to_string(), 0));
+    assert_eq!(configs["cleanup.policy"], ("delete".to_string(), 1));
+}

@@ -890,3 +890,107 @@ async fn size_prefixes_alone_take_no_budget() {
     drop(held);
     b.stop().await;
 }
+
+/// KIP-227: a session's incremental fetches answer only what changed, and
+/// its errors are Kafka's.
+#[tokio::test]
+async fn fetch_sessions_answer_only_what_changed() {
+    use kafka_protocol::messages::fetch_request::ForgottenTopic;
+    let broker = TestBroker::start().await;
+    let mut c = broker.client().await;
+    assert_eq!(create_topic(&mut c, "many", 20, &[]).await, 0);
+    let all: Vec<FetchPartition> = (0..20)
+        .map(|p| {
+            FetchPartition::default()
+                .with_partition(p)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1 << 20)
+        })
+        .collect();
+    let full = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_bytes(10 << 20)
+        .with_session_id(0)
+        .with_session_epoch(0)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name("many"))
+            .with_partitions(all)]);
+    let r: FetchResponse = c.call(ApiKey::Fetch, 12, &full).await;
+    assert_eq!(r.error_code, 0);
+    let id = r.session_id;
+    assert!(id > 0, "a session was created");
+    assert_eq!(
+        r.responses[0].partitions.len(),
+        20,
+        "the first answer is full"
+    );
+
+    let incremental = |epoch: i32, topics: Vec<FetchTopic>, forgotten: Vec<ForgottenTopic>| {
+        FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_max_bytes(10 << 20)
+            .with_session_id(id)
+            .with_session_epoch(epoch)
+            .with_topics(topics)
+            .with_forgotten_topics_data(forgotten)
+    };
+    let r: FetchResponse = c
+        .call(ApiKey::Fetch, 12, &incremental(1, vec![], vec![]))
+        .await;
+    assert_eq!((r.error_code, r.session_id), (0, id));
+    assert!(r.responses.is_empty(), "nothing changed: nothing sent");
+
+    let mut p = broker.client().await;
+    let req = produce_req("many", 7, batch(&[b"x"], Compression::None, None), -1);
+    let _: ProduceResponse = p.call(ApiKey::Produce, 9, &req).await;
+    let r: FetchResponse = c
+        .call(ApiKey::Fetch, 12, &incremental(2, vec![], vec![]))
+        .await;
+    assert_eq!(r.responses.len(), 1);
+    let parts = &r.responses[0].partitions;
+    assert_eq!(parts.len(), 1, "only the partition with news");
+    assert_eq!(parts[0].partition_index, 7);
+    assert_eq!(values(&parts[0].records), vec![(0, b"x".to_vec())]);
+
+    // The client moved past it; forgetting partition 7 drops it.
+    let moved = FetchTopic::default()
+        .with_topic(name("many"))
+        .with_partitions(vec![FetchPartition::default()
+            .with_partition(7)
+            .with_fetch_offset(1)
+            .with_partition_max_bytes(1 << 20)]);
+    let r: FetchResponse = c
+        .call(ApiKey::Fetch, 12, &incremental(3, vec![moved], vec![]))
+        .await;
+    assert!(r.responses.is_empty(), "at the end, nothing new");
+    let forget = ForgottenTopic::default()
+        .with_topic(name("many"))
+        .with_partitions(vec![7]);
+    let r: FetchResponse = c
+        .call(ApiKey::Fetch, 12, &incremental(4, vec![], vec![forget]))
+        .await;
+    assert_eq!(r.error_code, 0);
+    let _: ProduceResponse = p.call(ApiKey::Produce, 9, &req).await;
+    let r: FetchResponse = c
+        .call(ApiKey::Fetch, 12, &incremental(5, vec![], vec![]))
+        .await;
+    assert!(
+        r.responses.is_empty(),
+        "a forgotten partition is not fetched"
+    );
+
+    // Kafka's errors: a stale epoch, an unknown session.
+    let r: FetchResponse = c
+        .call(ApiKey::Fetch, 12, &incremental(5, vec![], vec![]))
+        .await;
+    assert_eq!(r.error_code, 71, "INVALID_FETCH_SESSION_EPOCH");
+    let r: FetchResponse = c
+        .call(
+            ApiKey::Fetch,
+            12,
+            &incremental(1, vec![], vec![]).with_session_id(id ^ 0x55),
+        )
+        .await;
+    assert_eq!(r.error_code, 70, "FETCH_SESSION_ID_NOT_FOUND");
+}

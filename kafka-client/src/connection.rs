@@ -247,8 +247,8 @@ impl ResponseReader {
             api: A::NAME,
             source,
         };
-        // Response header v0 (every version this client sends is
-        // non-flexible, and ApiVersions' header is always v0).
+        // Response header v0, or v1 (tagged fields after the correlation
+        // id) for the flexible versions; ApiVersions' is always v0.
         let got = r.i32().map_err(decode)?;
         if got != ticket.correlation_id {
             return Err(Error::Correlation {
@@ -256,6 +256,9 @@ impl ResponseReader {
                 got,
                 want: ticket.correlation_id,
             });
+        }
+        if A::KEY.response_header_version(A::VERSION) >= 1 {
+            r.tagged_fields().map_err(decode)?;
         }
         A::decode(&mut r).map_err(decode)
     }

@@ -8,8 +8,9 @@
 //! process; that is why responses are decoded here and only requests are
 //! encoded with the crate.
 //!
-//! Only the non-flexible encodings are implemented: every API version the
-//! client sends is non-flexible (a unit test in `api` checks it).
+//! Non-flexible encodings, and the few flexible ones (compact strings and
+//! arrays, tagged fields) of the APIs that have no non-flexible version
+//! (the SCRAM credential APIs, KIP-554).
 
 use bytes::{Buf, Bytes};
 
@@ -36,6 +37,8 @@ pub enum DecodeError {
     InvalidUtf8(&'static str),
     #[error("{0} must not be null")]
     UnexpectedNull(&'static str),
+    #[error("{0}: varint longer than 5 bytes")]
+    BadVarint(&'static str),
 }
 
 pub type Result<T> = std::result::Result<T, DecodeError>;
@@ -170,6 +173,110 @@ impl Reader {
     }
 }
 
+/// Flexible versions (compact lengths are the length plus one, as an
+/// unsigned varint; 0 is null).
+impl Reader {
+    /// An unsigned varint of at most 32 bits.
+    pub fn uvarint(&mut self, what: &'static str) -> Result<u32> {
+        let mut v: u32 = 0;
+        for i in 0..5 {
+            let b = self.i8()? as u8;
+            v |= u32::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(DecodeError::BadVarint(what))
+    }
+
+    /// A compact nullable string.
+    pub fn compact_nullable_string(&mut self, what: &'static str) -> Result<Option<String>> {
+        let n = self.uvarint(what)? as usize;
+        if n == 0 {
+            return Ok(None);
+        }
+        let len = n - 1;
+        self.need(len)?;
+        let raw = self.buf.split_to(len);
+        String::from_utf8(raw.to_vec())
+            .map(Some)
+            .map_err(|_| DecodeError::InvalidUtf8(what))
+    }
+
+    /// A compact string that must be present.
+    pub fn compact_string(&mut self, what: &'static str) -> Result<String> {
+        self.compact_nullable_string(what)?
+            .ok_or(DecodeError::UnexpectedNull(what))
+    }
+
+    /// A compact array's element count (null reads as 0), bounded like
+    /// [`Reader::count`].
+    pub fn compact_count(
+        &mut self,
+        what: &'static str,
+        min_item: usize,
+        max: usize,
+    ) -> Result<usize> {
+        let n = self.uvarint(what)?;
+        if n == 0 {
+            return Ok(0);
+        }
+        let count = (n - 1) as usize;
+        if count > max {
+            return Err(DecodeError::CountAboveLimit {
+                what,
+                count: i32::try_from(count).unwrap_or(i32::MAX),
+                max,
+            });
+        }
+        if count.saturating_mul(min_item.max(1)) > self.buf.len() {
+            return Err(DecodeError::CountExceedsBytes {
+                what,
+                count: count as i32,
+                left: self.buf.len(),
+            });
+        }
+        Ok(count)
+    }
+
+    /// A compact array: [`Reader::compact_count`], then `item` for each.
+    pub fn compact_array<T>(
+        &mut self,
+        what: &'static str,
+        min_item: usize,
+        max: usize,
+        mut item: impl FnMut(&mut Reader) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let n = self.compact_count(what, min_item, max)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(item(self)?);
+        }
+        Ok(out)
+    }
+
+    /// Skips a tagged-field section (none of them is used here); each
+    /// field's size is checked against the bytes left.
+    pub fn tagged_fields(&mut self) -> Result<()> {
+        let n = self.uvarint("tagged fields")? as usize;
+        // Each field takes at least two bytes (tag and size).
+        if n.saturating_mul(2) > self.buf.len() {
+            return Err(DecodeError::CountExceedsBytes {
+                what: "tagged fields",
+                count: i32::try_from(n).unwrap_or(i32::MAX),
+                left: self.buf.len(),
+            });
+        }
+        for _ in 0..n {
+            self.uvarint("tag")?;
+            let size = self.uvarint("tagged field size")? as usize;
+            self.need(size)?;
+            self.buf.advance(size);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +331,35 @@ mod tests {
         assert_eq!(r.nullable_bytes("r").unwrap(), None);
         let mut r = Reader::new(Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff]));
         assert!(r.nullable_bytes("r").is_err());
+    }
+
+    #[test]
+    fn flexible_fields() {
+        // "hi", null, an array of 2 bytes (count 2 -> 3), tagged fields:
+        // one field of 3 bytes.
+        let mut r = Reader::new(Bytes::from_static(&[
+            3, b'h', b'i', 0, 3, 7, 8, 1, 5, 3, 1, 2, 3,
+        ]));
+        assert_eq!(r.compact_string("a").unwrap(), "hi");
+        assert_eq!(r.compact_nullable_string("b").unwrap(), None);
+        assert_eq!(r.compact_array("c", 1, 10, |r| r.i8()).unwrap(), vec![7, 8]);
+        r.tagged_fields().unwrap();
+        assert_eq!(r.remaining(), 0);
+        // A varint claiming 2^28 elements in 2 bytes; a 6-byte varint.
+        let mut r = Reader::new(Bytes::from_static(&[0x80, 0x80, 0x80, 0x80, 0x01, 0]));
+        assert!(matches!(
+            r.compact_count("x", 1, usize::MAX),
+            Err(DecodeError::CountExceedsBytes { .. })
+        ));
+        let mut r = Reader::new(Bytes::from_static(&[0xff; 6]));
+        assert_eq!(r.uvarint("v"), Err(DecodeError::BadVarint("v")));
+        // A tagged field claiming more bytes than are left.
+        let mut r = Reader::new(Bytes::from_static(&[1, 0, 100, 1]));
+        assert!(matches!(
+            r.tagged_fields(),
+            Err(DecodeError::Truncated { .. })
+        ));
+        let mut r = Reader::new(Bytes::from_static(&[0x7f]));
+        assert!(r.tagged_fields().is_err(), "127 fields in 0 bytes");
     }
 }

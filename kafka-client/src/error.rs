@@ -87,9 +87,21 @@ pub fn describe(code: i16) -> (&'static str, &'static str) {
             "TOPIC_AUTHORIZATION_FAILED",
             "not authorized to access the topic",
         ),
+        30 => (
+            "GROUP_AUTHORIZATION_FAILED",
+            "not authorized to access the group",
+        ),
         31 => (
             "CLUSTER_AUTHORIZATION_FAILED",
             "not authorized for cluster operations",
+        ),
+        33 => (
+            "UNSUPPORTED_SASL_MECHANISM",
+            "the broker does not enable this SASL mechanism",
+        ),
+        34 => (
+            "ILLEGAL_SASL_STATE",
+            "the request is not valid in the current SASL state",
         ),
         35 => (
             "UNSUPPORTED_VERSION",
@@ -112,11 +124,24 @@ pub fn describe(code: i16) -> (&'static str, &'static str) {
             "OUT_OF_ORDER_SEQUENCE_NUMBER",
             "out-of-order sequence number",
         ),
+        54 => ("SECURITY_DISABLED", "security features are disabled"),
         56 => (
             "KAFKA_STORAGE_ERROR",
             "the broker could not write to its storage",
         ),
         58 => ("SASL_AUTHENTICATION_FAILED", "authentication failed"),
+        91 => (
+            "RESOURCE_NOT_FOUND",
+            "the request refers to something that does not exist",
+        ),
+        92 => (
+            "DUPLICATE_RESOURCE",
+            "the request names the same resource twice",
+        ),
+        93 => (
+            "UNACCEPTABLE_CREDENTIAL",
+            "the credential does not meet the broker's criteria",
+        ),
         73 => (
             "TOPIC_DELETION_DISABLED",
             "topic deletion is disabled on the broker",
@@ -181,6 +206,14 @@ pub enum Error {
     },
     #[error("{what}: {error}")]
     Broker { what: String, error: KafkaError },
+    #[error("TLS with {addr} failed: {reason}")]
+    Tls { addr: String, reason: String },
+    #[error("{addr}: authentication as '{user}' failed: {reason}")]
+    Auth {
+        addr: String,
+        user: String,
+        reason: String,
+    },
     #[error("{0}")]
     Invalid(String),
 }

@@ -1,17 +1,41 @@
-//! The CLI's side of the `kafka-client` crate: where `topics` and `perf`
-//! connect (`--bootstrap HOST:PORT`, with no AWS call at all, or the
-//! deployment's Elastic IP found in the inventory as `status` does), with
-//! which options, and the client's errors worded for a user, with the fix.
+//! The CLI's side of the `kafka-client` crate: where `topics`, `perf` and
+//! `users` connect (`--bootstrap HOST:PORT`, with no AWS call at all, or the
+//! deployment's Elastic IP found in the inventory as `status` does), how
+//! (`security.protocol`, the CA, the admin credentials from
+//! `crate::secrets` or the flags), and the client's errors worded for a
+//! user, with the fix.
+//!
+//! Security: SASL_SSL with SCRAM-SHA-512 as `admin` when the deployment's
+//! admin password is stored on this machine or any of `--ca-file`, `--user`,
+//! `--password-file` is given (and always for `users`); PLAINTEXT otherwise
+//! (a broker without authentication); `--security-protocol` decides
+//! outright.
 
 use crate::aws::inventory::Inventory;
 use crate::aws::{self, Clients};
 use crate::config::Overrides;
 use crate::render::BROKER_PORT;
+use crate::secrets;
 use crate::Global;
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_ec2::types::InstanceStateName;
-use kafka_client::{Connection, Error, Options};
+use kafka_client::scram;
+use kafka_client::{Connection, Error, Mechanism, Options, Sasl, Security, Tls};
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// The SASL mechanism skiff uses and configures clients with.
+pub const MECHANISM: scram::Mechanism = scram::Mechanism::Sha512;
+
+/// Kafka's `security.protocol` values.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Protocol {
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
 
 /// `--bootstrap`, shared by `topics` and `perf`.
 #[derive(clap::Args, Debug, Clone)]
@@ -20,6 +44,21 @@ pub struct TargetArgs {
     /// the deployment; no AWS call is made.
     #[arg(long, global = true, value_name = "HOST:PORT", value_parser = parse_bootstrap)]
     pub bootstrap: Option<String>,
+    /// PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (default: SASL_SSL when
+    /// the admin password is stored here or a flag below is given).
+    #[arg(long, global = true, value_enum, value_name = "PROTOCOL")]
+    pub security_protocol: Option<Protocol>,
+    /// The CA certificate (PEM) to trust (default: the deployment's ca.pem
+    /// if stored, else the system's roots).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+    /// Authenticate as this user (default: admin).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
+    /// The file holding the password (default: the deployment's
+    /// admin.password).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
 }
 
 /// The deployment behind an address, when it came from AWS.
@@ -29,11 +68,68 @@ pub struct Deployment {
     pub instance_type: String,
 }
 
-/// Where to send Kafka requests.
+/// Where to send Kafka requests, and how.
 pub struct Target {
     pub addr: String,
     /// `None` with `--bootstrap`.
     pub deployment: Option<Deployment>,
+    pub security: Security,
+    /// The file the password came from (for error messages).
+    pub password_file: Option<PathBuf>,
+}
+
+/// How to connect: the protocol, CA and credentials the flags and the
+/// stored secrets give. `always_auth`: SASL_SSL unless
+/// `--security-protocol` says otherwise (commands that need the admin).
+pub fn security(
+    deployment: &str,
+    args: &TargetArgs,
+    always_auth: bool,
+) -> Result<(Security, Option<PathBuf>)> {
+    let dir = secrets::Dir::for_deployment(deployment)?;
+    let flags = args.ca_file.is_some() || args.user.is_some() || args.password_file.is_some();
+    let protocol = args.security_protocol.unwrap_or(
+        if always_auth || flags || dir.admin_password_path().exists() {
+            Protocol::SaslSsl
+        } else {
+            Protocol::Plaintext
+        },
+    );
+    let tls = || Tls {
+        ca_file: args
+            .ca_file
+            .clone()
+            .or_else(|| Some(dir.ca_path()).filter(|p| p.exists())),
+        server_name: None,
+    };
+    let sasl = || -> Result<(Sasl, PathBuf)> {
+        let (password, file) = match &args.password_file {
+            Some(p) => (secrets::read_password_file(p)?, p.clone()),
+            None => (dir.read_admin_password()?, dir.admin_password_path()),
+        };
+        let user = args
+            .user
+            .clone()
+            .unwrap_or_else(|| secrets::ADMIN_USER.to_string());
+        let sasl = Sasl {
+            mechanism: Mechanism::Scram(MECHANISM),
+            user,
+            password,
+        };
+        Ok((sasl, file))
+    };
+    Ok(match protocol {
+        Protocol::Plaintext => (Security::Plaintext, None),
+        Protocol::Ssl => (Security::Ssl(tls()), None),
+        Protocol::SaslPlaintext => {
+            let (s, f) = sasl()?;
+            (Security::SaslPlaintext(s), Some(f))
+        }
+        Protocol::SaslSsl => {
+            let (s, f) = sasl()?;
+            (Security::SaslSsl(tls(), s), Some(f))
+        }
+    })
 }
 
 /// Checks `HOST:PORT` (IPv6 hosts in brackets) without resolving it.
@@ -65,13 +161,26 @@ pub fn parse_bootstrap(s: &str) -> Result<String, String> {
 /// `--bootstrap` as given, else the deployment's Elastic IP (or the
 /// `SKIFF_PROBE_ADDR` test hook) on port 9092, with the instance behind it.
 pub async fn target(g: &Global, args: &TargetArgs) -> Result<Target> {
+    target_with(g, args, false).await
+}
+
+/// [`target`], authenticating as the admin unless `--security-protocol`
+/// says otherwise.
+pub async fn admin_target(g: &Global, args: &TargetArgs) -> Result<Target> {
+    target_with(g, args, true).await
+}
+
+async fn target_with(g: &Global, args: &TargetArgs, always_auth: bool) -> Result<Target> {
+    let config = crate::commands::load_config(g, Overrides::default())?;
+    let (security, password_file) = security(&config.name, args, always_auth)?;
     if let Some(addr) = &args.bootstrap {
         return Ok(Target {
             addr: addr.clone(),
             deployment: None,
+            security,
+            password_file,
         });
     }
-    let config = crate::commands::load_config(g, Overrides::default())?;
     let clients = aws::connect(config.region.as_deref()).await?;
     let inv = Inventory::load(&clients, &config.name).await?;
     let hint = "run `skiff up` first, or pass --bootstrap HOST:PORT for another broker";
@@ -93,15 +202,6 @@ pub async fn target(g: &Global, args: &TargetArgs) -> Result<Target> {
             instance.state.as_str()
         );
     }
-    if config.security == crate::config::Security::SaslSsl {
-        bail!(
-            "`skiff topics` and `skiff perf` speak PLAINTEXT only so far, and deployment `{}` is \
-             SASL_SSL: use a Kafka client with the settings `skiff up` printed (e.g. kcat -b \
-             <address>:9092 -X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512 ...), \
-             or pass --bootstrap HOST:PORT for a plaintext broker",
-            config.name
-        );
-    }
     let addr = match (&g.hooks.probe_addr, inv.addresses.first()) {
         (Some(a), _) => a.clone(),
         (None, Some(a)) => format!("{}:{BROKER_PORT}", a.public_ip),
@@ -114,6 +214,8 @@ pub async fn target(g: &Global, args: &TargetArgs) -> Result<Target> {
             instance_id: instance.id.clone(),
             instance_type: instance.instance_type.clone(),
         }),
+        security,
+        password_file,
     })
 }
 
@@ -129,7 +231,11 @@ pub fn options() -> Options {
 
 /// Opens a connection to the target.
 pub async fn connect(t: &Target) -> Result<Connection> {
-    Connection::open(&t.addr, &options())
+    let options = Options {
+        security: t.security.clone(),
+        ..options()
+    };
+    Connection::open(&t.addr, &options)
         .await
         .map_err(|e| explain(e, t))
 }
@@ -153,9 +259,20 @@ pub fn explain(e: Error, t: &Target) -> anyhow::Error {
             40 => Some("`skiff topics describe NAME` lists the configs the broker knows, with their defaults".into()),
             10 | 18 => Some("lower --size or --batch-bytes, or raise the topic's max.message.bytes (`skiff topics alter NAME --topic-config max.message.bytes=N`)".into()),
             56 => Some("the broker's disk is full or at its database cap (SKIFF_MAX_DB_BYTES): lower retention (`skiff topics alter NAME --topic-config retention.ms=N`) or delete topics".into()),
-            29 | 31 | 58 => Some("the broker refused these credentials or this user".into()),
+            29..=31 => Some("this user's ACLs do not allow it (`skiff users list` shows them)".into()),
+            58 => Some("the broker refused these credentials".into()),
             _ => None,
         },
+        Error::Auth { user, .. } => Some(match &t.password_file {
+            Some(f) => format!(
+                "the password in {} is not the broker's password for '{user}': pass the right one with --password-file PATH (and --user NAME)",
+                f.display()
+            ),
+            None => "check --user and --password-file".into(),
+        }),
+        Error::Tls { .. } => Some(
+            "pass the broker's CA certificate with --ca-file PATH (the deployment's is stored as ca.pem beside admin.password), or check the address matches the certificate".into(),
+        ),
         _ => None,
     };
     match fix {
@@ -174,6 +291,50 @@ mod tests {
         // argument of `topics` or `perf` with the same name would clash.
         use clap::CommandFactory;
         crate::Cli::command().debug_assert();
+    }
+
+    fn args(protocol: Option<Protocol>, ca: Option<&str>, pw: Option<&str>) -> TargetArgs {
+        TargetArgs {
+            bootstrap: Some("127.0.0.1:9092".into()),
+            security_protocol: protocol,
+            ca_file: ca.map(Into::into),
+            user: None,
+            password_file: pw.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn security_from_flags() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let pw = t.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let pw = pw.to_str().unwrap();
+        // A deployment name no test stores secrets for.
+        let name = "no-secrets-stored-here";
+        let (s, f) = security(name, &args(None, None, None), false).unwrap();
+        assert_eq!((s, f), (Security::Plaintext, None));
+        let (s, f) = security(name, &args(None, Some("/ca.pem"), Some(pw)), false).unwrap();
+        let Security::SaslSsl(tls, sasl) = s else {
+            panic!("{s:?}")
+        };
+        assert_eq!(
+            tls.ca_file.as_deref(),
+            Some(std::path::Path::new("/ca.pem"))
+        );
+        assert_eq!(
+            (sasl.user.as_str(), sasl.password.as_str()),
+            ("admin", "s3cret")
+        );
+        assert_eq!(sasl.mechanism, Mechanism::Scram(MECHANISM));
+        assert_eq!(f.as_deref(), Some(std::path::Path::new(pw)));
+        let (s, _) = security(name, &args(Some(Protocol::Ssl), None, None), true).unwrap();
+        assert!(matches!(s, Security::Ssl(_)), "{s:?}");
+        // Commands that need the admin fail without a password, naming
+        // where it was looked for.
+        let e = security(name, &args(None, None, None), true).unwrap_err();
+        assert!(e.to_string().contains("admin.password"), "{e}");
     }
 
     #[test]

@@ -112,6 +112,10 @@ pub enum Command {
     Topics(commands::topics::TopicsArgs),
     /// Load-test the broker from this machine: throughput, latency, credits per GB.
     Perf(commands::perf::PerfArgs),
+    /// Add, list and remove the broker's users (SCRAM credentials and ACLs).
+    Users(commands::users::UsersArgs),
+    /// Print the settings a Kafka client needs (SASL_SSL, user, CA file).
+    ClientConfig(commands::client_config::ClientConfigArgs),
     /// Print the least-privilege IAM policy (JSON) for every call skiff makes.
     IamPolicy,
 }
@@ -139,6 +143,7 @@ fn printer(cli: &Cli) -> Printer {
         Command::Credits(a) if a.json => Format::Json,
         Command::Topics(a) if a.json => Format::Json,
         Command::Perf(a) if a.json => Format::Json,
+        Command::Users(a) if a.json => Format::Json,
         _ => Format::Text,
     };
     let verbosity = if cli.global.quiet {
@@ -167,6 +172,8 @@ async fn run(cli: &Cli, out: &Printer) -> anyhow::Result<()> {
         Command::Resize(a) => commands::resize::run(g, out, a).await,
         Command::Topics(a) => commands::topics::run(g, out, a).await,
         Command::Perf(a) => commands::perf::run(g, out, a).await,
+        Command::Users(a) => commands::users::run(g, out, a).await,
+        Command::ClientConfig(a) => commands::client_config::run(g, out, a).await,
         Command::IamPolicy => iam_policy::run(out),
     }
 }

@@ -16,6 +16,9 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+/// The broker's administrator (a super user, `User:admin`), whose
+/// password `admin.password` holds.
+pub const ADMIN_USER: &str = "admin";
 /// The environment variable that replaces `<config dir>/skiff`.
 pub const CONFIG_DIR_ENV: &str = "SKIFF_CONFIG_DIR";
 /// The admin password's file name inside the deployment's directory.

@@ -210,7 +210,7 @@ async fn seed(moto: &Moto, instance: &str, metric: &str, points: &[(i64, f64)]) 
 
 /// A deployment in moto whose broker is the local one; the instance id.
 async fn deployment(moto: &Moto, home: &std::path::Path, broker: &RealBroker) -> String {
-    // `skiff perf` speaks plaintext only, as this broker does.
+    // This broker listens in plaintext.
     std::fs::write(home.join("skiff.yaml"), "security: plaintext\n").unwrap();
     Skiff::new(moto, home)
         .env("SKIFF_PROBE_ADDR", &broker.addr)

@@ -18,3 +18,4 @@ mod resize;
 mod security;
 mod topics;
 mod up;
+mod users;

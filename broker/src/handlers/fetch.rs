@@ -18,8 +18,9 @@
 //! left out when the budget is spent, as if `max_bytes` were reached, so two
 //! fetches can never wait on each other.
 //!
-//! Skiff keeps no fetch sessions (KIP-227): every response carries session id
-//! 0, which tells clients to send full fetch requests.
+//! Incremental fetch sessions (KIP-227) are kept by `fetch_sessions.rs`:
+//! an incremental request is served over its session's partitions and its
+//! answer leaves out those with nothing new.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +53,8 @@ pub struct FetchRequest {
     pub session_id: i32,
     pub session_epoch: i32,
     pub topics: Vec<(String, Vec<FetchPartition>)>,
+    /// Partitions to drop from the session (v7+).
+    pub forgotten: Vec<(String, Vec<i32>)>,
 }
 
 impl FetchRequest {
@@ -91,14 +94,16 @@ impl FetchRequest {
             r.tagged_fields()?;
             Ok((name, partitions))
         })?;
-        if version >= 7 {
+        let forgotten = if version >= 7 {
             r.array("forgotten topics", |r| {
-                r.string("topic name")?;
-                r.array("partitions", |r| r.i32())?;
+                let name = r.string("topic name")?;
+                let partitions = r.array("partitions", |r| r.i32())?;
                 r.tagged_fields()?;
-                Ok(())
-            })?;
-        }
+                Ok((name, partitions))
+            })?
+        } else {
+            Vec::new()
+        };
         if version >= 11 {
             r.string("rack id")?;
         }
@@ -110,6 +115,7 @@ impl FetchRequest {
             session_id,
             session_epoch,
             topics,
+            forgotten,
         })
     }
 }
@@ -148,12 +154,112 @@ pub async fn handle(
     conn: &crate::connection::ConnectionState,
     mut req: FetchRequest,
 ) -> (FetchResponse, Held) {
-    if req.session_id != 0 || req.session_epoch > 0 {
-        let response =
-            FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
-        return (response, Held::default());
-    }
+    use crate::fetch_sessions::{Plan, Wanted};
     collapse_duplicates(&mut req.topics);
+    let wanted: Vec<Wanted> = req
+        .topics
+        .iter()
+        .flat_map(|(t, ps)| {
+            ps.iter().map(|p| Wanted {
+                topic: t.clone(),
+                partition: p.index,
+                fetch_offset: p.fetch_offset,
+                max_bytes: p.max_bytes,
+            })
+        })
+        .collect();
+    let sessions = &broker.fetch_sessions;
+    tracing::trace!(
+        session = req.session_id,
+        epoch = req.session_epoch,
+        partitions = wanted.len(),
+        forgotten = req.forgotten.len(),
+        max_wait_ms = req.max_wait_ms,
+        "fetch"
+    );
+    let plan = sessions.begin(
+        req.session_id,
+        req.session_epoch,
+        &wanted,
+        &req.forgotten,
+        |topic, index| broker.catalog.get(topic).and_then(|t| t.partition(index)),
+    );
+    let (session_id, incremental) = match plan {
+        Plan::Refused(code) => {
+            return (
+                FetchResponse::default().with_error_code(code),
+                Held::default(),
+            )
+        }
+        Plan::Full { session_id } => (session_id, false),
+        Plan::Incremental { session_id } => {
+            // Wait (up to max_wait_ms) until some partition has news, looking
+            // only at atomics; then read just those.
+            let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+            let candidates = loop {
+                let any = crate::catalog::ANY_APPEND.notified();
+                tokio::pin!(any);
+                any.as_mut().enable();
+                let found = sessions.candidates(session_id);
+                if !found.is_empty() || Instant::now() >= deadline || broker.shutdown.is_cancelled()
+                {
+                    break found;
+                }
+                tokio::select! {
+                    _ = any => {},
+                    _ = tokio::time::sleep_until(deadline) => {},
+                    _ = broker.shutdown.cancelled() => {},
+                }
+            };
+            req.max_wait_ms = 0;
+            let mut topics: Vec<(String, Vec<FetchPartition>)> = Vec::new();
+            for ((topic, index), fetch_offset, max_bytes) in candidates {
+                let p = FetchPartition {
+                    index,
+                    fetch_offset,
+                    max_bytes,
+                };
+                match topics.last_mut() {
+                    Some((t, ps)) if *t == topic => ps.push(p),
+                    _ => topics.push((topic, vec![p])),
+                }
+            }
+            req.topics = topics;
+            (session_id, true)
+        }
+    };
+    let (mut response, held) = serve(broker, conn, req).await;
+    if session_id != 0 {
+        let seen = response.responses.iter().flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                let must = p.error_code != 0 || p.records.as_ref().is_some_and(|r| !r.is_empty());
+                (
+                    (t.topic.0.to_string(), p.partition_index),
+                    p.high_watermark,
+                    p.log_start_offset,
+                    must,
+                )
+            })
+        });
+        let keep = sessions.observe(session_id, seen.collect::<Vec<_>>());
+        if incremental {
+            let mut keep = keep.into_iter();
+            for t in response.responses.iter_mut() {
+                t.partitions.retain(|_| keep.next().unwrap_or(true));
+            }
+            response.responses.retain(|t| !t.partitions.is_empty());
+        }
+    }
+    (response.with_session_id(session_id), held)
+}
+
+/// Serves the partitions of `req` (those of its session, for an
+/// incremental fetch).
+async fn serve(
+    broker: &Broker,
+    conn: &crate::connection::ConnectionState,
+    mut req: FetchRequest,
+) -> (FetchResponse, Held) {
     req.max_bytes = req.max_bytes.clamp(0, broker.config.fetch_max_bytes);
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let resolved = resolve(broker, &req);

@@ -1,6 +1,7 @@
 //! FindCoordinator (v0-6): this broker coordinates every group. v4+ asks for
 //! several keys at once (`coordinator_keys`). Transaction coordinators are
-//! not offered (transactions are not supported).
+//! not offered (transactions are not supported): a transactional id gets
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients do not retry.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -10,6 +11,11 @@ use super::str;
 use crate::broker::Broker;
 use crate::protocol::reader::{Reader, Result};
 use crate::protocol::NONE;
+
+/// The reason given to a transactional producer.
+pub const TRANSACTIONS_UNSUPPORTED: &str =
+    "Skiff does not support transactions; unset transactional.id (an idempotent producer, \
+     enable.idempotence=true, still writes each record exactly once per partition)";
 
 pub struct FindCoordinatorRequest {
     /// 0 group, 1 transaction.
@@ -32,50 +38,62 @@ impl FindCoordinatorRequest {
     }
 }
 
+/// A group lookup needs DESCRIBE on the group (else
+/// GROUP_AUTHORIZATION_FAILED for that key).
 pub fn handle(
     broker: &Broker,
+    conn: &crate::connection::ConnectionState,
     version: i16,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let (error, message) = if req.key_type == 0 {
+    let answer = |key: &str| -> (i16, Option<kafka_protocol::protocol::StrBytes>) {
+        if req.key_type != 0 {
+            // Not COORDINATOR_NOT_AVAILABLE, which clients retry for ever
+            // (librdkafka's init_transactions until its timeout, and again):
+            // the one answer every client treats as final for a transaction
+            // coordinator lookup, with the reason in the message (librdkafka
+            // shows it in the fatal error).
+            return (
+                ResponseError::TransactionalIdAuthorizationFailed.code(),
+                Some(str(TRANSACTIONS_UNSUPPORTED)),
+            );
+        }
+        if !super::group_allowed(broker, conn, crate::security::acl::Operation::Describe, key) {
+            return (super::GROUP_AUTHORIZATION_FAILED, None);
+        }
         (NONE, None)
-    } else {
-        (
-            ResponseError::CoordinatorNotAvailable.code(),
-            Some(str("transactions are not supported")),
-        )
     };
-    let node = BrokerId(if error == 0 {
-        broker.config.node_id
-    } else {
-        -1
-    });
-    let host = if error == 0 {
-        str(&broker.config.advertised.host)
-    } else {
-        str("")
-    };
-    let port = if error == 0 {
-        broker.config.advertised.port as i32
-    } else {
-        -1
+    let located = |error: i16| {
+        if error == NONE {
+            (
+                BrokerId(broker.config.node_id),
+                str(&broker.config.advertised.host),
+                broker.config.advertised.port as i32,
+            )
+        } else {
+            (BrokerId(-1), str(""), -1)
+        }
     };
     if version >= 4 {
         FindCoordinatorResponse::default().with_coordinators(
             req.keys
                 .iter()
                 .map(|k| {
+                    let (error, message) = answer(k);
+                    let (node, host, port) = located(error);
                     Coordinator::default()
                         .with_key(str(k))
                         .with_node_id(node)
-                        .with_host(host.clone())
+                        .with_host(host)
                         .with_port(port)
                         .with_error_code(error)
-                        .with_error_message(message.clone())
+                        .with_error_message(message)
                 })
                 .collect(),
         )
     } else {
+        let (error, message) = answer(req.keys.first().map_or("", String::as_str));
+        let (node, host, port) = located(error);
         let r = FindCoordinatorResponse::default()
             .with_error_code(error)
             .with_node_id(node)

@@ -388,7 +388,11 @@ async fn serve(
             respond(api, v, corr, &init_producer_id::handle(b, conn, req).await)
         }
         Request::DescribeConfigs(req) => {
-            respond(api, v, corr, &describe_configs::handle(b, conn, req))
+            let body = describe_configs::handle(b, conn, req);
+            if legacy::hand_encoded(api, v) {
+                return Ok(ready(legacy::frame(corr, &legacy::describe_configs(&body))));
+            }
+            respond(api, v, corr, &body)
         }
         Request::AlterConfigs(req) => {
             respond(api, v, corr, &alter_configs::handle(b, conn, req).await)
@@ -404,7 +408,7 @@ async fn serve(
         }
         Request::DescribeCluster => respond(api, v, corr, &describe_cluster::handle(b)),
         Request::FindCoordinator(req) => {
-            respond(api, v, corr, &find_coordinator::handle(b, v, req))
+            respond(api, v, corr, &find_coordinator::handle(b, conn, v, req))
         }
         // Membership needs READ on the group.
         Request::JoinGroup(req) if !group_read(b, conn, &req.group_id) => {

@@ -13,7 +13,7 @@
 use bytes::{BufMut, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, CreateTopicsResponse, DeleteAclsResponse, DeleteTopicsResponse, DescribeAclsResponse,
-    ListOffsetsResponse, ProduceResponse,
+    DescribeConfigsResponse, ListOffsetsResponse, ProduceResponse,
 };
 
 /// The version whose encoding the crate uses for `version` of `api`'s
@@ -39,6 +39,7 @@ pub fn hand_encoded(api: ApiKey, version: i16) -> bool {
             | (ApiKey::DeleteTopics, 0)
             | (ApiKey::ListOffsets, 0)
             | (ApiKey::DescribeAcls, 0)
+            | (ApiKey::DescribeConfigs, 0)
             | (ApiKey::DeleteAcls, 0)
     )
 }
@@ -164,6 +165,30 @@ pub fn delete_acls(r: &DeleteAclsResponse) -> BytesMut {
             string(&mut b, &a.host);
             b.put_i8(a.operation);
             b.put_i8(a.permission_type);
+        }
+    }
+    b
+}
+
+/// DescribeConfigs v0: each config has `is_default` where v1 has its
+/// source (DEFAULT_CONFIG, 5, is the default), and no synonyms.
+pub fn describe_configs(r: &DescribeConfigsResponse) -> BytesMut {
+    const DEFAULT_CONFIG: i8 = 5;
+    let mut b = BytesMut::new();
+    b.put_i32(r.throttle_time_ms);
+    b.put_i32(r.results.len() as i32);
+    for res in &r.results {
+        b.put_i16(res.error_code);
+        nullable_string(&mut b, res.error_message.as_deref());
+        b.put_i8(res.resource_type);
+        string(&mut b, &res.resource_name);
+        b.put_i32(res.configs.len() as i32);
+        for c in &res.configs {
+            string(&mut b, &c.name);
+            nullable_string(&mut b, c.value.as_deref());
+            b.put_u8(c.read_only as u8);
+            b.put_u8((c.config_source == DEFAULT_CONFIG) as u8);
+            b.put_u8(c.is_sensitive as u8);
         }
     }
     b

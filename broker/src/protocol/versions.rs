@@ -30,7 +30,7 @@ pub const SUPPORTED: &[Supported] = &[
     s(ApiKey::DeleteTopics, 0, 6),
     s(ApiKey::DeleteRecords, 0, 2),
     s(ApiKey::InitProducerId, 0, 4),
-    s(ApiKey::DescribeConfigs, 1, 4),
+    s(ApiKey::DescribeConfigs, 0, 4),
     s(ApiKey::AlterConfigs, 0, 2),
     s(ApiKey::CreatePartitions, 0, 3),
     s(ApiKey::IncrementalAlterConfigs, 0, 1),

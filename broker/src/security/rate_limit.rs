@@ -6,7 +6,10 @@
 //! time at which all its failures are forgiven). An attempt is charged
 //! *before* the password is checked (PLAIN's PBKDF2, SCRAM's proof) and
 //! refunded when it succeeds, so many connections from one address cannot all
-//! pass the check before any failure is recorded. An address over budget is
+//! pass the check before any failure is recorded. (SCRAM's first message
+//! is only checked against the budget, not charged: the charge would
+//! otherwise last a round trip, and many right logins at once from one
+//! address would be refused.) An address over budget is
 //! answered at once with the time to wait, without checking anything.
 //!
 //! The table has a fixed number of entries. When it is full, fully forgiven
@@ -98,6 +101,17 @@ impl FailedAuthLimiter {
     /// how long it must wait. Call [`Self::succeeded`] if the attempt succeeds.
     pub fn try_acquire(&self, ip: IpAddr) -> Result<(), RetryAfter> {
         self.try_acquire_at(ip, Instant::now())
+    }
+
+    /// Whether `ip` may try now, charging nothing (for the first step of an
+    /// exchange whose costly check comes later).
+    pub fn check(&self, ip: IpAddr) -> Result<(), RetryAfter> {
+        let now = Instant::now();
+        let limit = self.config.refill.saturating_mul(self.config.burst - 1);
+        match self.table().get(&Key::from(ip)) {
+            Some(tat) if *tat > now + limit => Err(RetryAfter(*tat - (now + limit))),
+            _ => Ok(()),
+        }
     }
 
     /// Refunds the failure charged by [`Self::try_acquire`].

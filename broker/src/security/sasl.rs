@@ -162,8 +162,10 @@ impl Authenticator {
         }
     }
 
-    /// Handles one token. The first token of an exchange is charged to the
-    /// peer's failure budget before any work; success refunds it. After an
+    /// Handles one token. The step that checks the password (PLAIN's only
+    /// token, SCRAM's client-final) is charged to the peer's failure budget
+    /// before the check, and refunded on success; SCRAM's first step only
+    /// asks whether the peer is over budget. After an
     /// error the exchange is over (the connection should be closed).
     pub fn step(
         &mut self,
@@ -174,9 +176,9 @@ impl Authenticator {
         match std::mem::replace(&mut self.state, State::Finished) {
             State::Finished => Err(SaslError::Complete),
             State::Start(mechanism) => {
-                limiter.try_acquire(self.peer)?;
                 match mechanism {
                     SaslMechanism::Plain => {
+                        limiter.try_acquire(self.peer)?;
                         let user = plain::authenticate(token, |u| credentials.plain_verifier(u))?;
                         limiter.succeeded(self.peer);
                         Ok(Step::Done {
@@ -185,14 +187,25 @@ impl Authenticator {
                         })
                     }
                     SaslMechanism::Scram(m) => {
+                        // The proof comes in the next step; charging only
+                        // there keeps the window between charge and refund
+                        // to one HMAC, so many right logins at once from
+                        // one address all pass.
+                        limiter.check(self.peer)?;
                         let (server_first, awaiting) =
-                            ScramServer::start(m, token, |u| credentials.get(u, m))?;
+                            ScramServer::start(m, token, |u| credentials.get(u, m)).inspect_err(
+                                |_| {
+                                    // A malformed first message is a failure too.
+                                    let _ = limiter.try_acquire(self.peer);
+                                },
+                            )?;
                         self.state = State::ScramFinal(Box::new(awaiting));
                         Ok(Step::Continue(server_first))
                     }
                 }
             }
             State::ScramFinal(awaiting) => {
+                limiter.try_acquire(self.peer)?;
                 let done = awaiting.finish(token)?;
                 limiter.succeeded(self.peer);
                 Ok(Step::Done {

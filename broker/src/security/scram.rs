@@ -542,6 +542,8 @@ pub struct AwaitingClientFinal {
     credential: ScramCredential,
     gs2_header: String,
     nonce: String,
+    /// The client's part of `nonce` (its prefix).
+    client_nonce_len: usize,
     client_first_bare: String,
     server_first: String,
 }
@@ -629,6 +631,7 @@ impl ScramServer {
                 known_user,
                 credential,
                 gs2_header: first.gs2_header,
+                client_nonce_len: first.client_nonce.len(),
                 nonce,
                 client_first_bare: first.bare,
                 server_first,
@@ -672,7 +675,14 @@ impl AwaitingClientFinal {
         if cbind != self.gs2_header.as_bytes() {
             return Err(ScramError::ChannelBindingMismatch);
         }
-        if nonce != self.nonce {
+        // librdkafka before 2.6.1 (Debian's and Ubuntu's kcat among them)
+        // sends the client nonce twice: client + client + server
+        // (librdkafka #4895). Kafka 3.x accepts it; so does Skiff. The
+        // proof covers the message as sent, so it still binds the exchange.
+        let doubled = nonce.len() == self.nonce.len() + self.client_nonce_len
+            && nonce.ends_with(self.nonce.as_str())
+            && nonce[..self.client_nonce_len] == self.nonce[..self.client_nonce_len];
+        if nonce != self.nonce && !doubled {
             return Err(ScramError::NonceMismatch);
         }
         let proof = B64
@@ -1083,6 +1093,48 @@ mod tests {
             first_err(long_nonce.as_bytes()),
             ScramError::Malformed { .. }
         ));
+    }
+
+    /// librdkafka before 2.6.1 repeats the client nonce in client-final.
+    #[test]
+    fn a_doubled_client_nonce_is_accepted_and_other_forms_are_not() {
+        let m = Mechanism::Sha256;
+        let cred = ScramCredential::generate(m, b"pw", 4096).unwrap();
+        let (sf, _) =
+            ScramServer::start_with_nonce(m, b"n,,n=u,r=CLIENT", "SERVER", |_| Some(cred.clone()))
+                .unwrap();
+        let sf = String::from_utf8(sf).unwrap();
+        let salted = m.salted_password(
+            b"pw",
+            &cred.salt,
+            std::num::NonZeroU32::new(cred.iterations).unwrap(),
+        );
+        let final_with = |nonce: &str| {
+            let without_proof = format!("c=biws,r={nonce}");
+            let am = format!("n=u,r=CLIENT,{sf},{without_proof}");
+            let client_key = m.hmac_sign(&salted, b"Client Key");
+            let sig = m.hmac_sign(&m.hash(&client_key), am.as_bytes());
+            let proof: Vec<u8> = client_key.iter().zip(&sig).map(|(a, b)| a ^ b).collect();
+            format!("{without_proof},p={}", B64.encode(proof)).into_bytes()
+        };
+        let start = || {
+            ScramServer::start_with_nonce(m, b"n,,n=u,r=CLIENT", "SERVER", |_| Some(cred.clone()))
+                .unwrap()
+                .1
+        };
+        assert!(start().finish(&final_with("CLIENTSERVER")).is_ok());
+        assert!(start().finish(&final_with("CLIENTCLIENTSERVER")).is_ok());
+        for bad in [
+            "XXXXXXCLIENTSERVER",
+            "CLIENTSERVERSERVER",
+            "CLIENTCLIENTCLIENTSERVER",
+        ] {
+            assert_eq!(
+                start().finish(&final_with(bad)).unwrap_err(),
+                ScramError::NonceMismatch,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

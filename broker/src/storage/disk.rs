@@ -93,13 +93,14 @@ impl DiskLimits {
         if self.max_db_bytes == 0 && self.min_free_bytes == 0 {
             return Ok(None);
         }
-        let (pages, free, size): (i64, i64, i64) = conn.query_row(
-            "SELECT (SELECT page_count FROM pragma_page_count()),
-                    (SELECT freelist_count FROM pragma_freelist_count()),
-                    (SELECT page_size FROM pragma_page_size())",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+        // Cached: it runs at every group commit.
+        let (pages, free, size): (i64, i64, i64) = conn
+            .prepare_cached(
+                "SELECT (SELECT page_count FROM pragma_page_count()),
+                        (SELECT freelist_count FROM pragma_freelist_count()),
+                        (SELECT page_size FROM pragma_page_size())",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         let journal = std::fs::metadata(&self.journal).map_or(0, |m| m.len());
         let journal_reserve = journal.max(JOURNAL_SIZE_LIMIT as u64);
         let free_pages = (free.max(0) * size) as u64;

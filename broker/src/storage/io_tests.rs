@@ -32,7 +32,7 @@ const MIB: u64 = 1024 * 1024;
 /// A writer on the database at `path`, opened as `Storage::open` does it
 /// (conversion first), driven group by group from the test's thread.
 fn open_with(path: &Path, limits: DiskLimits) -> (Writer, Arc<Catalog>) {
-    let conn = Connection::open(path).unwrap();
+    let conn = crate::storage::vfs::open_writer(path).unwrap();
     busy::install(&conn).unwrap();
     format::convert(&conn, "test").unwrap();
     schema::configure_writer(&conn, Durability::Normal).unwrap();

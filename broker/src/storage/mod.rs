@@ -14,7 +14,8 @@
 //! `load` (state from the file), `retention`, `offsets` and `producers`
 //! (their tables and rules), `reader` (queries), `schema` (layout, pragmas),
 //! `format` (the one-time conversion of older files), `busy` (lock waits),
-//! `disk` (lock file, disk guard), `error`.
+//! `disk` (lock file, disk guard), `vfs` (the writer's VFS: the journal
+//! kept open between commits), `error`.
 
 mod busy;
 mod command;
@@ -29,6 +30,7 @@ mod reader;
 mod retention;
 mod schema;
 mod state;
+mod vfs;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -142,7 +144,7 @@ impl Storage {
         panic_topic: Option<String>,
     ) -> Result<(Storage, Arc<Catalog>), OpenError> {
         let lock = lock_database(path).map_err(OpenError::Open)?;
-        let conn = Connection::open(path).map_err(|e| OpenError::Open(e.into()))?;
+        let conn = vfs::open_writer(path).map_err(|e| OpenError::Open(e.into()))?;
         busy::install(&conn).map_err(|e| OpenError::Open(e.into()))?;
         format::convert(&conn, &path.display().to_string())
             .map_err(|e| OpenError::Open(StorageError::Convert(e)))?;

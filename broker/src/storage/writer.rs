@@ -93,10 +93,12 @@ impl Writer {
     fn commit_group(&mut self, group: Vec<Command>) {
         let mut after: Vec<AfterCommit> = Vec::with_capacity(group.len());
         let result = (|| -> Result<(), StorageError> {
-            let mut room = self.limits.room(&self.conn)?;
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Inside the write transaction: a query before it would take
+            // and drop a read lock of its own on every commit.
+            let mut room = self.limits.room(&tx)?;
             for cmd in group {
                 after.push(dispatch(&mut self.state, &tx, &mut room, cmd)?);
             }
@@ -253,7 +255,7 @@ mod tests {
     /// A writer on the database at `path`, driven group by group from the
     /// test's thread.
     fn open(path: &Path) -> (Writer, Arc<Catalog>) {
-        let conn = Connection::open(path).unwrap();
+        let conn = crate::storage::vfs::open_writer(path).unwrap();
         schema::configure_writer(&conn, Durability::Normal).unwrap();
         let (logs, next_pid) = load::partition_logs(&conn, 0).unwrap();
         let catalog = Arc::new(load::catalog(&conn, &logs).unwrap());

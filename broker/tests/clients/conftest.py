@@ -79,6 +79,7 @@ class Broker:
             r = subprocess.run(
                 [BROKER_BIN, "--listener-url", self.url, "healthcheck", "--timeout", "1"],
                 capture_output=True,
+                env=env,  # the broker's settings: its security protocol among them
             )
             if r.returncode == 0:
                 return self

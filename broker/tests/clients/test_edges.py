@@ -6,9 +6,9 @@ import struct
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
-from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewPartitions, NewTopic
 
-from helpers import RawClient, admin, consume_n, create_topic, kp_consume_n, produce_ok, producer, record_batch
+from helpers import RawClient, admin, consume_n, create_topic, kp_consume_n, kstr, produce_ok, producer, record_batch
 
 OFFSET_OUT_OF_RANGE = 1
 INVALID_REQUIRED_ACKS = 21
@@ -161,28 +161,62 @@ def test_describe_topics_with_topic_id(broker, topic_name):
     assert str(describe().topic_id) == tid, "topic id changed across a restart"
 
 
-def test_describe_broker_configs(broker):
-    """DescribeConfigs of the broker resource answers without an error (admin
-    tools list it), from both admin clients; an unsupported resource type
-    (a consumer group) is refused per resource, not by closing the connection."""
-    a = admin(broker)
-    res = ConfigResource(ConfigResource.Type.BROKER, "0")
-    configs = a.describe_configs([res], request_timeout=10)[res].result(timeout=15)
-    assert configs == {}
-    group = ConfigResource(ConfigResource.Type.GROUP, "g")
-    with pytest.raises(KafkaException):
-        a.describe_configs([group], request_timeout=10)[group].result(timeout=15)
-    assert a.list_topics(timeout=10) is not None
+def test_describe_broker_configs(tmp_path):
+    """DescribeConfigs of the broker resource (by node id, from both admin
+    clients) answers Skiff's settings under their Kafka names, read-only:
+    a setting given at start-up as STATIC_BROKER_CONFIG, one left at its
+    default as DEFAULT_CONFIG. Another node id is refused; an unsupported
+    resource type (a consumer group) is refused per resource, not by closing
+    the connection."""
+    from conftest import Broker
 
-    from kafka.admin import ConfigResource as KConfigResource
-    from kafka.admin import ConfigResourceType, KafkaAdminClient
-
-    ka = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    broker = Broker(tmp_path, env={"SKIFF_NUM_PARTITIONS": "3"})
+    broker.start()
     try:
-        got = ka.describe_configs([KConfigResource(ConfigResourceType.BROKER, "0")], config_filter="all")
-        assert got["broker"]["0"] == {}
+        a = admin(broker)
+        res = ConfigResource(ConfigResource.Type.BROKER, "0")
+        configs = a.describe_configs([res], request_timeout=10)[res].result(timeout=15)
+        num = configs["num.partitions"]
+        assert (num.value, num.source, num.is_read_only) == ("3", ConfigSource.STATIC_BROKER_CONFIG.value, True)
+        auto = configs["auto.create.topics.enable"]
+        assert (auto.value, auto.source) == ("true", ConfigSource.DEFAULT_CONFIG.value)
+        assert configs["advertised.listeners"].value == f"PLAINTEXT://127.0.0.1:{broker.port}"
+        assert configs["listeners"].source == ConfigSource.STATIC_BROKER_CONFIG.value
+        assert configs["log.retention.ms"].value == "604800000"
+        assert configs["message.max.bytes"].value == "1048588"
+        assert configs["socket.request.max.bytes"].value == "104857600"
+        assert configs["broker.id"].value == configs["node.id"].value == "0"
+        assert configs["log.dirs"].value == str(tmp_path)
+        assert all(c.is_read_only for c in configs.values())
+
+        # Another node id (librdkafka would send that to node 5; raw here):
+        # DescribeConfigs v1, one resource (4, "5"), all keys, no synonyms.
+        raw = RawClient(broker)
+        try:
+            body = struct.pack(">ib", 1, 4) + kstr("5") + struct.pack(">ib", -1, 0)
+            resp = raw.request(32, 1, body)
+            _throttle, n, code, msg_len = struct.unpack(">iihh", resp[:12])
+            assert (n, code) == (1, 42)  # INVALID_REQUEST
+            assert b"not this broker" in resp[12 : 12 + msg_len]
+        finally:
+            raw.close()
+        group = ConfigResource(ConfigResource.Type.GROUP, "g")
+        with pytest.raises(KafkaException):
+            a.describe_configs([group], request_timeout=10)[group].result(timeout=15)
+        assert a.list_topics(timeout=10) is not None
+
+        from kafka.admin import ConfigResource as KConfigResource
+        from kafka.admin import ConfigResourceType, KafkaAdminClient
+
+        ka = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        try:
+            got = ka.describe_configs([KConfigResource(ConfigResourceType.BROKER, "0")], config_filter="all")
+            num = got["broker"]["0"]["num.partitions"]
+            assert (num["value"], num["config_source"], num["read_only"]) == ("3", "STATIC_BROKER_CONFIG", True)
+        finally:
+            ka.close()
     finally:
-        ka.close()
+        broker.stop()
 
 
 def test_admin_changes_survive_restart(broker, topic_name):

@@ -2,10 +2,11 @@
 byte-exact round trips, compression codecs, acks levels, idempotence."""
 
 import os
+import struct
 import time
 
 import pytest
-from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, KafkaException, Producer
 
 from helpers import (
     CODEC_IDS,
@@ -13,6 +14,7 @@ from helpers import (
     consume_n,
     create_topic,
     kp_consume_n,
+    kstr,
     produce_ok,
     producer,
     record_batch,
@@ -241,6 +243,34 @@ def test_idempotent_producer_exactly_once(broker, topic_name):
     for part in (0, 1):
         vals = [m.value() for m in sorted(got, key=lambda m: m.offset()) if m.partition() == part]
         assert vals == [r["value"] for r in records if r["partition"] == part]
+
+
+def test_transactional_producer_fails_fast_with_the_reason(broker):
+    """Skiff has no transaction coordinator. A producer with transactional.id
+    gets a fatal error from init_transactions at once (no retrying until the
+    timeout), saying why; the raw FindCoordinator answer (v1, key type 1) is
+    the non-retriable TRANSACTIONAL_ID_AUTHORIZATION_FAILED with the reason."""
+    p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "x"})
+    start = time.monotonic()
+    with pytest.raises(KafkaException) as info:
+        p.init_transactions(10)
+    took = time.monotonic() - start
+    err = info.value.args[0]
+    assert took < 2, f"init_transactions took {took:.1f} s"
+    assert err.fatal() and not err.retriable(), err
+    assert "does not support transactions" in err.str(), err.str()
+
+    raw = RawClient(broker)
+    try:
+        resp = raw.request(10, 1, kstr("x") + struct.pack(">b", 1))
+        _throttle, code, msg_len = struct.unpack(">ihh", resp[:8])
+        assert code == 53  # TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        assert b"does not support transactions" in resp[8 : 8 + msg_len]
+        # A group's coordinator is still this broker.
+        resp = raw.request(10, 1, kstr("g") + struct.pack(">b", 0))
+        assert struct.unpack(">h", resp[4:6])[0] == 0
+    finally:
+        raw.close()
 
 
 def test_idempotent_duplicate_batch_stored_once(broker, topic_name):

@@ -65,6 +65,7 @@ pub fn settings(db: &std::path::Path) -> Settings {
         connections_max_idle_ms: 600_000,
         frame_read_timeout_ms: 30_000,
         max_connections_per_ip: 512,
+        max_incremental_fetch_session_cache_slots: 1000,
         security_protocol: "PLAINTEXT".into(),
         tls_cert_file: None,
         tls_key_file: None,

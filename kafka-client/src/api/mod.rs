@@ -2,8 +2,8 @@
 //! decoders of their responses.
 //!
 //! Each API is a marker type implementing [`Api`]: the `kafka-protocol`
-//! request struct it encodes, the version (non-flexible, served by Skiff and
-//! by Kafka 3.9 and 4.x alike), and a decoder into a plain struct with only
+//! request struct it encodes, the version (non-flexible where one exists,
+//! served by Skiff and by Kafka 3.9 and 4.x alike), and a decoder into a plain struct with only
 //! the fields the CLI uses. Every count is bounded by a maximum here and by
 //! the bytes present ([`Reader::count`]); every frame by [`Api::MAX_RESPONSE`].
 
@@ -504,6 +504,9 @@ impl Api for ListOffsets {
         })
     }
 }
+
+mod security;
+pub use security::*;
 
 #[cfg(test)]
 mod tests;

@@ -46,6 +46,25 @@ fn versions_are_non_flexible_and_known_to_the_encoder() {
     check::<Produce>();
     check::<Fetch>();
     check::<ListOffsets>();
+    check::<SaslHandshake>();
+    check::<SaslAuthenticate>();
+    check::<CreateAcls>();
+    check::<DescribeAcls>();
+    check::<DeleteAcls>();
+    // KIP-554's APIs have no non-flexible version.
+    for (key, v) in [
+        (
+            DescribeUserScramCredentials::KEY,
+            DescribeUserScramCredentials::VERSION,
+        ),
+        (
+            AlterUserScramCredentials::KEY,
+            AlterUserScramCredentials::VERSION,
+        ),
+    ] {
+        assert_eq!(key.response_header_version(v), 1);
+        assert_eq!(key.request_header_version(v), 2);
+    }
 }
 
 #[test]
@@ -343,4 +362,146 @@ fn hostile_counts_are_errors_not_allocations() {
             left: 1
         })
     );
+}
+
+#[test]
+fn sasl() {
+    let resp = m::SaslHandshakeResponse::default()
+        .with_error_code(33)
+        .with_mechanisms(vec![st("SCRAM-SHA-512"), st("PLAIN")]);
+    let got = decode::<SaslHandshake>(&resp);
+    assert_eq!(got.error_code, 33);
+    assert_eq!(got.mechanisms, vec!["SCRAM-SHA-512", "PLAIN"]);
+    let resp = m::SaslAuthenticateResponse::default()
+        .with_error_code(58)
+        .with_error_message(Some(st("bad")))
+        .with_auth_bytes(Bytes::from_static(b"v=xyz"))
+        .with_session_lifetime_ms(5);
+    let got = decode::<SaslAuthenticate>(&resp);
+    assert_eq!(
+        (
+            got.error_code,
+            got.error_message.as_deref(),
+            &got.auth_bytes[..],
+            got.session_lifetime_ms
+        ),
+        (58, Some("bad"), &b"v=xyz"[..], 5)
+    );
+}
+
+#[test]
+fn acls() {
+    use m::create_acls_response::AclCreationResult;
+    let resp = m::CreateAclsResponse::default().with_results(vec![
+        AclCreationResult::default(),
+        AclCreationResult::default()
+            .with_error_code(42)
+            .with_error_message(Some(st("no"))),
+    ]);
+    let got = decode::<CreateAcls>(&resp);
+    assert_eq!(got[1].error_code, 42);
+    assert_eq!(got[1].error_message.as_deref(), Some("no"));
+
+    use m::describe_acls_response::{AclDescription, DescribeAclsResource};
+    let acl = |op| {
+        AclDescription::default()
+            .with_principal(st("User:app"))
+            .with_host(st("*"))
+            .with_operation(op)
+            .with_permission_type(3)
+    };
+    let resp =
+        m::DescribeAclsResponse::default().with_resources(vec![DescribeAclsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(st("orders."))
+            .with_pattern_type(4)
+            .with_acls(vec![acl(4), acl(8)])]);
+    let got = decode::<DescribeAcls>(&resp);
+    assert_eq!(got.bindings.len(), 2);
+    assert_eq!(
+        got.bindings[1],
+        AclBinding {
+            resource_type: 2,
+            resource_name: "orders.".into(),
+            pattern_type: 4,
+            principal: "User:app".into(),
+            host: "*".into(),
+            operation: 8,
+            permission: 3,
+        }
+    );
+
+    use m::delete_acls_response::{DeleteAclsFilterResult, DeleteAclsMatchingAcl};
+    let matching = |code| {
+        DeleteAclsMatchingAcl::default()
+            .with_error_code(code)
+            .with_resource_type(3)
+            .with_resource_name(st("g"))
+            .with_pattern_type(3)
+            .with_principal(st("User:app"))
+            .with_host(st("*"))
+            .with_operation(3)
+            .with_permission_type(3)
+    };
+    let resp = m::DeleteAclsResponse::default().with_filter_results(vec![
+        DeleteAclsFilterResult::default().with_matching_acls(vec![matching(0), matching(0)]),
+        DeleteAclsFilterResult::default().with_matching_acls(vec![matching(0), matching(31)]),
+    ]);
+    let got = decode::<DeleteAcls>(&resp);
+    assert_eq!((got[0].error_code, got[0].deleted.len()), (0, 2));
+    assert_eq!((got[1].error_code, got[1].deleted.len()), (31, 1));
+}
+
+#[test]
+fn scram_credentials() {
+    use m::describe_user_scram_credentials_response::{
+        CredentialInfo, DescribeUserScramCredentialsResult,
+    };
+    let resp = m::DescribeUserScramCredentialsResponse::default().with_results(vec![
+        DescribeUserScramCredentialsResult::default()
+            .with_user(st("app"))
+            .with_credential_infos(vec![CredentialInfo::default()
+                .with_mechanism(2)
+                .with_iterations(8192)]),
+        DescribeUserScramCredentialsResult::default()
+            .with_user(st("ghost"))
+            .with_error_code(91)
+            .with_error_message(Some(st("no such user"))),
+    ]);
+    let got = decode::<DescribeUserScramCredentials>(&resp);
+    assert_eq!(got.users[0].user, "app");
+    assert_eq!(got.users[0].credentials, vec![(2, 8192)]);
+    assert_eq!(got.users[1].error_code, 91);
+    assert_eq!(got.users[1].error_message.as_deref(), Some("no such user"));
+
+    use m::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
+    let resp = m::AlterUserScramCredentialsResponse::default().with_results(vec![
+        AlterUserScramCredentialsResult::default().with_user(st("app")),
+        AlterUserScramCredentialsResult::default()
+            .with_user(st("b"))
+            .with_error_code(93),
+    ]);
+    let got = decode::<AlterUserScramCredentials>(&resp);
+    assert_eq!(got.len(), 2);
+    assert_eq!((got[1].user.as_str(), got[1].error_code), ("b", 93));
+}
+
+#[test]
+fn acl_counts_are_bounded_across_resources() {
+    // Two resources each claiming MAX_ACLS bindings: refused before the
+    // second is read, whatever the bytes.
+    let mut b = BytesMut::new();
+    b.extend_from_slice(&0i32.to_be_bytes());
+    b.extend_from_slice(&0i16.to_be_bytes());
+    b.extend_from_slice(&(-1i16).to_be_bytes());
+    b.extend_from_slice(&2i32.to_be_bytes());
+    for _ in 0..2 {
+        b.extend_from_slice(&[2, 0, 1, b'x', 3]);
+        b.extend_from_slice(&(MAX_ACLS as i32).to_be_bytes());
+    }
+    let mut r = Reader::new(b.freeze());
+    assert!(matches!(
+        DescribeAcls::decode(&mut r),
+        Err(DecodeError::CountExceedsBytes { .. } | DecodeError::CountAboveLimit { .. })
+    ));
 }

@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod backup;
 pub mod backups;
+pub mod client_config;
 pub mod credits;
 pub mod down;
 pub mod init;
@@ -19,6 +20,7 @@ pub mod status;
 pub mod topics;
 pub mod up;
 pub mod upgrade;
+pub mod users;
 
 use crate::config::{Config, Overrides};
 use crate::Global;

@@ -16,6 +16,17 @@ pub struct RealBroker {
 
 impl RealBroker {
     pub fn start() -> Option<RealBroker> {
+        RealBroker::start_with(&[], |addr| {
+            kafka_probe::probe(addr, "test", Duration::from_secs(1)).is_ok()
+        })
+    }
+
+    /// With extra environment (security settings, say); ready once
+    /// `ready(addr)` is true.
+    pub fn start_with(
+        env: &[(String, String)],
+        ready: impl Fn(&str) -> bool,
+    ) -> Option<RealBroker> {
         let bin = match std::env::var("SKIFF_BROKER_BIN") {
             Ok(b) if !b.is_empty() => b,
             _ if std::env::var_os("CI").is_some() => panic!(
@@ -42,6 +53,7 @@ impl RealBroker {
             .env("ADVERTISED_LISTENER_URL", &listener)
             .env("SKIFF_AUTO_CREATE_TOPICS", "false")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
@@ -51,7 +63,7 @@ impl RealBroker {
             _dir: dir,
         };
         let start = Instant::now();
-        while kafka_probe::probe(&broker.addr, "test", Duration::from_secs(1)).is_err() {
+        while !ready(&broker.addr) {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
                 "skiff-broker did not answer on {} within 30 s",
