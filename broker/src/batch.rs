@@ -185,6 +185,18 @@ pub fn records_in_set(set: &[u8]) -> u64 {
     n
 }
 
+/// One past the last offset of a record set of whole served batches (base
+/// offsets filled in), from their headers; None for an empty set.
+pub fn end_of_set(set: &[u8]) -> Option<i64> {
+    let mut at = 0;
+    let mut end = None;
+    while let Some(header) = set.get(at..).and_then(|b| BatchHeader::parse(b).ok()) {
+        end = Some(header.base_offset + header.last_offset_delta as i64 + 1);
+        at += header.size().max(HEADER_LEN);
+    }
+    end
+}
+
 /// Gives a stored batch its offsets: the first record gets `base_offset`.
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
@@ -204,6 +216,35 @@ pub fn served_form(batch: &[u8], base_offset: i64, append_time: i64) -> bytes::B
     // Partition leader epoch: Skiff's single broker is always epoch 0.
     out[12..16].copy_from_slice(&0i32.to_be_bytes());
     out.freeze()
+}
+
+/// A transaction marker (KIP-98 control batch) as Kafka writes it: one
+/// control record whose key is (version 0, type: 0 abort, 1 commit) and whose
+/// value is (version 0, coordinator epoch 0), in a batch flagged control and
+/// transactional under the producer's id and epoch, base offset 0 (set when
+/// stored), sequence -1.
+pub fn control_batch(producer_id: i64, epoch: i16, commit: bool, now_ms: i64) -> Bytes {
+    let mut b = Vec::with_capacity(HEADER_LEN + 17);
+    b.extend_from_slice(&0i64.to_be_bytes()); // base offset
+    b.extend_from_slice(&((HEADER_LEN - LENGTH_END + 17) as i32).to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes()); // partition leader epoch
+    b.push(2); // magic
+    b.extend_from_slice(&0u32.to_be_bytes()); // crc, below
+    b.extend_from_slice(&(CONTROL_BIT | TRANSACTIONAL_BIT).to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes()); // last offset delta
+    b.extend_from_slice(&now_ms.to_be_bytes());
+    b.extend_from_slice(&now_ms.to_be_bytes());
+    b.extend_from_slice(&producer_id.to_be_bytes());
+    b.extend_from_slice(&epoch.to_be_bytes());
+    b.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    b.extend_from_slice(&1i32.to_be_bytes()); // record count
+    // The record: length 16 (zigzag 32), attributes, timestamp delta 0,
+    // offset delta 0, key of 4 bytes (zigzag 8), value of 6 (zigzag 12),
+    // no headers.
+    b.extend_from_slice(&[32, 0, 0, 0, 8, 0, 0, 0, u8::from(commit), 12, 0, 0, 0, 0, 0, 0, 0]);
+    let crc = crc32c::crc32c(&b[CRC_FROM..]);
+    b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(b)
 }
 
 pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
@@ -386,6 +427,21 @@ pub(crate) mod tests {
         set_base_offset(&mut owned, 42);
         let again = split_and_validate(&Bytes::from(owned)).unwrap();
         assert_eq!(again[0].0.base_offset, 42);
+    }
+
+    #[test]
+    fn control_batches_are_valid_one_record_markers() {
+        for commit in [false, true] {
+            let b = control_batch(1000, 3, commit, 1_700_000_000_000);
+            let parsed = split_and_validate(&b).unwrap();
+            assert_eq!(parsed.len(), 1);
+            let h = parsed[0].0;
+            assert!(h.is_control() && h.is_transactional());
+            assert_eq!((h.producer_id, h.producer_epoch, h.record_count), (1000, 3, 1));
+            assert_eq!(records_in_set(&b), 1);
+            // The record's key: version 0, type 1 for commit, 0 for abort.
+            assert_eq!(&b[HEADER_LEN + 5..HEADER_LEN + 9], &[0, 0, 0, u8::from(commit)]);
+        }
     }
 
     #[test]

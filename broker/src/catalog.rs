@@ -29,6 +29,9 @@ pub struct Partition {
     /// Row id in the `partitions` table; keys its batches.
     pub db_id: i64,
     high_watermark: AtomicI64,
+    /// The last stable offset: the first offset of the oldest open
+    /// transaction on the partition, else the high watermark.
+    last_stable: AtomicI64,
     log_start: AtomicI64,
     /// Set when the partition's topic is deleted, so parked fetches end.
     deleted: AtomicBool,
@@ -36,6 +39,8 @@ pub struct Partition {
     pub appended: Notify,
     /// The newest committed batches, served to fetches without SQLite.
     pub tail: crate::tail::Tail,
+    /// The newest aborted transactions, for read_committed fetches.
+    pub aborted: crate::transactions::AbortIndex,
 }
 
 impl Partition {
@@ -45,15 +50,26 @@ impl Partition {
             index,
             db_id,
             high_watermark: AtomicI64::new(high_watermark),
+            last_stable: AtomicI64::new(high_watermark),
             log_start: AtomicI64::new(log_start),
             deleted: AtomicBool::new(false),
             appended: Notify::new(),
             tail: crate::tail::Tail::default(),
+            aborted: Default::default(),
         }
     }
     /// One past the last committed offset.
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
+    }
+    /// What a read_committed consumer may read up to (exclusive).
+    pub fn last_stable(&self) -> i64 {
+        self.last_stable.load(Ordering::Acquire)
+    }
+    /// Sets the last stable offset (writer only, after commit, before
+    /// `advance` wakes the readers).
+    pub fn set_last_stable(&self, offset: i64) {
+        self.last_stable.store(offset, Ordering::Release);
     }
     pub fn log_start(&self) -> i64 {
         self.log_start.load(Ordering::Acquire)
@@ -132,9 +148,21 @@ impl Topic {
 #[derive(Debug, Default)]
 pub struct Catalog {
     topics: RwLock<HashMap<String, Arc<Topic>>>,
+    /// The transactions as last committed (the writer publishes them).
+    pub transactions: crate::transactions::Transactions,
 }
 
 impl Catalog {
+    /// Every partition by its row id.
+    pub fn partitions_by_id(&self) -> HashMap<i64, Arc<Partition>> {
+        self.topics
+            .read()
+            .expect("catalog lock")
+            .values()
+            .flat_map(|t| t.partitions().iter().cloned().collect::<Vec<_>>())
+            .map(|p| (p.db_id, p))
+            .collect()
+    }
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
         self.topics.read().expect("catalog lock").get(name).cloned()
     }

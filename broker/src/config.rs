@@ -262,6 +262,38 @@ pub struct Settings {
     )]
     pub max_producer_ids: usize,
 
+    /// The longest `transaction.timeout.ms` a transactional producer may
+    /// ask for (Kafka's transaction.max.timeout.ms): a longer one gets
+    /// INVALID_TRANSACTION_TIMEOUT.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_TRANSACTION_MAX_TIMEOUT_MS",
+        default_value_t = 900_000
+    )]
+    pub transaction_max_timeout_ms: u64,
+
+    /// How long a transactional id with no open transaction is kept after
+    /// its last use (Kafka's transactional.id.expiration.ms).
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_TRANSACTIONAL_ID_EXPIRATION_MS",
+        default_value_t = 604_800_000
+    )]
+    pub transactional_id_expiration_ms: u64,
+
+    /// Most transactional ids held (each a row and about 200 bytes of
+    /// memory); InitProducerId for a new id past it gets POLICY_VIOLATION.
+    /// Kafka has no such cap.
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_MAX_TRANSACTIONAL_IDS",
+        default_value_t = 10_000
+    )]
+    pub max_transactional_ids: usize,
+
     /// Most record bytes one Fetch response carries, over all its
     /// partitions (Kafka's fetch.max.bytes); a larger `max_bytes` asked by a
     /// client is lowered to it. The first batch is always served whole so a
@@ -469,6 +501,12 @@ pub struct Config {
     pub producer_id_expiration: Duration,
     /// `SKIFF_MAX_PRODUCER_IDS`.
     pub max_producer_ids: usize,
+    /// `SKIFF_TRANSACTION_MAX_TIMEOUT_MS`.
+    pub transaction_max_timeout_ms: i32,
+    /// `SKIFF_TRANSACTIONAL_ID_EXPIRATION_MS`.
+    pub transactional_id_expiration_ms: i64,
+    /// `SKIFF_MAX_TRANSACTIONAL_IDS`.
+    pub max_transactional_ids: usize,
     pub max_db_bytes: u64,
     pub min_free_disk_bytes: u64,
     pub max_inflight_bytes: usize,
@@ -632,7 +670,30 @@ impl Settings {
                 ),
             ));
         }
+        if self.max_transactional_ids < 1 || self.max_transactional_ids > MAX_PRODUCER_IDS_CEILING {
+            return Err(err(
+                "SKIFF_MAX_TRANSACTIONAL_IDS (--max-transactional-ids)",
+                format!(
+                    "{} is out of range; use 1 to {MAX_PRODUCER_IDS_CEILING}",
+                    self.max_transactional_ids
+                ),
+            ));
+        }
+        if !(1000..=i32::MAX as u64).contains(&self.transaction_max_timeout_ms) {
+            return Err(err(
+                "SKIFF_TRANSACTION_MAX_TIMEOUT_MS (--transaction-max-timeout-ms)",
+                format!(
+                    "{} is out of range; use 1000 to {} ms",
+                    self.transaction_max_timeout_ms,
+                    i32::MAX
+                ),
+            ));
+        }
         for (setting, value) in [
+            (
+                "SKIFF_TRANSACTIONAL_ID_EXPIRATION_MS (--transactional-id-expiration-ms)",
+                self.transactional_id_expiration_ms,
+            ),
             (
                 "SKIFF_OFFSETS_RETENTION_MS (--offsets-retention-ms)",
                 self.offsets_retention_ms,
@@ -707,6 +768,9 @@ impl Settings {
             retention_check_interval: Duration::from_millis(self.retention_check_interval_ms),
             producer_id_expiration: Duration::from_millis(self.producer_id_expiration_ms),
             max_producer_ids: self.max_producer_ids,
+            transaction_max_timeout_ms: self.transaction_max_timeout_ms as i32,
+            transactional_id_expiration_ms: self.transactional_id_expiration_ms as i64,
+            max_transactional_ids: self.max_transactional_ids,
             groups: GroupConfig {
                 initial_rebalance_delay: Duration::from_millis(
                     self.group_initial_rebalance_delay_ms,

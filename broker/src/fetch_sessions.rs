@@ -48,6 +48,8 @@ pub struct Cached {
     pub high_watermark: i64,
     pub log_start: i64,
     pub partition: Option<Arc<Partition>>,
+    /// read_committed: records are news only below the last stable offset.
+    pub read_committed: bool,
 }
 
 impl Cached {
@@ -58,6 +60,7 @@ impl Cached {
             high_watermark: i64::MIN,
             log_start: i64::MIN,
             partition,
+            read_committed: w.read_committed,
         }
     }
 
@@ -68,9 +71,12 @@ impl Cached {
         match &self.partition {
             Some(p) if !p.is_deleted() => {
                 let hw = p.high_watermark();
-                self.fetch_offset != hw
-                    || hw != self.high_watermark
-                    || p.log_start() != self.log_start
+                let readable = if self.read_committed {
+                    self.fetch_offset < p.last_stable() || self.fetch_offset > hw
+                } else {
+                    self.fetch_offset != hw
+                };
+                readable || hw != self.high_watermark || p.log_start() != self.log_start
             }
             _ => true,
         }
@@ -137,6 +143,8 @@ pub struct Wanted {
     pub partition: i32,
     pub fetch_offset: i64,
     pub max_bytes: i32,
+    /// The fetch's isolation level is read_committed.
+    pub read_committed: bool,
 }
 
 impl FetchSessions {
@@ -232,6 +240,7 @@ impl FetchSessions {
                 .entry((w.topic.clone(), w.partition))
                 .or_insert_with(|| Cached::new(w, resolve(&w.topic, w.partition)));
             entry.fetch_offset = w.fetch_offset;
+            entry.read_committed = w.read_committed;
             entry.max_bytes = w.max_bytes;
         }
         let after = session.partitions.len();
@@ -309,6 +318,7 @@ mod tests {
 
     fn want(t: &str, p: i32, offset: i64) -> Wanted {
         Wanted {
+            read_committed: false,
             topic: t.into(),
             partition: p,
             fetch_offset: offset,

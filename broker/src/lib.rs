@@ -35,6 +35,7 @@ mod server;
 mod storage;
 mod tail;
 mod topic_config;
+mod transactions;
 
 pub use broker::Broker;
 pub use handlers::decode_request;
@@ -193,6 +194,7 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         tasks.spawn(metrics::serve(listener, broker.clone()));
     }
     tasks.spawn(retention::run(broker.clone()));
+    tasks.spawn(transactions::watch_timeouts(broker.clone()));
     tasks.spawn(memory::trim_periodically(MEMORY_TRIM_PERIOD, shutdown));
     Ok(Running {
         addr,

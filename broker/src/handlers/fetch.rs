@@ -18,6 +18,12 @@
 //! left out when the budget is spent, as if `max_bytes` were reached, so two
 //! fetches can never wait on each other.
 //!
+//! read_committed (KIP-98): reads stop at the partition's last stable
+//! offset (the first offset of its oldest open transaction), and each
+//! partition's answer lists the aborted transactions its records overlap
+//! (producer id, first offset): batch-level metadata from the abort index,
+//! no record is read.
+//!
 //! Incremental fetch sessions (KIP-227) are kept by `fetch_sessions.rs`:
 //! an incremental request is served over its session's partitions and its
 //! answer leaves out those with nothing new.
@@ -27,8 +33,10 @@ use std::time::Duration;
 
 use futures_util::future::select_all;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchResponse, ProducerId, TopicName};
 use tokio::time::Instant;
 use tracing::error;
 
@@ -47,6 +55,9 @@ pub struct FetchPartition {
 }
 
 pub struct FetchRequest {
+    /// 1: read_committed (up to the last stable offset, with the aborted
+    /// transactions of the range).
+    pub isolation_level: i8,
     pub max_wait_ms: i32,
     pub min_bytes: i32,
     pub max_bytes: i32,
@@ -63,7 +74,7 @@ impl FetchRequest {
         let max_wait_ms = r.i32()?;
         let min_bytes = r.i32()?;
         let max_bytes = r.i32()?;
-        let _isolation_level = r.i8()?;
+        let isolation_level = r.i8()?;
         let (session_id, session_epoch) = if version >= 7 {
             (r.i32()?, r.i32()?)
         } else {
@@ -109,6 +120,7 @@ impl FetchRequest {
         }
         r.tagged_fields()?;
         Ok(FetchRequest {
+            isolation_level,
             max_wait_ms,
             min_bytes,
             max_bytes,
@@ -161,6 +173,7 @@ pub async fn handle(
         .iter()
         .flat_map(|(t, ps)| {
             ps.iter().map(|p| Wanted {
+                read_committed: req.isolation_level == 1,
                 topic: t.clone(),
                 partition: p.index,
                 fetch_offset: p.fetch_offset,
@@ -271,6 +284,7 @@ async fn serve(
         })
         .collect();
     let any_denied = denied.iter().any(|d| *d);
+    let read_committed = req.isolation_level == 1;
     loop {
         // Listen before looking, so an append between the look and the wait
         // is not missed.
@@ -290,7 +304,12 @@ async fn serve(
                     None => ready = true,
                     Some(p) => {
                         let hw = p.high_watermark();
-                        if r.fetch_offset != hw || p.is_deleted() {
+                        let readable = if read_committed {
+                            r.fetch_offset < p.last_stable() || r.fetch_offset > hw
+                        } else {
+                            r.fetch_offset != hw
+                        };
+                        if readable || p.is_deleted() {
                             ready = true; // data, or an out-of-range error
                         }
                     }
@@ -324,6 +343,28 @@ async fn serve(
     }
 }
 
+/// The aborted transactions of `p` overlapping `from..to`, from memory or,
+/// for an older range, from the file.
+async fn aborted_in(
+    broker: &Broker,
+    p: &Partition,
+    from: i64,
+    to: i64,
+) -> std::result::Result<Vec<AbortedTransaction>, crate::storage::StorageError> {
+    let list = match p.aborted.overlapping(from, to) {
+        Some(list) => list,
+        None => broker.storage.aborted_between(p.db_id, from, to).await?,
+    };
+    Ok(list
+        .into_iter()
+        .map(|a| {
+            AbortedTransaction::default()
+                .with_producer_id(ProducerId(a.producer_id))
+                .with_first_offset(a.first_offset)
+        })
+        .collect())
+}
+
 async fn collect(
     broker: &Broker,
     req: &FetchRequest,
@@ -331,6 +372,7 @@ async fn collect(
     denied: &[bool],
 ) -> (FetchResponse, Held) {
     let mut held = Held::default();
+    let read_committed = req.isolation_level == 1;
     let mut remaining = req.max_bytes.max(0) as usize;
     let mut any_records = false;
     let mut topics = Vec::with_capacity(req.topics.len());
@@ -346,18 +388,23 @@ async fn collect(
                 out.push(data.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;
             };
+            // The last stable offset before the high watermark: a batch
+            // committed between the two reads is then past both.
+            let lso = p.last_stable();
             let hw = p.high_watermark();
             let log_start = p.log_start();
             let data = data
                 .with_high_watermark(hw)
-                .with_last_stable_offset(hw)
+                .with_last_stable_offset(lso)
                 .with_log_start_offset(log_start);
             if r.fetch_offset < log_start || r.fetch_offset > hw {
                 out.push(data.with_error_code(ResponseError::OffsetOutOfRange.code()));
                 continue;
             }
-            if r.fetch_offset == hw || (remaining == 0 && any_records) {
-                out.push(data);
+            // read_committed reads only up to the last stable offset.
+            let end = if read_committed { lso.min(hw) } else { hw };
+            if r.fetch_offset >= end || (remaining == 0 && any_records) {
+                out.push(data.with_aborted_transactions(read_committed.then(Vec::new)));
                 continue;
             }
             // One read takes at most READ_BUDGET, so a consumer asking for
@@ -377,17 +424,28 @@ async fn collect(
                 continue;
             }
             // The newest batches come from memory; older ones from SQLite.
-            let read = match p.tail.read(r.fetch_offset, hw, limit, !any_records) {
+            let read = match p.tail.read(r.fetch_offset, end, limit, !any_records) {
                 Some(records) => Ok(records),
                 None => {
                     broker
                         .storage
-                        .read_batches(p.db_id, r.fetch_offset, hw, limit, !any_records)
+                        .read_batches(p.db_id, r.fetch_offset, end, limit, !any_records)
                         .await
                 }
             };
+            // read_committed: the aborted transactions the records overlap,
+            // which the client uses to drop their records.
+            let read = match read {
+                Ok(records) if read_committed => {
+                    let upto = batch::end_of_set(&records).unwrap_or(r.fetch_offset);
+                    aborted_in(broker, p, r.fetch_offset, upto)
+                        .await
+                        .map(|list| (records, Some(list)))
+                }
+                read => read.map(|records| (records, None)),
+            };
             match read {
-                Ok(records) => {
+                Ok((records, aborted)) => {
                     if !records.is_empty() {
                         let label = TopicLabel {
                             topic: name.clone(),
@@ -403,7 +461,10 @@ async fn collect(
                     held.shrink_to(before + records.len());
                     remaining = remaining.saturating_sub(records.len());
                     any_records |= !records.is_empty();
-                    out.push(data.with_records(Some(records)));
+                    out.push(
+                        data.with_records(Some(records))
+                            .with_aborted_transactions(aborted),
+                    );
                 }
                 Err(e) => {
                     held.shrink_to(before);

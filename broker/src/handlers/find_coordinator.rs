@@ -1,7 +1,5 @@
-//! FindCoordinator (v0-6): this broker coordinates every group. v4+ asks for
-//! several keys at once (`coordinator_keys`). Transaction coordinators are
-//! not offered (transactions are not supported): a transactional id gets
-//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients do not retry.
+//! FindCoordinator (v0-6): this broker coordinates every group and every
+//! transactional id. v4+ asks for several keys at once (`coordinator_keys`).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -11,11 +9,6 @@ use super::str;
 use crate::broker::Broker;
 use crate::protocol::reader::{Reader, Result};
 use crate::protocol::NONE;
-
-/// The reason given to a transactional producer.
-pub const TRANSACTIONS_UNSUPPORTED: &str =
-    "Skiff does not support transactions; unset transactional.id (an idempotent producer, \
-     enable.idempotence=true, still writes each record exactly once per partition)";
 
 pub struct FindCoordinatorRequest {
     /// 0 group, 1 transaction.
@@ -39,7 +32,8 @@ impl FindCoordinatorRequest {
 }
 
 /// A group lookup needs DESCRIBE on the group (else
-/// GROUP_AUTHORIZATION_FAILED for that key).
+/// GROUP_AUTHORIZATION_FAILED for that key), a transactional id's DESCRIBE
+/// on it (else TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 pub fn handle(
     broker: &Broker,
     conn: &crate::connection::ConnectionState,
@@ -47,16 +41,24 @@ pub fn handle(
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let answer = |key: &str| -> (i16, Option<kafka_protocol::protocol::StrBytes>) {
+        if req.key_type == 1 {
+            use crate::security::acl::{Operation, ResourceType};
+            if !super::allowed(
+                broker,
+                conn,
+                Operation::Describe,
+                ResourceType::TransactionalId,
+                key,
+            ) {
+                return (
+                    ResponseError::TransactionalIdAuthorizationFailed.code(),
+                    None,
+                );
+            }
+            return (NONE, None);
+        }
         if req.key_type != 0 {
-            // Not COORDINATOR_NOT_AVAILABLE, which clients retry for ever
-            // (librdkafka's init_transactions until its timeout, and again):
-            // the one answer every client treats as final for a transaction
-            // coordinator lookup, with the reason in the message (librdkafka
-            // shows it in the fatal error).
-            return (
-                ResponseError::TransactionalIdAuthorizationFailed.code(),
-                Some(str(TRANSACTIONS_UNSUPPORTED)),
-            );
+            return (ResponseError::InvalidRequest.code(), None);
         }
         if !super::group_allowed(broker, conn, crate::security::acl::Operation::Describe, key) {
             return (super::GROUP_AUTHORIZATION_FAILED, None);

@@ -29,15 +29,15 @@ const NO_OFFSETS: i64 = i64::MIN;
 
 pub struct ListOffsetsRequest {
     pub version: i16,
+    /// 1: read_committed, whose latest offset is the last stable offset.
+    pub isolation_level: i8,
     pub topics: Vec<(String, Vec<(i32, i64)>)>,
 }
 
 impl ListOffsetsRequest {
     pub fn decode(r: &mut Reader, version: i16) -> Result<Self> {
         let _replica_id = r.i32()?;
-        if version >= 2 {
-            r.i8()?; // isolation level: no transactions, so the same
-        }
+        let isolation_level = if version >= 2 { r.i8()? } else { 0 };
         let topics = r.array("topics", |r| {
             let name = r.string("topic name")?;
             let partitions = r.array("partitions", |r| {
@@ -57,7 +57,11 @@ impl ListOffsetsRequest {
             Ok((name, partitions))
         })?;
         r.tagged_fields()?;
-        Ok(ListOffsetsRequest { version, topics })
+        Ok(ListOffsetsRequest {
+            version,
+            isolation_level,
+            topics,
+        })
     }
 }
 
@@ -91,7 +95,12 @@ pub async fn handle(
                 out.push(resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;
             };
-            let hw = p.high_watermark();
+            // read_committed sees only up to the last stable offset.
+            let hw = if req.isolation_level == 1 {
+                p.last_stable()
+            } else {
+                p.high_watermark()
+            };
             let found = match timestamp {
                 LATEST => Ok(Some((hw, -1))),
                 EARLIEST | EARLIEST_LOCAL => Ok(Some((p.log_start(), -1))),

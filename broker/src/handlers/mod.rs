@@ -7,6 +7,8 @@
 //! serve, closes the connection, as Kafka does; only ApiVersions answers an
 //! unknown version (KIP-511) so clients can downgrade.
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_configs;
 mod api_versions;
 mod create_partitions;
@@ -17,6 +19,8 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_transactions;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -31,6 +35,7 @@ mod offset_delete;
 mod offset_fetch;
 mod produce;
 mod sync_group;
+mod txn_offset_commit;
 
 // Security: SASL, users (KIP-554) and ACLs.
 mod alter_user_scram_credentials;
@@ -142,6 +147,13 @@ pub enum Request {
     IncrementalAlterConfigs(alter_configs::AlterConfigsRequest),
     CreatePartitions(create_partitions::CreatePartitionsRequest),
     DescribeCluster,
+    // Transactions.
+    AddPartitionsToTxn(add_partitions_to_txn::AddPartitionsToTxnRequest),
+    AddOffsetsToTxn(add_offsets_to_txn::AddOffsetsToTxnRequest),
+    TxnOffsetCommit(txn_offset_commit::TxnOffsetCommitRequest),
+    EndTxn(end_txn::EndTxnRequest),
+    DescribeTransactions(describe_transactions::DescribeTransactionsRequest),
+    ListTransactions(describe_transactions::ListTransactionsRequest),
     FindCoordinator(find_coordinator::FindCoordinatorRequest),
     JoinGroup(join_group::JoinGroupRequest),
     SyncGroup(sync_group::SyncGroupRequest),
@@ -268,6 +280,22 @@ pub fn decode(frame: Bytes) -> Result<(RequestHeader, ApiKey, Request), HandleEr
             describe_acls::DescribeAclsRequest::decode(r, v).map(Request::DescribeAcls)
         }
         ApiKey::DeleteAcls => delete_acls::DeleteAclsRequest::decode(r, v).map(Request::DeleteAcls),
+        ApiKey::AddPartitionsToTxn => {
+            add_partitions_to_txn::AddPartitionsToTxnRequest::decode(r, v)
+                .map(Request::AddPartitionsToTxn)
+        }
+        ApiKey::AddOffsetsToTxn => {
+            add_offsets_to_txn::AddOffsetsToTxnRequest::decode(r, v).map(Request::AddOffsetsToTxn)
+        }
+        ApiKey::TxnOffsetCommit => txn_offset_commit::TxnOffsetCommitRequest::decode(r, v)
+            .map(Request::TxnOffsetCommit),
+        ApiKey::EndTxn => end_txn::EndTxnRequest::decode(r, v).map(Request::EndTxn),
+        ApiKey::DescribeTransactions => {
+            describe_transactions::DescribeTransactionsRequest::decode(r, v)
+                .map(Request::DescribeTransactions)
+        }
+        ApiKey::ListTransactions => describe_transactions::ListTransactionsRequest::decode(r, v)
+            .map(Request::ListTransactions),
         _ => return Err(HandleError::UnknownApi(header.api_key)),
     }
     .map_err(|error| HandleError::Body {
@@ -407,6 +435,25 @@ async fn serve(
             respond(api, v, corr, &create_partitions::handle(b, conn, req).await)
         }
         Request::DescribeCluster => respond(api, v, corr, &describe_cluster::handle(b)),
+        Request::AddPartitionsToTxn(req) => respond(
+            api,
+            v,
+            corr,
+            &add_partitions_to_txn::handle(b, conn, req).await,
+        ),
+        Request::AddOffsetsToTxn(req) => {
+            respond(api, v, corr, &add_offsets_to_txn::handle(b, conn, req).await)
+        }
+        Request::TxnOffsetCommit(req) => {
+            respond(api, v, corr, &txn_offset_commit::handle(b, conn, req).await)
+        }
+        Request::EndTxn(req) => respond(api, v, corr, &end_txn::handle(b, conn, req).await),
+        Request::DescribeTransactions(req) => {
+            respond(api, v, corr, &describe_transactions::describe(b, conn, req))
+        }
+        Request::ListTransactions(req) => {
+            respond(api, v, corr, &describe_transactions::list(b, conn, req))
+        }
         Request::FindCoordinator(req) => {
             respond(api, v, corr, &find_coordinator::handle(b, conn, v, req))
         }

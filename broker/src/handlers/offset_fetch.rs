@@ -1,6 +1,9 @@
 //! OffsetFetch (v1-9): committed offsets from the in-memory mirror, for the
 //! named partitions or all of a group's (null topics, v2+); v8+ asks for
 //! several groups in one request. A partition without a commit gets -1.
+//! With `require_stable` (v7+, KIP-447), a partition whose offset an open
+//! transaction has committed gets UNSTABLE_OFFSET_COMMIT (the client
+//! retries) until the transaction ends.
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -21,6 +24,7 @@ pub struct GroupFetch {
 
 pub struct OffsetFetchRequest {
     pub groups: Vec<GroupFetch>,
+    pub require_stable: bool,
 }
 
 /// (topic, partitions) asked for.
@@ -55,11 +59,12 @@ impl OffsetFetchRequest {
                 topics: topics(r)?,
             }]
         };
-        if version >= 7 {
-            r.bool()?; // require stable: offsets here are always stable
-        }
+        let require_stable = version >= 7 && r.bool()?;
         r.tagged_fields()?;
-        Ok(OffsetFetchRequest { groups })
+        Ok(OffsetFetchRequest {
+            groups,
+            require_stable,
+        })
     }
 }
 
@@ -99,6 +104,19 @@ fn fields(c: &Option<Committed>) -> (i64, i32, String) {
     }
 }
 
+/// UNSTABLE_OFFSET_COMMIT.
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+
+/// The partition's error: UNSTABLE_OFFSET_COMMIT while an open transaction
+/// holds an offset for it and the client asked for stable offsets.
+fn stability(broker: &Broker, stable: bool, group: &str, topic: &str, p: i32) -> i16 {
+    if stable && broker.catalog.transactions.unstable(group, topic, p) {
+        UNSTABLE_OFFSET_COMMIT
+    } else {
+        0
+    }
+}
+
 /// Needs DESCRIBE on the group (else GROUP_AUTHORIZATION_FAILED); topics
 /// the principal may not DESCRIBE are left out.
 pub fn handle(
@@ -130,12 +148,19 @@ pub fn handle(
                             .into_iter()
                             .map(|(t, ps)| {
                                 OffsetFetchResponseTopics::default()
-                                    .with_name(TopicName(str(t)))
+                                    .with_name(TopicName(str(t.as_str())))
                                     .with_partitions(
                                         ps.iter()
                                             .map(|(p, c)| {
                                                 let (o, e, m) = fields(c);
                                                 OffsetFetchResponsePartitions::default()
+                                                    .with_error_code(stability(
+                                                        broker,
+                                                        req.require_stable,
+                                                        &g.group_id,
+                                                        &t,
+                                                        *p,
+                                                    ))
                                                     .with_partition_index(*p)
                                                     .with_committed_offset(o)
                                                     .with_committed_leader_epoch(e)
@@ -154,18 +179,26 @@ pub fn handle(
         let _ = g;
         return OffsetFetchResponse::default().with_error_code(super::GROUP_AUTHORIZATION_FAILED);
     }
+    let group = req.groups.first().map_or("", |g| g.group_id.as_str());
     let found = req.groups.first().map(lookup).unwrap_or_default();
     OffsetFetchResponse::default().with_topics(
         found
             .into_iter()
             .map(|(t, ps)| {
                 OffsetFetchResponseTopic::default()
-                    .with_name(TopicName(str(t)))
+                    .with_name(TopicName(str(t.as_str())))
                     .with_partitions(
                         ps.iter()
                             .map(|(p, c)| {
                                 let (o, e, m) = fields(c);
                                 OffsetFetchResponsePartition::default()
+                                    .with_error_code(stability(
+                                        broker,
+                                        req.require_stable,
+                                        group,
+                                        &t,
+                                        *p,
+                                    ))
                                     .with_partition_index(*p)
                                     .with_committed_offset(o)
                                     .with_committed_leader_epoch(e)

@@ -132,10 +132,16 @@ fn start_partition(
             )),
         );
     }
-    if transactional || header.is_transactional() {
+    if header.is_control() {
         return Slot::Now(
-            ResponseError::InvalidTxnState.code(),
-            Some("Skiff does not support transactions".into()),
+            ResponseError::InvalidRecord.code(),
+            Some("control batches are written by the broker, not produced".into()),
+        );
+    }
+    if header.is_transactional() && !transactional {
+        return Slot::Now(
+            ResponseError::InvalidRecord.code(),
+            Some("a transactional batch needs the request's transactional id".into()),
         );
     }
     let log_append_time = config.timestamp_type == TimestampType::LogAppendTime;
@@ -212,6 +218,16 @@ pub fn handle(
     let acks = req.acks;
     let metrics = broker.clone();
     let transactional = req.transactional_id.is_some();
+    // A transactional produce needs WRITE on its transactional id.
+    let id_denied = req.transactional_id.as_ref().is_some_and(|id| {
+        !super::allowed(
+            broker,
+            conn,
+            Operation::Write,
+            crate::security::acl::ResourceType::TransactionalId,
+            id,
+        )
+    });
     let peer = conn.peer;
     let slots: Vec<(String, Vec<(i32, Slot)>)> = req
         .topics
@@ -224,6 +240,11 @@ pub fn handle(
                     let slot = if version < 3 {
                         // Message formats v0/v1, whatever the bytes say.
                         Slot::Now(ResponseError::UnsupportedForMessageFormat.code(), None)
+                    } else if id_denied {
+                        Slot::Now(
+                            ResponseError::TransactionalIdAuthorizationFailed.code(),
+                            None,
+                        )
                     } else if !writable {
                         Slot::Now(super::TOPIC_AUTHORIZATION_FAILED, None)
                     } else if acks_valid {

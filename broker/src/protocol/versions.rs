@@ -47,6 +47,15 @@ pub const SUPPORTED: &[Supported] = &[
     s(ApiKey::DescribeGroups, 0, 5),
     s(ApiKey::DeleteGroups, 0, 2),
     s(ApiKey::OffsetDelete, 0, 0),
+    // Transactions (the versions Kafka 3.9 serves to producers; the
+    // brokers' AddPartitionsToTxn v4+ and the KIP-890 part 2 versions
+    // are not served).
+    s(ApiKey::AddPartitionsToTxn, 0, 3),
+    s(ApiKey::AddOffsetsToTxn, 0, 3),
+    s(ApiKey::TxnOffsetCommit, 0, 3),
+    s(ApiKey::EndTxn, 0, 3),
+    s(ApiKey::DescribeTransactions, 0, 0),
+    s(ApiKey::ListTransactions, 0, 1),
     // Security.
     s(ApiKey::SaslHandshake, 0, 1),
     s(ApiKey::SaslAuthenticate, 0, 2),

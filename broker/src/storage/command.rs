@@ -54,6 +54,43 @@ pub(super) enum Command {
     AllocateProducerId {
         reply: Reply<i64>,
     },
+    TxnInit {
+        id: String,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+        max_ids: usize,
+        reply: Reply<(i64, i16)>,
+    },
+    TxnAddPartitions {
+        id: String,
+        producer: (i64, i16),
+        partitions: Vec<Arc<Partition>>,
+        reply: Reply<()>,
+    },
+    TxnAddOffsets {
+        id: String,
+        producer: (i64, i16),
+        group: String,
+        reply: Reply<()>,
+    },
+    TxnOffsetCommit {
+        id: String,
+        producer: (i64, i16),
+        group: String,
+        offsets: Vec<OffsetRow>,
+        reply: Reply<()>,
+    },
+    TxnEnd {
+        id: String,
+        producer: (i64, i16),
+        commit: bool,
+        reply: Reply<Vec<(String, Vec<OffsetRow>)>>,
+    },
+    TxnExpire {
+        now_ms: i64,
+        expiration_ms: i64,
+        reply: Reply<usize>,
+    },
     CommitOffsets {
         group: String,
         offsets: Vec<OffsetRow>,
@@ -137,6 +174,20 @@ impl Command {
                     .sum(),
             },
             Command::AllocateProducerId { .. } => ROW,
+            Command::TxnInit { id, .. } => 2 * ROW + len(id),
+            Command::TxnAddPartitions { id, partitions, .. } => {
+                partitions.len() as u64 * (ROW + len(id)) + ROW
+            }
+            Command::TxnAddOffsets { id, group, .. } => 2 * ROW + len(id) + len(group),
+            Command::TxnOffsetCommit {
+                id, group, offsets, ..
+            } => offsets
+                .iter()
+                .map(|r| ROW + len(id) + len(group) + len(&r.topic) + len(&r.metadata))
+                .sum(),
+            // Markers: one small batch per partition, and an abort row.
+            Command::TxnEnd { .. } => 64 * ROW,
+            Command::TxnExpire { .. } => 64 * ROW,
             Command::Security { growth, .. } => *growth,
             Command::CommitOffsets { group, offsets, .. } => offsets
                 .iter()
@@ -163,6 +214,13 @@ impl Command {
             Command::CreatePartitions { .. } => "a partition creation",
             Command::AlterConfig { .. } => "a config change",
             Command::AllocateProducerId { .. } => "a producer id",
+            Command::TxnInit { .. } => "a transactional producer id",
+            Command::TxnAddPartitions { .. } | Command::TxnAddOffsets { .. } => {
+                "a transaction's partitions"
+            }
+            Command::TxnOffsetCommit { .. } => "a transactional offset commit",
+            Command::TxnEnd { .. } => "a transaction's end",
+            Command::TxnExpire { .. } => "transaction timeouts",
             Command::CommitOffsets { .. } => "an offset commit",
             Command::DeleteGroupOffsets { .. } | Command::DeleteOffsets { .. } => {
                 "an offset deletion"

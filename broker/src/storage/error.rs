@@ -56,6 +56,17 @@ pub enum WriteError {
     /// A broker limit (named in the message) refuses the request.
     #[error("{0}")]
     PolicyViolation(String),
+    /// A transactional producer whose epoch a newer one (or a timeout)
+    /// has replaced.
+    #[error("producer fenced: a newer producer with this transactional id exists")]
+    ProducerFenced,
+    /// A transactional request that does not fit the transaction's state
+    /// (a batch for a partition not added, EndTxn with nothing open, ...).
+    #[error("{0}")]
+    InvalidTxnState(String),
+    /// The producer id does not belong to this transactional id.
+    #[error("the producer id does not match the transactional id")]
+    InvalidProducerIdMapping,
     #[error("storage failure: {0}")]
     Storage(String),
 }
@@ -79,6 +90,9 @@ impl WriteError {
             WriteError::InvalidConfig(_) => ResponseError::InvalidConfig,
             WriteError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
             WriteError::PolicyViolation(_) => ResponseError::PolicyViolation,
+            WriteError::ProducerFenced => ResponseError::ProducerFenced,
+            WriteError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
+            WriteError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
             WriteError::Storage(_) => ResponseError::KafkaStorageError,
         }
         .code()

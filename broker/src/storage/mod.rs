@@ -30,6 +30,7 @@ mod reader;
 mod retention;
 mod schema;
 mod state;
+mod txn;
 mod vfs;
 mod writer;
 
@@ -154,12 +155,17 @@ impl Storage {
         // Expired producers are neither loaded nor kept in the file.
         conn.execute("DELETE FROM producers WHERE last_ms < ?1", [cutoff])
             .map_err(|e| OpenError::Load(e.into()))?;
-        let (logs, next_pid) = load::partition_logs(&conn, cutoff).map_err(OpenError::Load)?;
+        let (mut logs, next_pid) =
+            load::partition_logs(&conn, cutoff).map_err(OpenError::Load)?;
         let catalog = Arc::new(load::catalog(&conn, &logs).map_err(OpenError::Load)?);
+        let txns = txn::load(&conn, &mut logs, &catalog.partitions_by_id())
+            .map_err(OpenError::Load)?;
+        txns.publish_all(&catalog.transactions);
         let (tx, rx) = mpsc::channel();
         let state = state::WriterState::new(
             catalog.clone(),
             logs,
+            txns,
             next_pid,
             max_partitions,
             expiration_ms,
@@ -273,6 +279,109 @@ impl Storage {
     /// A producer id never handed out before.
     pub fn allocate_producer_id(&self) -> Queued<i64> {
         self.queue(|reply| Command::AllocateProducerId { reply })
+    }
+
+    /// InitProducerId for a transactional id: its producer id and new
+    /// epoch (an open transaction of the previous epoch is aborted).
+    pub fn txn_init(
+        &self,
+        id: &str,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+        max_ids: usize,
+    ) -> Queued<(i64, i16)> {
+        let id = id.to_string();
+        self.queue(|reply| Command::TxnInit {
+            id,
+            timeout_ms,
+            expected,
+            max_ids,
+            reply,
+        })
+    }
+
+    /// AddPartitionsToTxn.
+    pub fn txn_add_partitions(
+        &self,
+        id: &str,
+        producer: (i64, i16),
+        partitions: Vec<Arc<Partition>>,
+    ) -> Queued<()> {
+        let id = id.to_string();
+        self.queue(|reply| Command::TxnAddPartitions {
+            id,
+            producer,
+            partitions,
+            reply,
+        })
+    }
+
+    /// AddOffsetsToTxn.
+    pub fn txn_add_offsets(&self, id: &str, producer: (i64, i16), group: &str) -> Queued<()> {
+        let id = id.to_string();
+        let group = group.to_string();
+        self.queue(|reply| Command::TxnAddOffsets {
+            id,
+            producer,
+            group,
+            reply,
+        })
+    }
+
+    /// TxnOffsetCommit: offsets that become committed with the transaction.
+    pub fn txn_offset_commit(
+        &self,
+        id: &str,
+        producer: (i64, i16),
+        group: &str,
+        offsets: Vec<OffsetRow>,
+    ) -> Queued<()> {
+        let id = id.to_string();
+        let group = group.to_string();
+        self.queue(|reply| Command::TxnOffsetCommit {
+            id,
+            producer,
+            group,
+            offsets,
+            reply,
+        })
+    }
+
+    /// EndTxn: commits or aborts; answers the group offsets it committed.
+    pub fn txn_end(
+        &self,
+        id: &str,
+        producer: (i64, i16),
+        commit: bool,
+    ) -> Queued<Vec<(String, Vec<OffsetRow>)>> {
+        let id = id.to_string();
+        self.queue(|reply| Command::TxnEnd {
+            id,
+            producer,
+            commit,
+            reply,
+        })
+    }
+
+    /// Aborts the transactions past their timeout (fencing their
+    /// producers) and forgets ids idle for `expiration_ms`.
+    pub fn txn_expire(&self, now_ms: i64, expiration_ms: i64) -> Queued<usize> {
+        self.queue(|reply| Command::TxnExpire {
+            now_ms,
+            expiration_ms,
+            reply,
+        })
+    }
+
+    /// Aborted transactions of a partition overlapping `from..to`.
+    pub async fn aborted_between(
+        &self,
+        partition: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<crate::transactions::Aborted>, StorageError> {
+        self.read(move |c| txn::aborted_between(c, partition, from, to))
+            .await
     }
 
     /// Stores a group's committed offsets (insert or replace).

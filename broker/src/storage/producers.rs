@@ -124,6 +124,20 @@ impl Producers {
 }
 
 impl Producers {
+    /// A transaction marker of this producer was written at `epoch`: a
+    /// newer epoch fences the older one and restarts its sequence (the
+    /// same epoch continues it, as Kafka).
+    pub fn marker(&mut self, producer_id: i64, epoch: i16, now_ms: i64) {
+        let entry = self.entries.entry(producer_id).or_default();
+        if epoch > entry.epoch || entry.recent.is_empty() {
+            if epoch != entry.epoch {
+                entry.recent.clear();
+            }
+            entry.epoch = epoch;
+        }
+        entry.last_ms = now_ms;
+    }
+
     /// Drops the producers that last wrote before `cutoff_ms`; answers how
     /// many went.
     pub fn expire(&mut self, cutoff_ms: i64) -> usize {

@@ -121,6 +121,7 @@ pub fn configure_writer(conn: &Connection, durability: Durability) -> rusqlite::
     conn.pragma_update(None, "cache_size", -2048)?;
     conn.execute_batch(SCHEMA)?;
     conn.execute_batch(super::offsets::SCHEMA)?;
+    conn.execute_batch(super::txn::SCHEMA)?;
     crate::security::persist::create_schema(conn)?;
     migrate(conn)?;
     Ok(())

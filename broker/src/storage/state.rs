@@ -16,6 +16,7 @@ use super::command::{Appended, ConfigChange};
 use super::disk::{disk_refusal, Room, METADATA_RESERVE};
 use super::partition_log::PartitionLog;
 use super::producers::{RecentBatch, Verdict};
+use super::txn::Txns;
 use super::retention::{retention_point, truncate_head};
 use super::schema::{batch_key, MAX_OFFSET};
 use super::schema::{normalised_name, MAX_PARTITION_ID};
@@ -61,9 +62,11 @@ fn written<T>(publish: impl FnOnce() -> WriteResult<T> + Send + 'static) -> Stag
 }
 
 pub(super) struct WriterState {
-    catalog: Arc<Catalog>,
-    logs: HashMap<i64, PartitionLog>,
-    next_producer_id: i64,
+    pub(super) catalog: Arc<Catalog>,
+    pub(super) logs: HashMap<i64, PartitionLog>,
+    pub(super) next_producer_id: i64,
+    /// The transaction coordinator's state (`txn.rs`).
+    pub(super) txns: Txns,
     /// Partitions summed over all topics (`SKIFF_MAX_PARTITIONS`), checked
     /// against `logs`, which also holds the partitions of this group's
     /// earlier commands.
@@ -73,13 +76,15 @@ pub(super) struct WriterState {
     /// `SKIFF_MAX_PRODUCER_IDS`: most (partition, producer id) states held.
     max_producers: usize,
     /// (partition, producer id) states held, summed over `logs`.
-    producers: usize,
+    pub(super) producers: usize,
 }
 
 impl WriterState {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         catalog: Arc<Catalog>,
         logs: HashMap<i64, PartitionLog>,
+        txns: Txns,
         next_producer_id: i64,
         max_partitions: u32,
         producer_expiration_ms: i64,
@@ -90,6 +95,7 @@ impl WriterState {
             catalog,
             logs,
             next_producer_id,
+            txns,
             max_partitions,
             producer_expiration_ms,
             max_producers,
@@ -113,7 +119,9 @@ impl WriterState {
     /// writes that did not happen are taken back from the file, the source
     /// of truth. (The catalog changes only after a commit, so it is right.)
     pub(super) fn reload(&mut self, conn: &Connection) -> Result<(), StorageError> {
-        let (logs, next_producer_id) = load::partition_logs(conn, self.producer_cutoff(now_ms()))?;
+        let (mut logs, next_producer_id) =
+            load::partition_logs(conn, self.producer_cutoff(now_ms()))?;
+        self.txns = super::txn::load(conn, &mut logs, &self.catalog.partitions_by_id())?;
         self.producers = count_producers(&logs);
         self.logs = logs;
         self.next_producer_id = next_producer_id;
@@ -147,6 +155,7 @@ impl WriterState {
         // Earlier appends of this group may have moved the high watermark:
         // it is published whatever this one's outcome.
         let high_watermark = self.logs.get(&partition.db_id).map(|l| l.next_offset);
+        let last_stable = self.logs.get(&partition.db_id).map(|l| l.last_stable());
         // Stored (not a duplicate): the batch joins the in-memory tail.
         let stored = match (&outcome, next_before, high_watermark) {
             (Ok(a), Some(before), Some(after)) if after > before && a.base_offset == before => {
@@ -158,6 +167,9 @@ impl WriterState {
             if let Some((base, end, append_time)) = stored {
                 let served = batch::served_form(&arrived, base, append_time);
                 partition.tail.push(base, end, served);
+            }
+            if let Some(lso) = last_stable {
+                partition.set_last_stable(lso);
             }
             if let Some(hw) = high_watermark {
                 if hw != partition.high_watermark() {
@@ -178,9 +190,13 @@ impl WriterState {
         (header, bytes): (BatchHeader, Bytes),
         log_append_time: bool,
     ) -> Outcome<Appended> {
-        let Some(log) = self.logs.get_mut(&partition.db_id) else {
+        if !self.logs.contains_key(&partition.db_id) {
             return Ok(Err(WriteError::UnknownTopicOrPartition));
-        };
+        }
+        if let Some(refused) = self.txns.check_append(partition.db_id, &header) {
+            return Ok(Err(refused));
+        }
+        let log = self.logs.get_mut(&partition.db_id).expect("checked");
         let append_time = if log_append_time { now_ms() } else { -1 };
         if header.has_producer_id() {
             match log.producers.check(&header) {
@@ -247,6 +263,7 @@ impl WriterState {
             ])?;
         }
         log.next_offset = last_offset + 1;
+        self.txn_appended(tx, partition.db_id, &header, base_offset)?;
         if self.producers > self.max_producers {
             self.evict_producers(tx)?;
         }
@@ -340,6 +357,8 @@ impl WriterState {
         }
         tx.execute("DELETE FROM topics WHERE id = ?1", params![topic.db_id])?;
         offsets::delete_topic(tx, &topic.name)?;
+        let ids: Vec<i64> = topic.partitions().iter().map(|p| p.db_id).collect();
+        self.txn_forget_partitions(tx, &ids)?;
         let catalog = self.catalog.clone();
         Ok(written(move || {
             catalog.remove(&topic.name);
@@ -476,6 +495,7 @@ impl WriterState {
                     retention_point(tx, p.db_id, p.log_start(), log.next_offset, &config, now_ms)?;
                 if up_to > p.log_start() {
                     removed += truncate_head(tx, p.db_id, up_to)?;
+                    super::txn::truncate_aborts(tx, p.db_id, up_to)?;
                     moved.push((p.clone(), up_to));
                 }
             }
@@ -483,6 +503,7 @@ impl WriterState {
         Ok(written(move || {
             for (p, log_start) in &moved {
                 p.set_log_start(*log_start);
+                p.aborted.truncate(*log_start);
             }
             Ok(removed)
         }))
@@ -578,9 +599,11 @@ impl WriterState {
         let log_start = target.max(partition.log_start());
         if log_start > partition.log_start() {
             truncate_head(tx, partition.db_id, log_start)?;
+            super::txn::truncate_aborts(tx, partition.db_id, log_start)?;
         }
         Ok(written(move || {
             partition.set_log_start(log_start);
+            partition.aborted.truncate(log_start);
             Ok(log_start)
         }))
     }

@@ -163,6 +163,58 @@ fn dispatch(
             reply,
         } => answer(reply, state.alter_config(tx, &name, change)?),
         Command::AllocateProducerId { reply } => answer(reply, state.allocate_producer_id(tx)?),
+        Command::TxnInit {
+            id,
+            timeout_ms,
+            expected,
+            max_ids,
+            reply,
+        } => answer(
+            reply,
+            state.txn_init(tx, &id, timeout_ms, expected, max_ids)?,
+        ),
+        Command::TxnAddPartitions {
+            id,
+            producer,
+            partitions,
+            reply,
+        } => answer(
+            reply,
+            state.txn_add_partitions(tx, &id, producer.0, producer.1, partitions)?,
+        ),
+        Command::TxnAddOffsets {
+            id,
+            producer,
+            group,
+            reply,
+        } => answer(
+            reply,
+            state.txn_add_offsets(tx, &id, producer.0, producer.1, group)?,
+        ),
+        Command::TxnOffsetCommit {
+            id,
+            producer,
+            group,
+            offsets,
+            reply,
+        } => answer(
+            reply,
+            state.txn_offset_commit(tx, &id, producer.0, producer.1, &group, offsets)?,
+        ),
+        Command::TxnEnd {
+            id,
+            producer,
+            commit,
+            reply,
+        } => answer(
+            reply,
+            state.txn_end(tx, &id, producer.0, producer.1, commit)?,
+        ),
+        Command::TxnExpire {
+            now_ms,
+            expiration_ms,
+            reply,
+        } => answer(reply, state.txn_expire(tx, now_ms, expiration_ms)?),
         Command::CommitOffsets {
             group,
             offsets,
@@ -209,6 +261,12 @@ fn refuse(cmd: Command, e: WriteError) -> AfterCommit {
         Command::AlterConfig { reply, .. } => answer(reply, Staged::Refused(e)),
         Command::AllocateProducerId { reply } => answer(reply, Staged::Refused(e)),
         Command::CommitOffsets { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::TxnInit { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::TxnAddPartitions { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::TxnAddOffsets { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::TxnOffsetCommit { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::TxnEnd { reply, .. } => answer(reply, Staged::Refused(e)),
+        Command::TxnExpire { reply, .. } => answer(reply, Staged::Refused(e)),
         Command::DeleteGroupOffsets { reply, .. } => answer(reply, Staged::Refused(e)),
         Command::DeleteOffsets { reply, .. } => answer(reply, Staged::Refused(e)),
         Command::ExpireOffsets { reply, .. } => answer(reply, Staged::Refused(e)),
@@ -259,7 +317,7 @@ mod tests {
         schema::configure_writer(&conn, Durability::Normal).unwrap();
         let (logs, next_pid) = load::partition_logs(&conn, 0).unwrap();
         let catalog = Arc::new(load::catalog(&conn, &logs).unwrap());
-        let state = WriterState::new(catalog.clone(), logs, next_pid, 10_000, 86_400_000, 100_000);
+        let state = WriterState::new(catalog.clone(), logs, Default::default(), next_pid, 10_000, 86_400_000, 100_000);
         (
             Writer::new(conn, DiskLimits::new(path, 0, 0), state),
             catalog,
