@@ -52,6 +52,8 @@ mod codec_tests;
 mod group_codec_tests;
 #[cfg(test)]
 mod security_codec_tests;
+#[cfg(test)]
+mod txn_codec_tests;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -401,24 +401,30 @@ impl WriterState {
                         return Ok(Staged::Refused(WriteError::ProducerFenced));
                     }
                 }
-                let finished = if e.state == TxnState::Ongoing {
+                // A transaction left open is aborted with its markers at the
+                // new epoch, which fences the previous producer everywhere
+                // (as Kafka's coordinator does).
+                let ongoing = e.state == TxnState::Ongoing;
+                let overflow = e.epoch >= i16::MAX - 1;
+                let e = self.txns.by_id.get_mut(id).expect("entry");
+                if !overflow {
+                    e.epoch += 1;
+                }
+                let finished = if ongoing {
                     Some(self.finish(tx, id, false)?)
                 } else {
                     None
                 };
-                let e = self.txns.by_id.get(id).expect("entry").clone();
-                let (pid, epoch) = if e.epoch >= i16::MAX - 1 {
+                if overflow {
                     let pid = self.next_pid(tx)?;
+                    let e = self.txns.by_id.get_mut(id).expect("entry");
                     self.txns.by_pid.remove(&e.producer_id);
                     self.txns.by_pid.insert(pid, id.to_string());
-                    (pid, 0)
-                } else {
-                    (e.producer_id, e.epoch + 1)
-                };
+                    e.producer_id = pid;
+                    e.epoch = 0;
+                }
                 let e = self.txns.by_id.get_mut(id).expect("entry");
-                e.producer_id = pid;
                 e.prev_epoch = -1;
-                e.epoch = epoch;
                 e.timeout_ms = timeout_ms;
                 e.last_ms = now;
                 let e = e.clone();
@@ -641,13 +647,14 @@ impl WriterState {
             .collect();
         let mut publish = Vec::new();
         for id in &timed_out {
-            let finished = self.finish(tx, id, false)?;
+            // The markers carry the bumped epoch: the producer is fenced.
             let e = self.txns.by_id.get_mut(id).expect("entry");
             if e.epoch < i16::MAX - 1 {
                 e.prev_epoch = e.epoch;
                 e.epoch += 1;
             }
-            let e = e.clone();
+            let finished = self.finish(tx, id, false)?;
+            let e = self.txns.by_id.get(id).expect("entry").clone();
             save(tx, id, &e)?;
             tracing::info!(transactional_id = %id, producer_id = e.producer_id,
                 "transaction timed out after {} ms: aborted, producer fenced", e.timeout_ms);
