@@ -6,7 +6,7 @@ import struct
 import time
 
 import pytest
-from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, KafkaException, Producer
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME
 
 from helpers import (
     CODEC_IDS,
@@ -245,30 +245,18 @@ def test_idempotent_producer_exactly_once(broker, topic_name):
         assert vals == [r["value"] for r in records if r["partition"] == part]
 
 
-def test_transactional_producer_fails_fast_with_the_reason(broker):
-    """Skiff has no transaction coordinator. A producer with transactional.id
-    gets a fatal error from init_transactions at once (no retrying until the
-    timeout), saying why; the raw FindCoordinator answer (v1, key type 1) is
-    the non-retriable TRANSACTIONAL_ID_AUTHORIZATION_FAILED with the reason."""
-    p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "x"})
-    start = time.monotonic()
-    with pytest.raises(KafkaException) as info:
-        p.init_transactions(10)
-    took = time.monotonic() - start
-    err = info.value.args[0]
-    assert took < 2, f"init_transactions took {took:.1f} s"
-    assert err.fatal() and not err.retriable(), err
-    assert "does not support transactions" in err.str(), err.str()
-
+def test_find_coordinator_names_this_broker_for_groups_and_transactional_ids(broker):
+    """The raw FindCoordinator answer (v1): key type 0 (group) and 1
+    (transactional id) both name this broker; an unknown key type is
+    INVALID_REQUEST."""
     raw = RawClient(broker)
     try:
-        resp = raw.request(10, 1, kstr("x") + struct.pack(">b", 1))
-        _throttle, code, msg_len = struct.unpack(">ihh", resp[:8])
-        assert code == 53  # TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-        assert b"does not support transactions" in resp[8 : 8 + msg_len]
-        # A group's coordinator is still this broker.
-        resp = raw.request(10, 1, kstr("g") + struct.pack(">b", 0))
-        assert struct.unpack(">h", resp[4:6])[0] == 0
+        for key_type in (0, 1):
+            resp = raw.request(10, 1, kstr("x") + struct.pack(">b", key_type))
+            _throttle, code = struct.unpack(">ih", resp[:6])
+            assert code == 0, key_type
+        resp = raw.request(10, 1, kstr("x") + struct.pack(">b", 7))
+        assert struct.unpack(">h", resp[4:6])[0] == 42  # INVALID_REQUEST
     finally:
         raw.close()
 

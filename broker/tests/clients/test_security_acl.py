@@ -483,3 +483,34 @@ def test_acls_still_enforced_after_restart(tmp_path):
         b.stop()
     finally:
         b.cleanup()
+
+
+# ------------------------------------------------------------ transactions
+
+
+def test_transactional_id_acls(acl_broker):
+    """A transactional producer needs WRITE on its TransactionalId (and on
+    the topic): without it init_transactions fails with
+    TRANSACTIONAL_ID_AUTHORIZATION_FAILED; with a prefixed grant it commits,
+    and a read_committed consumer of that user sees the records."""
+    b = acl_broker
+    user, pw = unique("txuser"), "tx-secret-3"
+    create_user(b, user, pw)
+    topic = unique("txacl")
+    create_topics(b, topic)
+    grant(b, acl(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, f"User:{user}", AclOperation.WRITE),
+          acl(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, f"User:{user}", AclOperation.READ))
+    conf = ck_conf(b, user, pw)
+    denied = Producer({**conf, "transactional.id": "app-1"})
+    with pytest.raises(KafkaException) as e:
+        denied.init_transactions(20)
+    assert e.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, e.value
+    grant(b, acl(ResourceType.TRANSACTIONAL_ID, "app-", ResourcePatternType.PREFIXED, f"User:{user}",
+                 AclOperation.WRITE))
+    p = Producer({**conf, "transactional.id": "app-2"})
+    p.init_transactions(20)
+    p.begin_transaction()
+    p.produce(topic, b"in-txn", partition=0)
+    p.commit_transaction(20)
+    grant(b, acl(ResourceType.GROUP, "reader-", ResourcePatternType.PREFIXED, f"User:{user}", AclOperation.READ))
+    assert read_all({**conf, "isolation.level": "read_committed"}, topic, 1) == [b"in-txn"]
