@@ -238,10 +238,28 @@ pub fn control_batch(producer_id: i64, epoch: i16, commit: bool, now_ms: i64) ->
     b.extend_from_slice(&epoch.to_be_bytes());
     b.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
     b.extend_from_slice(&1i32.to_be_bytes()); // record count
-    // The record: length 16 (zigzag 32), attributes, timestamp delta 0,
-    // offset delta 0, key of 4 bytes (zigzag 8), value of 6 (zigzag 12),
-    // no headers.
-    b.extend_from_slice(&[32, 0, 0, 0, 8, 0, 0, 0, u8::from(commit), 12, 0, 0, 0, 0, 0, 0, 0]);
+                                              // The record: length 16 (zigzag 32), attributes, timestamp delta 0,
+                                              // offset delta 0, key of 4 bytes (zigzag 8), value of 6 (zigzag 12),
+                                              // no headers.
+    b.extend_from_slice(&[
+        32,
+        0,
+        0,
+        0,
+        8,
+        0,
+        0,
+        0,
+        u8::from(commit),
+        12,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]);
     let crc = crc32c::crc32c(&b[CRC_FROM..]);
     b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
     Bytes::from(b)
@@ -437,10 +455,16 @@ pub(crate) mod tests {
             assert_eq!(parsed.len(), 1);
             let h = parsed[0].0;
             assert!(h.is_control() && h.is_transactional());
-            assert_eq!((h.producer_id, h.producer_epoch, h.record_count), (1000, 3, 1));
+            assert_eq!(
+                (h.producer_id, h.producer_epoch, h.record_count),
+                (1000, 3, 1)
+            );
             assert_eq!(records_in_set(&b), 1);
             // The record's key: version 0, type 1 for commit, 0 for abort.
-            assert_eq!(&b[HEADER_LEN + 5..HEADER_LEN + 9], &[0, 0, 0, u8::from(commit)]);
+            assert_eq!(
+                &b[HEADER_LEN + 5..HEADER_LEN + 9],
+                &[0, 0, 0, u8::from(commit)]
+            );
         }
     }
 

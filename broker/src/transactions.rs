@@ -209,7 +209,11 @@ impl AbortIndex {
     /// Forgets aborts whose marker is below the log start.
     pub fn truncate(&self, log_start: i64) {
         let mut held = self.held.lock().expect("abort index lock");
-        while held.recent.front().is_some_and(|a| a.last_offset < log_start) {
+        while held
+            .recent
+            .front()
+            .is_some_and(|a| a.last_offset < log_start)
+        {
             held.recent.pop_front();
         }
     }

@@ -289,8 +289,9 @@ pub fn decode(frame: Bytes) -> Result<(RequestHeader, ApiKey, Request), HandleEr
         ApiKey::AddOffsetsToTxn => {
             add_offsets_to_txn::AddOffsetsToTxnRequest::decode(r, v).map(Request::AddOffsetsToTxn)
         }
-        ApiKey::TxnOffsetCommit => txn_offset_commit::TxnOffsetCommitRequest::decode(r, v)
-            .map(Request::TxnOffsetCommit),
+        ApiKey::TxnOffsetCommit => {
+            txn_offset_commit::TxnOffsetCommitRequest::decode(r, v).map(Request::TxnOffsetCommit)
+        }
         ApiKey::EndTxn => end_txn::EndTxnRequest::decode(r, v).map(Request::EndTxn),
         ApiKey::DescribeTransactions => {
             describe_transactions::DescribeTransactionsRequest::decode(r, v)
@@ -443,9 +444,12 @@ async fn serve(
             corr,
             &add_partitions_to_txn::handle(b, conn, req).await,
         ),
-        Request::AddOffsetsToTxn(req) => {
-            respond(api, v, corr, &add_offsets_to_txn::handle(b, conn, req).await)
-        }
+        Request::AddOffsetsToTxn(req) => respond(
+            api,
+            v,
+            corr,
+            &add_offsets_to_txn::handle(b, conn, req).await,
+        ),
         Request::TxnOffsetCommit(req) => {
             respond(api, v, corr, &txn_offset_commit::handle(b, conn, req).await)
         }

@@ -37,9 +37,11 @@ fn add_partitions_to_txn_all_versions() {
             .with_v3_and_below_transactional_id(TransactionalId(s("tx-1")))
             .with_v3_and_below_producer_id(ProducerId(1000))
             .with_v3_and_below_producer_epoch(2)
-            .with_v3_and_below_topics(vec![add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
-                .with_name(TopicName(s("orders")))
-                .with_partitions(vec![0, 3])]);
+            .with_v3_and_below_topics(vec![
+                add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(TopicName(s("orders")))
+                    .with_partitions(vec![0, 3]),
+            ]);
         let got = add_partitions_to_txn::AddPartitionsToTxnRequest::decode(
             &mut body(ApiKey::AddPartitionsToTxn, v, &req),
             v,
@@ -66,7 +68,12 @@ fn add_offsets_and_end_txn_all_versions() {
         )
         .unwrap();
         assert_eq!(
-            (got.transactional_id.as_str(), got.producer_id, got.producer_epoch, got.group_id.as_str()),
+            (
+                got.transactional_id.as_str(),
+                got.producer_id,
+                got.producer_epoch,
+                got.group_id.as_str()
+            ),
             ("tx-1", 1000, 2, "g"),
             "v{v}"
         );
@@ -80,7 +87,12 @@ fn add_offsets_and_end_txn_all_versions() {
             .with_committed(true);
         let got = end_txn::EndTxnRequest::decode(&mut body(ApiKey::EndTxn, v, &req), v).unwrap();
         assert_eq!(
-            (got.transactional_id.as_str(), got.producer_id, got.producer_epoch, got.committed),
+            (
+                got.transactional_id.as_str(),
+                got.producer_id,
+                got.producer_epoch,
+                got.committed
+            ),
             ("tx-1", 1000, 2, true),
             "v{v}"
         );
@@ -96,15 +108,17 @@ fn txn_offset_commit_all_versions() {
             .with_group_id(GroupId(s("g")))
             .with_producer_id(ProducerId(1000))
             .with_producer_epoch(2)
-            .with_topics(vec![txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
-                .with_name(TopicName(s("orders")))
-                .with_partitions(vec![
-                    txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
-                        .with_partition_index(1)
-                        .with_committed_offset(42)
-                        .with_committed_leader_epoch(if v >= 2 { 5 } else { -1 })
-                        .with_committed_metadata(Some(s("m"))),
-                ])]);
+            .with_topics(vec![
+                txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("orders")))
+                    .with_partitions(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(1)
+                            .with_committed_offset(42)
+                            .with_committed_leader_epoch(if v >= 2 { 5 } else { -1 })
+                            .with_committed_metadata(Some(s("m"))),
+                    ]),
+            ]);
         if v >= 3 {
             req = req
                 .with_generation_id(4)
@@ -121,7 +135,10 @@ fn txn_offset_commit_all_versions() {
         assert_eq!(got.generation, if v >= 3 { 4 } else { -1 });
         assert_eq!(got.member_id, if v >= 3 { "member-1" } else { "" });
         let p = &got.topics[0].1[0];
-        assert_eq!((p.partition, p.offset, p.metadata.as_deref()), (1, 42, Some("m")));
+        assert_eq!(
+            (p.partition, p.offset, p.metadata.as_deref()),
+            (1, 42, Some("m"))
+        );
         assert_eq!(p.leader_epoch, if v >= 2 { 5 } else { -1 });
         decode_request(whole(ApiKey::TxnOffsetCommit, v, &req)).unwrap();
     }

@@ -38,7 +38,15 @@ fn open_with(path: &Path, limits: DiskLimits) -> (Writer, Arc<Catalog>) {
     schema::configure_writer(&conn, Durability::Normal).unwrap();
     let (logs, next_pid) = load::partition_logs(&conn, 0).unwrap();
     let catalog = Arc::new(load::catalog(&conn, &logs).unwrap());
-    let state = WriterState::new(catalog.clone(), logs, Default::default(), next_pid, 10_000, 86_400_000, 100_000);
+    let state = WriterState::new(
+        catalog.clone(),
+        logs,
+        Default::default(),
+        next_pid,
+        10_000,
+        86_400_000,
+        100_000,
+    );
     (Writer::new(conn, limits, state), catalog)
 }
 
@@ -258,7 +266,15 @@ fn a_database_in_the_earlier_format_is_converted_once_with_nothing_lost() {
         schema::migrate(&conn).unwrap();
         let (logs, next_pid) = load::partition_logs(&conn, 0).unwrap();
         let catalog = Arc::new(load::catalog(&conn, &logs).unwrap());
-        let state = WriterState::new(catalog.clone(), logs, Default::default(), next_pid, 10_000, 86_400_000, 100_000);
+        let state = WriterState::new(
+            catalog.clone(),
+            logs,
+            Default::default(),
+            next_pid,
+            10_000,
+            86_400_000,
+            100_000,
+        );
         let mut w = Writer::new(conn, DiskLimits::new(path, 0, 0), state);
         let p = create_topic(&mut w, &catalog, "t")[0].clone();
         for _ in 0..10 {

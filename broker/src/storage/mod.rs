@@ -155,11 +155,10 @@ impl Storage {
         // Expired producers are neither loaded nor kept in the file.
         conn.execute("DELETE FROM producers WHERE last_ms < ?1", [cutoff])
             .map_err(|e| OpenError::Load(e.into()))?;
-        let (mut logs, next_pid) =
-            load::partition_logs(&conn, cutoff).map_err(OpenError::Load)?;
+        let (mut logs, next_pid) = load::partition_logs(&conn, cutoff).map_err(OpenError::Load)?;
         let catalog = Arc::new(load::catalog(&conn, &logs).map_err(OpenError::Load)?);
-        let txns = txn::load(&conn, &mut logs, &catalog.partitions_by_id())
-            .map_err(OpenError::Load)?;
+        let txns =
+            txn::load(&conn, &mut logs, &catalog.partitions_by_id()).map_err(OpenError::Load)?;
         txns.publish_all(&catalog.transactions);
         let (tx, rx) = mpsc::channel();
         let state = state::WriterState::new(

@@ -16,10 +16,10 @@ use super::command::{Appended, ConfigChange};
 use super::disk::{disk_refusal, Room, METADATA_RESERVE};
 use super::partition_log::PartitionLog;
 use super::producers::{RecentBatch, Verdict};
-use super::txn::Txns;
 use super::retention::{retention_point, truncate_head};
 use super::schema::{batch_key, MAX_OFFSET};
 use super::schema::{normalised_name, MAX_PARTITION_ID};
+use super::txn::Txns;
 use super::{
     load, offsets, over_partition_limit, OffsetRow, StorageError, WriteError, WriteResult,
 };

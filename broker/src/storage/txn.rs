@@ -127,21 +127,32 @@ pub(super) struct Txns {
     by_pid: HashMap<i64, String>,
 }
 
+/// A marker written to a partition: its offset, served form, the
+/// partition's new last stable offset and, for an abort, the aborted range.
+struct Marker {
+    partition: Arc<Partition>,
+    offset: i64,
+    data: bytes::Bytes,
+    last_stable: i64,
+    aborted: Option<Aborted>,
+}
+
 /// What a finished transaction publishes after the commit.
 struct Finished {
-    markers: Vec<(Arc<Partition>, i64, bytes::Bytes, i64, Option<Aborted>)>,
+    markers: Vec<Marker>,
     offsets: Vec<(String, Vec<OffsetRow>)>,
 }
 
 impl Finished {
     fn publish(self) {
-        for (p, base, data, lso, aborted) in self.markers {
-            p.tail.push(base, base + 1, data);
-            if let Some(a) = aborted {
+        for m in self.markers {
+            let p = m.partition;
+            p.tail.push(m.offset, m.offset + 1, m.data);
+            if let Some(a) = m.aborted {
                 p.aborted.push(a);
             }
-            p.set_last_stable(lso);
-            p.advance(base + 1);
+            p.set_last_stable(m.last_stable);
+            p.advance(m.offset + 1);
         }
     }
 }
@@ -189,7 +200,8 @@ pub(super) fn load(
         "SELECT transactional_id, producer_id, epoch, prev_epoch, timeout_ms, state, started_ms, last_ms
          FROM transactions",
     )?;
-    let rows: Vec<(String, i64, i16, i16, i32, i64, i64, i64)> = stmt
+    type Row = (String, i64, i16, i16, i32, i64, i64, i64);
+    let rows: Vec<Row> = stmt
         .query_map([], |r| {
             Ok((
                 r.get(0)?,
@@ -270,7 +282,11 @@ impl Txns {
         if !h.is_transactional() {
             return None;
         }
-        let Some(e) = self.by_pid.get(&h.producer_id).and_then(|id| self.by_id.get(id)) else {
+        let Some(e) = self
+            .by_pid
+            .get(&h.producer_id)
+            .and_then(|id| self.by_id.get(id))
+        else {
             return Some(WriteError::InvalidTxnState(
                 "transactional batch from a producer id with no transaction".into(),
             ));
@@ -697,7 +713,12 @@ impl WriterState {
 
     /// Writes the transaction's markers (and on commit makes its offsets
     /// committed); leaves the entry complete with no partitions.
-    fn finish(&mut self, tx: &Connection, id: &str, commit: bool) -> Result<Finished, StorageError> {
+    fn finish(
+        &mut self,
+        tx: &Connection,
+        id: &str,
+        commit: bool,
+    ) -> Result<Finished, StorageError> {
         let e = self.txns.by_id.get(id).expect("entry").clone();
         let now = now_ms();
         let mut markers = Vec::new();
@@ -739,7 +760,13 @@ impl WriterState {
                 });
             }
             let served = batch::served_form(&data, base, -1);
-            markers.push((p.clone(), base, served, log.last_stable(), aborted));
+            markers.push(Marker {
+                partition: p.clone(),
+                offset: base,
+                data: served,
+                last_stable: log.last_stable(),
+                aborted,
+            });
         }
         let mut offsets: Vec<(String, Vec<OffsetRow>)> = Vec::new();
         if commit {
@@ -803,9 +830,15 @@ impl WriterState {
         ids: &[i64],
     ) -> Result<(), StorageError> {
         for id in ids {
-            tx.execute("DELETE FROM txn_partitions WHERE partition_id = ?1", params![id])?;
+            tx.execute(
+                "DELETE FROM txn_partitions WHERE partition_id = ?1",
+                params![id],
+            )?;
             tx.execute("DELETE FROM txn_open WHERE partition_id = ?1", params![id])?;
-            tx.execute("DELETE FROM aborted_txns WHERE partition_id = ?1", params![id])?;
+            tx.execute(
+                "DELETE FROM aborted_txns WHERE partition_id = ?1",
+                params![id],
+            )?;
         }
         for e in self.txns.by_id.values_mut() {
             e.partitions.retain(|p| !ids.contains(&p.db_id));

@@ -315,9 +315,20 @@ mod tests {
     fn open(path: &Path) -> (Writer, Arc<Catalog>) {
         let conn = crate::storage::vfs::open_writer(path).unwrap();
         schema::configure_writer(&conn, Durability::Normal).unwrap();
-        let (logs, next_pid) = load::partition_logs(&conn, 0).unwrap();
+        let (mut logs, next_pid) = load::partition_logs(&conn, 0).unwrap();
         let catalog = Arc::new(load::catalog(&conn, &logs).unwrap());
-        let state = WriterState::new(catalog.clone(), logs, Default::default(), next_pid, 10_000, 86_400_000, 100_000);
+        let txns =
+            crate::storage::txn::load(&conn, &mut logs, &catalog.partitions_by_id()).unwrap();
+        txns.publish_all(&catalog.transactions);
+        let state = WriterState::new(
+            catalog.clone(),
+            logs,
+            txns,
+            next_pid,
+            10_000,
+            86_400_000,
+            100_000,
+        );
         (
             Writer::new(conn, DiskLimits::new(path, 0, 0), state),
             catalog,
@@ -491,5 +502,111 @@ mod tests {
         w.commit_group(vec![cmd]);
         assert_eq!(base_offset(rx), 0);
         assert_eq!(p[0].high_watermark(), 1);
+    }
+
+    /// One command of the transaction protocol, answered at once.
+    fn run<T: std::fmt::Debug>(
+        w: &mut Writer,
+        make: impl FnOnce(oneshot::Sender<WriteResult<T>>) -> Command,
+    ) -> WriteResult<T> {
+        let (reply, mut rx) = oneshot::channel();
+        w.commit_group(vec![make(reply)]);
+        rx.try_recv().unwrap()
+    }
+
+    fn transactional_append(
+        p: &Arc<Partition>,
+        value: &[u8],
+        producer: (i64, i16, i32),
+    ) -> (Command, oneshot::Receiver<WriteResult<Appended>>) {
+        let mut b = make_batch(&[value], 1_700_000_000_000, Some(producer)).to_vec();
+        b[22] |= 0x10; // the transactional attribute bit
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        let bytes = Bytes::from(b);
+        let header = BatchHeader::parse(&bytes).unwrap();
+        assert!(header.is_transactional());
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Append {
+            partition: p.clone(),
+            batch: (header, bytes),
+            log_append_time: false,
+            reply,
+        };
+        (cmd, rx)
+    }
+
+    #[test]
+    fn an_open_transaction_holds_the_last_stable_offset_across_a_reopen_until_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("skiff.db");
+        let (pid, epoch) = {
+            let (mut w, _catalog, p) = with_topic(&path);
+            let (pid, epoch) = run(&mut w, |reply| Command::TxnInit {
+                id: "tx".into(),
+                timeout_ms: 60_000,
+                expected: None,
+                max_ids: 10,
+                reply,
+            })
+            .unwrap();
+            // A transactional batch for a partition not added is refused.
+            let (cmd, rx) = transactional_append(&p[0], b"early", (pid, epoch, 0));
+            w.commit_group(vec![cmd]);
+            assert!(refused(rx));
+            run(&mut w, |reply| Command::TxnAddPartitions {
+                id: "tx".into(),
+                producer: (pid, epoch),
+                partitions: vec![p[0].clone()],
+                reply,
+            })
+            .unwrap();
+            let (plain, _) = append(&p[0], b"plain", (-1, -1));
+            let (txn, rx) = transactional_append(&p[0], b"in-txn", (pid, epoch, 0));
+            let (after, _) = append(&p[0], b"after", (-1, -1));
+            w.commit_group(vec![plain, txn, after]);
+            assert_eq!(base_offset(rx), 1);
+            assert_eq!((p[0].last_stable(), p[0].high_watermark()), (1, 3));
+            (pid, epoch)
+        };
+        // Reopened (as after a kill): the open transaction still holds it.
+        let (mut w, catalog, p) = {
+            let (w, catalog) = open(&path);
+            let p = catalog.get("t").unwrap().partitions().to_vec();
+            (w, catalog, p)
+        };
+        assert_eq!((p[0].last_stable(), p[0].high_watermark()), (1, 3));
+        let seen = catalog.transactions.get("tx").unwrap();
+        assert_eq!(seen.state, crate::transactions::TxnState::Ongoing);
+        // A zombie epoch is fenced; the current one aborts.
+        let fenced = run(&mut w, |reply| Command::TxnEnd {
+            id: "tx".into(),
+            producer: (pid, epoch - 1),
+            commit: true,
+            reply,
+        });
+        assert!(matches!(fenced, Err(WriteError::ProducerFenced)));
+        run(&mut w, |reply| Command::TxnEnd {
+            id: "tx".into(),
+            producer: (pid, epoch),
+            commit: false,
+            reply,
+        })
+        .unwrap();
+        // The ABORT marker took offset 3; the abort spans 1..=3.
+        assert_eq!((p[0].last_stable(), p[0].high_watermark()), (4, 4));
+        let aborted = p[0].aborted.overlapping(0, 4).unwrap();
+        assert_eq!(
+            aborted,
+            vec![crate::transactions::Aborted {
+                producer_id: pid,
+                first_offset: 1,
+                last_offset: 3
+            }]
+        );
+        assert_eq!(
+            crate::storage::txn::aborted_between(&w.conn, p[0].db_id, 0, 4).unwrap(),
+            aborted
+        );
     }
 }
