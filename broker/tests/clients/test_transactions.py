@@ -673,8 +673,8 @@ async def aio_scenario(bootstrap, topic, src, group, tid):
     from aiokafka import TopicPartition as ATP
 
     p = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=tid, transaction_timeout_ms=TXN_TIMEOUT_MS)
-    await p.start()
     try:
+        await p.start()
         async with p.transaction():
             for v in vals("ac1", 4):
                 await p.send(topic, v, partition=0)
