@@ -642,9 +642,13 @@ def kp_read(broker, topic, n, isolation):
 
 def test_kafka_python_transactional_commit_and_abort(broker):
     from kafka import KafkaProducer
+    from kafka import TopicPartition as KTP
+    from kafka.structs import OffsetAndMetadata
 
-    t = uid("kp-txn")
+    t, src, group = uid("kp-txn"), uid("kp-src"), uid("kp-group")
     create_topic(broker, t)
+    create_topic(broker, src)
+    send(plain_producer(broker), src, 0, vals("src", 10))
     p = KafkaProducer(
         bootstrap_servers=broker.bootstrap,
         transactional_id=uid("kp-tid"),
@@ -656,10 +660,12 @@ def test_kafka_python_transactional_commit_and_abort(broker):
         p.begin_transaction()
         for v in vals("kc1", 4):
             p.send(t, v, partition=0)
+        p.send_offsets_to_transaction({KTP(src, 0): OffsetAndMetadata(4, "", -1)}, group)
         p.commit_transaction()
         p.begin_transaction()
         for v in vals("ka", 3):
             p.send(t, v, partition=0)
+        p.send_offsets_to_transaction({KTP(src, 0): OffsetAndMetadata(9, "", -1)}, group)
         p.flush()
         p.abort_transaction()
         p.begin_transaction()
@@ -672,6 +678,14 @@ def test_kafka_python_transactional_commit_and_abort(broker):
     assert kp_read(broker, t, 9, "read_uncommitted") == vals("kc1", 4) + vals("ka", 3) + vals("kc2", 2)
     # And librdkafka agrees.
     assert read(broker, [(t, 0)], "read_committed", 6) == {(t, 0): vals("kc1", 4) + vals("kc2", 2)}
+    # The committed transaction's offset, not the aborted one's.
+    wait_for(
+        lambda: (
+            committed(broker, group, [(src, 0)], "read_committed") == {(src, 0): 4}
+            or committed(broker, group, [(src, 0)])
+        ),
+        "offset 4 committed",
+    )
 
 
 # ------------------------------------------------------------- 7. aiokafka
