@@ -535,6 +535,38 @@ def test_consume_transform_produce_with_send_offsets_to_transaction(broker):
     assert read(broker, out_tps, "read_uncommitted", 24) == with_aborted
 
 
+def test_read_committed_consumer_waits_for_pending_transactional_offsets(broker):
+    """While a transaction holds offsets for a group, a read_committed
+    consumer's committed() (OffsetFetch with require_stable, KIP-447) gets no
+    answer but UNSTABLE_OFFSET_COMMIT, which librdkafka retries: it must not
+    resume at the older offset. A read_uncommitted one gets the older offset.
+    After the commit both get the new one."""
+    src, group = uid("stable-src"), uid("stable-group")
+    create_topic(broker, src)
+    tps = [(src, 0)]
+    meta_consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+    meta = meta_consumer.consumer_group_metadata()
+    meta_consumer.close()
+    p = init_txn_producer(broker, uid("tid"))
+    p.begin_transaction()
+    p.send_offsets_to_transaction([TopicPartition(src, 0, 3)], meta, 15)
+    p.commit_transaction(15)
+    wait_for(lambda: committed(broker, group, tps, "read_committed") == {(src, 0): 3}, "offset 3")
+
+    p.begin_transaction()
+    p.send_offsets_to_transaction([TopicPartition(src, 0, 7)], meta, 15)
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "isolation.level": "read_committed"})
+    try:
+        err = commit_error(lambda: c.committed([TopicPartition(src, 0)], timeout=2))
+        assert err.code() == KafkaError._TIMED_OUT, err
+        assert committed(broker, group, tps) == {(src, 0): 3}
+        p.commit_transaction(15)
+        wait_for(lambda: c.committed([TopicPartition(src, 0)], timeout=5)[0].offset == 7, "offset 7")
+        assert committed(broker, group, tps) == {(src, 0): 7}
+    finally:
+        c.close()
+
+
 # ------------------------------------------------------------ 4. fencing
 
 
