@@ -941,6 +941,32 @@ def test_sigkill_before_commit_leaves_committed_offsets_unchanged(broker):
     del p
 
 
+def test_sigkill_before_commit_then_the_same_producer_commits(broker):
+    """The transaction, its records and its pending offsets survive the
+    crash: the producer that opened it commits it after the restart, and
+    then both become visible."""
+    src, t, group, tid = uid("crash2-src"), uid("crash2-out"), uid("crash2-group"), uid("tid")
+    create_topic(broker, src)
+    create_topic(broker, t)
+    tps = [(src, 0)]
+    meta_consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+    meta = meta_consumer.consumer_group_metadata()
+    meta_consumer.close()
+    p = init_txn_producer(broker, tid, timeout_ms=30000)
+    p.begin_transaction()
+    send(p, t, 0, vals("kept", 3))
+    p.send_offsets_to_transaction([TopicPartition(src, 0, 5)], meta, 15)
+    broker.kill()
+    broker.start()
+    assert committed(broker, group, tps) == {(src, 0): -1001}
+    p.commit_transaction(20)
+    assert read(broker, [(t, 0)], "read_committed", 3) == {(t, 0): vals("kept", 3)}
+    wait_for(
+        lambda: committed(broker, group, tps, "read_committed") == {(src, 0): 5} or committed(broker, group, tps),
+        "offset 5 committed after the restart",
+    )
+
+
 # ----------------------------------------------------------------- 10. admin
 
 
